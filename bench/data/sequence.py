@@ -122,12 +122,18 @@ class PointTracks:
 
 @dataclass
 class Split:
-    """Sequences plus their ground truth. ``tracks`` is the (hidden, for training) GT track table."""
+    """Sequences plus their ground truth.
+
+    ``tracks`` is the GT track table, ``points`` the dense point tracks and ``layers`` the
+    rendered ground-truth layers per sequence (e.g. ``{"depth": (T, H, W), "instance": (T, H, W)}``).
+    All three are ground truth: for training videos they are hidden from methods.
+    """
 
     name: str
     sequences: dict[str, Sequence]
     tracks: pd.DataFrame = field(default_factory=empty_tracks)
     points: dict[str, PointTracks] = field(default_factory=dict)
+    layers: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         validate_tracks(self.tracks, f"split {self.name}")
