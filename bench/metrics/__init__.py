@@ -1,0 +1,9 @@
+"""Tracking and pseudolabel metrics, computed by (or proven equal to) the official tools.
+
+Use ``evaluate(protocol, gt, pred)``; ``PROTOCOLS`` lists the protocol names.
+"""
+
+from bench.metrics.base import MetricResult, evaluate
+from bench.metrics.protocols import PROTOCOLS, get_protocol
+
+__all__ = ["PROTOCOLS", "MetricResult", "evaluate", "get_protocol"]

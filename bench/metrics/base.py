@@ -1,0 +1,67 @@
+"""The metric contract: every protocol returns a :class:`MetricResult`; :func:`evaluate` dispatches by name."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from bench.data.sequence import Sequence
+from bench.metrics.protocols import get_protocol
+
+
+@dataclass
+class MetricResult:
+    """Scores of one protocol. Values are as the official tool reports them (fractions, not percent)."""
+
+    protocol: str
+    summary: dict[str, float]
+    per_sequence: pd.DataFrame  # columns: seq, metric, value
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN becomes None)."""
+        return {
+            "protocol": self.protocol,
+            "summary": {k: _json_number(v) for k, v in self.summary.items()},
+            "per_sequence": [
+                {"seq": str(r.seq), "metric": str(r.metric), "value": _json_number(r.value)}
+                for r in self.per_sequence.itertuples(index=False)
+            ],
+            "extras": _jsonable(self.extras),
+        }
+
+
+def per_sequence_frame(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """``{seq: {metric: value}}`` -> the long ``seq, metric, value`` table."""
+    records = [(seq, name, float(value)) for seq, scores in rows.items() for name, value in scores.items()]
+    return pd.DataFrame(records, columns=["seq", "metric", "value"]).astype({"seq": object, "metric": object})
+
+
+def evaluate(protocol: str, gt: pd.DataFrame, pred: pd.DataFrame, *,
+             sequences: dict[str, Sequence] | None = None, **options: Any) -> MetricResult:
+    """Score ``pred`` against ``gt`` (track tables) under the named protocol (see ``PROTOCOLS``)."""
+    return get_protocol(protocol)(gt, pred, sequences=sequences, **options)
+
+
+def _json_number(value: Any) -> float | int | None:
+    if isinstance(value, bool):
+        return int(value)
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, pd.DataFrame):
+        return obj.to_dict(orient="records")
+    if hasattr(obj, "tolist"):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
