@@ -1,0 +1,211 @@
+"""Helpers every format module shares: line errors, image files and the ``bench.json`` sidecar.
+
+A format only carries what its real dataset carries. When the synthetic world is exported, the
+columns a format has no place for (nuScenes visibility in KITTI, label confidences, hidden render
+layers, per-box extras) go to a small sidecar next to the native files, so that reading the export
+back gives the identical dataset. Real datasets have no sidecar and read without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.data.sequence import DataError, Dataset, PointTracks, Split
+from bench.data.tracks import TRACK_COLUMNS, make_tracks, sort_tracks
+
+SIDECAR = "bench.json"
+SIDECAR_DIR = "bench"
+# Track-table columns that no native format stores for every dataset; the sidecar keeps them.
+EXTRA_COLUMNS = ("occlusion", "truncation", "visibility", "conf", "score")
+KEY = ["seq", "frame", "track_id"]
+
+
+def line_error(path: Path | str, line: int, message: str) -> DataError:
+    """A DataError that names ``file:line`` first, so editors and terminals can jump to it."""
+    return DataError(f"{path}:{line}: {message}")
+
+
+def parse_floats(fields: list[str], path: Path, line: int, names: Iterable[str]) -> list[float]:
+    """Parse numeric fields, rejecting text, NaN and inf with the column's name."""
+    values = []
+    for name, text in zip(names, fields, strict=True):
+        try:
+            value = float(text)
+        except ValueError:
+            raise line_error(path, line, f"column {name!r} is {text!r}, expected a number") from None
+        if not np.isfinite(value):
+            raise line_error(path, line, f"column {name!r} is {text!r}, expected a finite number")
+        values.append(value)
+    return values
+
+
+def parse_int(text: str, path: Path, line: int, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value.is_integer():
+        raise line_error(path, line, f"column {name!r} is {text!r}, expected an integer")
+    return int(value)
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write an RGB image as PNG; low compression because export speed matters more than disk here."""
+    from PIL import Image
+
+    Image.fromarray(np.ascontiguousarray(image)).save(path, compress_level=1)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file, reading only its header."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except FileNotFoundError:
+        raise DataError(f"{path}: image file is missing") from None
+    except OSError as err:
+        raise DataError(f"{path}: not a readable image ({err})") from None
+
+
+def check_image_sizes(paths: list[Path], expected: tuple[int, int] | None = None) -> tuple[int, int]:
+    """All images of a sequence must share one size; the error names the first that does not."""
+    if not paths:
+        raise DataError("sequence has no images")
+    want = expected or image_size(paths[0])
+    for path in paths:
+        got = image_size(path)
+        if got != want:
+            raise DataError(f"{path}: image is {got[0]}x{got[1]}, expected {want[0]}x{want[1]} like the rest")
+    return want
+
+
+def hash_files(paths: Iterable[Path], stat_only: Iterable[Path] = ()) -> str:
+    """sha256 over file contents (labels, calibration) and over names + sizes of bulky files (images)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(p) for p in paths):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    for path in sorted(Path(p) for p in stat_only):
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    return digest.hexdigest()[:16]
+
+
+def split_of(dataset: Dataset) -> dict[str, Split]:
+    return {"train": dataset.train, "val": dataset.val}
+
+
+# ----------------------------------------------------------------------------------------------
+# Sidecar: what the native format cannot hold.
+
+
+def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-safe part of ``Dataset.meta``; DataFrames and arrays go to their own files."""
+    out = {}
+    for key, value in meta.items():
+        try:
+            json.dumps(value)
+        except TypeError:
+            continue
+        out[key] = value
+    return out
+
+
+def write_sidecar(dataset: Dataset, root: Path, fmt: str) -> None:
+    """Write ``bench.json`` (names, splits, hash) and ``bench/`` (extra columns, layers, points)."""
+    side = root / SIDECAR_DIR
+    side.mkdir(parents=True, exist_ok=True)
+    info = {
+        "name": dataset.name,
+        "format": fmt,
+        "frame_rate": dataset.frame_rate,
+        "data_hash": dataset.data_hash,
+        "splits": {name: sorted(split.sequences) for name, split in split_of(dataset).items()},
+        "meta": _jsonable(dataset.meta),
+    }
+    for name, split in split_of(dataset).items():
+        real = split.tracks[split.tracks["track_id"] >= 0]
+        real[KEY + list(EXTRA_COLUMNS)].to_parquet(side / f"{name}_extras.parquet", index=False)
+        for seq, layers in split.layers.items():
+            folder = side / "layers" / name / seq
+            folder.mkdir(parents=True, exist_ok=True)
+            for layer, array in layers.items():
+                np.save(folder / f"{layer}.npy", np.asarray(array))
+        for seq, points in split.points.items():
+            folder = side / "points" / name
+            folder.mkdir(parents=True, exist_ok=True)
+            np.savez(folder / f"{seq}.npz", xyz=points.xyz, visible=points.visible, queries=points.queries)
+    for key, value in dataset.meta.items():
+        if isinstance(value, pd.DataFrame):
+            value.to_parquet(side / f"meta_{key}.parquet", index=False)
+    (root / SIDECAR).write_text(json.dumps(info, indent=1))
+
+
+def read_sidecar(root: Path) -> dict[str, Any] | None:
+    path = root / SIDECAR
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise line_error(path, err.lineno, f"invalid JSON: {err.msg}") from None
+
+
+def apply_sidecar(split: Split, root: Path, split_name: str) -> Split:
+    """Restore the columns, layers and point tracks that the sidecar kept for ``split``."""
+    side = root / SIDECAR_DIR
+    extras_path = side / f"{split_name}_extras.parquet"
+    tracks = split.tracks
+    if extras_path.exists() and len(tracks):
+        # DontCare rows (track_id -1) keep what the native file said; the rest take the sidecar's values.
+        real = (tracks["track_id"] >= 0).to_numpy()
+        base = tracks[real].reset_index(drop=True)
+        merged = base.drop(columns=list(EXTRA_COLUMNS)).merge(
+            pd.read_parquet(extras_path), on=KEY, how="left", validate="one_to_one")
+        for column in EXTRA_COLUMNS:
+            merged[column] = merged[column].fillna(base[column])
+        tracks = make_tracks(pd.concat([merged, tracks[~real]], ignore_index=True)[list(TRACK_COLUMNS)],
+                             source=str(extras_path))
+    layers: dict[str, dict[str, np.ndarray]] = {}
+    for folder in sorted((side / "layers" / split_name).glob("*")):
+        # Memory-mapped: the harness loads per job and most jobs never touch the render layers.
+        layers[folder.name] = {f.stem: np.load(f, mmap_mode="r") for f in sorted(folder.glob("*.npy"))}
+    points = dict(split.points)
+    for path in sorted((side / "points" / split_name).glob("*.npz")):
+        with np.load(path) as z:
+            points[path.stem] = PointTracks(xyz=z["xyz"], visible=z["visible"], queries=z["queries"])
+    return Split(split.name, split.sequences, sort_tracks(tracks), points, layers or split.layers)
+
+
+def read_meta_frames(root: Path) -> dict[str, pd.DataFrame]:
+    paths = sorted((root / SIDECAR_DIR).glob("meta_*.parquet"))
+    return {p.stem.removeprefix("meta_"): pd.read_parquet(p) for p in paths}
+
+
+def atomic_dir(final: Path) -> Path:
+    """A fresh temporary directory beside ``final``; publish it with :func:`publish_dir`."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+
+
+def publish_dir(tmp: Path, final: Path) -> None:
+    """Move a finished export into place in one rename, so readers never see half a dataset."""
+    if final.exists():
+        shutil.rmtree(tmp)  # someone else finished first; theirs is identical (same name/scale/seed)
+        return
+    os.replace(tmp, final)
