@@ -11,11 +11,14 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 PROTOCOLS: dict[str, str] = {
-    "kitti-2d": "bench.metrics.clear:evaluate_kitti_2d",
-    "3d-iou": "bench.metrics.clear:evaluate_3d_iou",
-    "bev-center": "bench.metrics.clear:evaluate_bev_center",
-    "mot17": "bench.metrics.clear:evaluate_mot17",
+    "kitti-2d": "bench.metrics.kitti:evaluate_kitti_2d",
+    "3d-iou": "bench.metrics.protocols:evaluate_3d_iou",
+    "bev-center": "bench.metrics.protocols:evaluate_bev_center",
+    "mot17": "bench.metrics.protocols:evaluate_mot17",
     "pseudolabel": "bench.metrics.pseudolabel:evaluate_protocol",
 }
 
@@ -28,3 +31,225 @@ def get_protocol(name: str) -> Callable[..., Any]:
         raise KeyError(f"unknown protocol {name!r}.{hint} Known: {', '.join(sorted(PROTOCOLS))}")
     module, attribute = PROTOCOLS[name].split(":")
     return getattr(importlib.import_module(module), attribute)
+
+
+# --------------------------------------------------------------------------------------------------
+# The shared tracking pipeline: track tables -> TrackEval per-sequence data dicts -> CLEAR/Identity/HOTA.
+# Protocols differ only in preprocessing and in the similarity they match on.
+
+_EPS = float(np.finfo(float).eps)
+SimilarityFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def frame_slices(frames: np.ndarray, n_frames: int) -> list[np.ndarray]:
+    """Row indices of each frame ``0..n_frames-1`` (one stable sort, no per-frame boolean masks)."""
+    order = np.argsort(frames, kind="stable")
+    counts = np.bincount(frames, minlength=n_frames)[:n_frames]
+    return np.split(order, np.cumsum(counts)[:-1])
+
+
+def sequence_data(seq: str, gt_ids: list[np.ndarray], tracker_ids: list[np.ndarray],
+                  similarity: list[np.ndarray]) -> dict[str, Any]:
+    """TrackEval's per-sequence data dict from per-frame IDs and G x T similarity matrices.
+
+    IDs are relabelled to 0..n-1 as TrackEval's datasets do; its metrics index arrays by ID.
+    """
+    all_gt = np.concatenate(gt_ids) if gt_ids else np.zeros(0, int)
+    all_tr = np.concatenate(tracker_ids) if tracker_ids else np.zeros(0, int)
+    uniq_gt, gt_new = np.unique(all_gt, return_inverse=True)
+    uniq_tr, tr_new = np.unique(all_tr, return_inverse=True)
+    gt_split = np.cumsum([len(g) for g in gt_ids])[:-1]
+    tr_split = np.cumsum([len(t) for t in tracker_ids])[:-1]
+    return {
+        "seq": seq,
+        "num_timesteps": len(gt_ids),
+        "gt_ids": np.split(gt_new.astype(int), gt_split),
+        "tracker_ids": np.split(tr_new.astype(int), tr_split),
+        "similarity_scores": similarity,
+        "num_gt_ids": len(uniq_gt),
+        "num_tracker_ids": len(uniq_tr),
+        "num_gt_dets": len(all_gt),
+        "num_tracker_dets": len(all_tr),
+    }
+
+
+def frame_count(seq: str, gt: pd.DataFrame, pred: pd.DataFrame, sequences: dict[str, Any] | None) -> int:
+    """Timesteps of a sequence: its frame ids when known, else the last labelled or predicted frame + 1."""
+    if sequences and seq in sequences and sequences[seq].frame_ids is not None:
+        return int(np.max(sequences[seq].frame_ids)) + 1
+    last = max(int(gt["frame"].max()) if len(gt) else -1, int(pred["frame"].max()) if len(pred) else -1)
+    return last + 1
+
+
+def score_tracking(protocol: str, per_class: dict[str, dict[str, dict[str, Any]]], *, threshold: float,
+                   headline: str | None = None) -> Any:
+    """CLEAR + Identity + HOTA on ``{class: {seq: data}}``; returns a MetricResult.
+
+    The summary is the ``headline`` class combined over sequences, or, without one, all classes combined
+    by summing detections (TrackEval's det-averaged class combination). Per-class summaries go to extras.
+    """
+    from bench.metrics.base import MetricResult, per_sequence_frame
+    from bench.metrics.clear import ClearMetric
+    from bench.metrics.hota import HotaMetric
+    from bench.metrics.identity import IdentityMetric
+
+    metrics = [ClearMetric(threshold), IdentityMetric(threshold), HotaMetric()]
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for cls, seqs in per_class.items():
+        raw[cls] = {seq: [m.eval_sequence(data) for m in metrics] for seq, data in seqs.items()}
+
+    def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for i, metric in enumerate(metrics):
+            out.update(metric.summary(metric.combine({key: res[i] for key, res in results.items()})))
+        return out
+
+    def per_seq(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
+        rows: dict[str, dict[str, float]] = {}
+        for seq, res in results.items():
+            rows[seq] = {}
+            for i, metric in enumerate(metrics):
+                # combine() of one sequence recomputes the ratios TrackEval skips for empty sequences.
+                rows[seq].update(metric.summary(metric.combine({seq: res[i]})))
+        return rows
+
+    class_summaries = {cls: summarise(results) for cls, results in raw.items()}
+    if headline is not None:
+        summary, seq_rows = class_summaries[headline], per_seq(raw[headline])
+    else:
+        flat = {f"{cls}/{seq}": res for cls, results in raw.items() for seq, res in results.items()}
+        summary = summarise(flat)
+        merged: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for cls, results in raw.items():
+            for seq, res in results.items():
+                merged.setdefault(seq, {})[cls] = res
+        seq_rows = {seq: summarise(parts) for seq, parts in merged.items()}
+    return MetricResult(protocol=protocol, summary=summary, per_sequence=per_sequence_frame(seq_rows),
+                        extras={"per_class": class_summaries, "threshold": threshold, "headline": headline})
+
+
+def _box_columns(df: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+    return df[list(columns)].to_numpy(dtype=float)
+
+
+_BOX3D = ("x", "y", "z", "h", "w", "l", "yaw")
+
+
+def _evaluate_3d(protocol: str, gt: pd.DataFrame, pred: pd.DataFrame, sequences: dict[str, Any] | None,
+                 similarity_fn: SimilarityFn, threshold: float, classes: tuple[str, ...] | None) -> Any:
+    """Per class, match 3D boxes of the same class; no KITTI 2D preprocessing (DontCare rows carry no 3D box)."""
+    gt = gt[np.isfinite(_box_columns(gt, _BOX3D)).all(axis=1) & (gt["track_id"].to_numpy() >= 0)]
+    pred = pred[pred["track_id"].to_numpy() >= 0]
+    bad = ~np.isfinite(_box_columns(pred, _BOX3D)).all(axis=1)
+    if bad.any():
+        row = pred.iloc[int(np.flatnonzero(bad)[0])]
+        raise ValueError(f"{protocol}: prediction (seq={row['seq']}, frame={row['frame']}, "
+                         f"track_id={row['track_id']}) has no 3D box; 3D protocols need x y z h w l yaw")
+    if classes is None:
+        classes = tuple(sorted(set(gt["cls"])))
+    seqs = sorted(set(gt["seq"]) | set(pred["seq"]) | set(sequences or {}))
+    per_class: dict[str, dict[str, dict[str, Any]]] = {}
+    gt_by_seq = dict(tuple(gt.groupby("seq", sort=False)))
+    pred_by_seq = dict(tuple(pred.groupby("seq", sort=False)))
+    for cls in classes:
+        per_class[cls] = {}
+        for seq in seqs:
+            g = gt_by_seq.get(seq, gt.iloc[:0])
+            p = pred_by_seq.get(seq, pred.iloc[:0])
+            n = frame_count(seq, g, p, sequences)
+            g = g[g["cls"].to_numpy() == cls]
+            p = p[p["cls"].to_numpy() == cls]
+            per_class[cls][seq] = _plain_sequence(seq, n, g, p, _BOX3D, similarity_fn)
+    return score_tracking(protocol, per_class, threshold=threshold)
+
+
+def _plain_sequence(seq: str, n_frames: int, g: pd.DataFrame, p: pd.DataFrame, columns: tuple[str, ...],
+                    similarity_fn: SimilarityFn) -> dict[str, Any]:
+    g_ids, p_ids = g["track_id"].to_numpy(), p["track_id"].to_numpy()
+    g_box, p_box = _box_columns(g, columns), _box_columns(p, columns)
+    g_sl = frame_slices(g["frame"].to_numpy(), n_frames)
+    p_sl = frame_slices(p["frame"].to_numpy(), n_frames)
+    sims = [similarity_fn(g_box[gi], p_box[pi]) for gi, pi in zip(g_sl, p_sl, strict=True)]
+    return sequence_data(seq, [g_ids[i] for i in g_sl], [p_ids[i] for i in p_sl], sims)
+
+
+def evaluate_3d_iou(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[str, Any] | None = None,
+                    threshold: float = 0.25, classes: tuple[str, ...] | None = None) -> Any:
+    """CLEAR/Identity/HOTA on rotated 3D IoU of camera-frame boxes, a match needs IoU >= ``threshold``."""
+    from bench.metrics.similarity import iou_3d
+
+    return _evaluate_3d("3d-iou", gt, pred, sequences, iou_3d, threshold, classes)
+
+
+def evaluate_bev_center(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[str, Any] | None = None,
+                        max_distance: float = 2.0, classes: tuple[str, ...] | None = None) -> Any:
+    """CLEAR/Identity/HOTA on BEV centre distance: similarity ``max(0, 1 - d / max_distance)``, match if d < max.
+
+    TrackEval zeroes similarities below ``threshold - eps``; a threshold of ``2 eps`` keeps exactly the
+    pairs with positive similarity, i.e. ``d < max_distance`` (the strict test nuScenes also uses).
+    """
+    from bench.metrics.similarity import bev_center_similarity
+
+    def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return bev_center_similarity(a, b, zero_distance=max_distance)
+
+    return _evaluate_3d("bev-center", gt, pred, sequences, similarity, 2 * _EPS, classes)
+
+
+# MOTChallenge class ids (TrackEval's MotChallenge2DBox); readers may give names or the numeric ids as strings.
+MOT_CLASS_IDS: dict[str, int] = {
+    "pedestrian": 1, "person_on_vehicle": 2, "car": 3, "bicycle": 4, "motorbike": 5, "non_mot_vehicle": 6,
+    "static_person": 7, "distractor": 8, "occluder": 9, "occluder_on_ground": 10, "occluder_full": 11,
+    "reflection": 12, "crowd": 13,
+}
+MOT17_DISTRACTORS: tuple[int, ...] = (2, 7, 8, 12)
+
+
+def mot_class_ids(cls: pd.Series) -> np.ndarray:
+    """Class names or numeric strings -> MOTChallenge class ids (0 for anything else)."""
+    names = cls.astype(str).str.strip().str.lower().str.replace(" ", "_")
+    ids = names.map(MOT_CLASS_IDS)
+    numeric = pd.to_numeric(names, errors="coerce")
+    return ids.fillna(numeric).fillna(0).to_numpy(dtype=int)
+
+
+def evaluate_mot17(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[str, Any] | None = None) -> Any:
+    """MOTChallenge (MOT17) protocol as TrackEval's MotChallenge2DBox preprocesses it.
+
+    Every prediction is a pedestrian. Per frame, predictions that Hungarian-match (IoU >= 0.5) a GT box of a
+    distractor class (person on vehicle, static person, distractor, reflection) are removed; then only
+    pedestrian GT that is not zero-marked (``conf == 0``, MOT's consider flag) is evaluated.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    from bench.metrics.similarity import iou_2d
+
+    seqs = sorted(set(gt["seq"]) | set(pred["seq"]) | set(sequences or {}))
+    gt_by_seq = dict(tuple(gt.groupby("seq", sort=False)))
+    pred_by_seq = dict(tuple(pred.groupby("seq", sort=False)))
+    out: dict[str, dict[str, Any]] = {}
+    for seq in seqs:
+        g = gt_by_seq.get(seq, gt.iloc[:0])
+        p = pred_by_seq.get(seq, pred.iloc[:0])
+        n = frame_count(seq, g, p, sequences)
+        g_cls = mot_class_ids(g["cls"])
+        g_keep_all = (g["conf"].to_numpy() != 0) & (g_cls == 1)
+        g_ids, p_ids = g["track_id"].to_numpy(), p["track_id"].to_numpy()
+        g_box, p_box = _box_columns(g, ("x1", "y1", "x2", "y2")), _box_columns(p, ("x1", "y1", "x2", "y2"))
+        gid_f, pid_f, sims = [], [], []
+        for gi, pi in zip(frame_slices(g["frame"].to_numpy(), n), frame_slices(p["frame"].to_numpy(), n),
+                          strict=True):
+            sim = iou_2d(g_box[gi], p_box[pi])
+            keep_p = np.ones(len(pi), bool)
+            if len(gi) and len(pi):
+                score = np.where(sim < 0.5 - _EPS, 0.0, sim)
+                rows, cols = linear_sum_assignment(-score)
+                ok = score[rows, cols] > _EPS
+                rows, cols = rows[ok], cols[ok]
+                keep_p[cols[np.isin(g_cls[gi][rows], MOT17_DISTRACTORS)]] = False
+            keep_g = g_keep_all[gi]
+            gid_f.append(g_ids[gi][keep_g])
+            pid_f.append(p_ids[pi][keep_p])
+            sims.append(sim[keep_g][:, keep_p])
+        out[seq] = sequence_data(seq, gid_f, pid_f, sims)
+    return score_tracking("mot17", {"pedestrian": out}, threshold=0.5, headline="pedestrian")

@@ -1,0 +1,110 @@
+"""The official KITTI tracking protocol (``kitti-2d``), preprocessing exactly as TrackEval's Kitti2DBox.
+
+Per class (car, pedestrian) and frame:
+
+1. GT of the class and of its distractor class (van for car, person sitting for pedestrian) is kept;
+   predictions of the class are kept.
+2. Predictions are Hungarian-matched to that GT at 2D IoU >= 0.5; predictions matched to a distractor,
+   an occluded (occlusion > 2) or a truncated (truncation > 0) GT box are removed.
+3. Unmatched predictions are removed if at most 25 px tall or more than 50 % inside a DontCare region.
+4. Only GT of the class with occlusion <= 2 and truncation <= 0 is evaluated.
+
+Then CLEAR / Identity / HOTA at IoU 0.5, through TrackEval's metric classes.
+
+``Person_sitting``: TrackEval's class map has no ``person_sitting`` and its ``valid_filter`` is a no-op
+(the ``continue`` only leaves the inner loop), so a raw KITTI label with ``Person_sitting`` makes TrackEval
+fail to read the file; TrackEval's own copy of the KITTI GT renames the class to ``Person``. We read both
+names as the pedestrian distractor, which is what TrackEval computes on its GT copy and what the KITTI
+devkit intends (person_sitting is pedestrian's "neighbouring class"). Classes TrackEval does not know in
+a *prediction* file also make it fail; we ignore them, since they can never match the evaluated class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from bench.data.tracks import DONTCARE
+from bench.metrics.protocols import frame_count, frame_slices, score_tracking, sequence_data
+from bench.metrics.similarity import ioa_2d, iou_2d
+
+MAX_OCCLUSION = 2
+MAX_TRUNCATION = 0
+MIN_HEIGHT = 25.0
+IOU_THRESHOLD = 0.5
+DISTRACTORS: dict[str, str] = {"car": "van", "pedestrian": "person"}
+_EPS = float(np.finfo(float).eps)
+_BOX = ["x1", "y1", "x2", "y2"]
+
+
+def kitti_class(cls: pd.Series) -> np.ndarray:
+    """Track-table class names -> TrackEval's KITTI class names (lower case; Person_sitting -> person)."""
+    names = cls.astype(str).str.lower().to_numpy(dtype=object)
+    names[names == "person_sitting"] = "person"
+    return names
+
+
+def preprocess_sequence(seq: str, n_frames: int, gt: pd.DataFrame, pred: pd.DataFrame, cls: str) -> dict[str, Any]:
+    """One sequence and class -> TrackEval's preprocessed data dict (see the module docstring)."""
+    distractor = DISTRACTORS[cls]
+    gt_cls = kitti_class(gt["cls"])
+    is_dontcare = gt_cls == DONTCARE.lower()
+    regions = gt[is_dontcare]
+    keep = (gt["track_id"].to_numpy() >= 0) & ~is_dontcare & np.isin(gt_cls, [cls, distractor])
+    g, g_cls = gt[keep], gt_cls[keep]
+    p = pred[(kitti_class(pred["cls"]) == cls) & (pred["track_id"].to_numpy() >= 0)]
+
+    g_ids, g_box = g["track_id"].to_numpy(), g[_BOX].to_numpy(dtype=float)
+    g_occ, g_trunc = g["occlusion"].to_numpy(), g["truncation"].to_numpy()
+    g_eval = (g_cls == cls) & (g_occ <= MAX_OCCLUSION) & (g_trunc <= MAX_TRUNCATION)
+    p_ids, p_box = p["track_id"].to_numpy(), p[_BOX].to_numpy(dtype=float)
+    r_box = regions[_BOX].to_numpy(dtype=float)
+
+    gt_ids, tracker_ids, sims = [], [], []
+    frames = zip(frame_slices(g["frame"].to_numpy(), n_frames), frame_slices(p["frame"].to_numpy(), n_frames),
+                 frame_slices(regions["frame"].to_numpy(), n_frames), strict=True)
+    for gi, pi, ri in frames:
+        sim = iou_2d(g_box[gi], p_box[pi])
+        remove = np.zeros(len(pi), bool)
+        unmatched = np.ones(len(pi), bool)
+        if len(gi) and len(pi):
+            score = np.where(sim < IOU_THRESHOLD - _EPS, 0.0, sim)
+            rows, cols = linear_sum_assignment(-score)
+            ok = score[rows, cols] > _EPS
+            rows, cols = rows[ok], cols[ok]
+            unmatched[cols] = False
+            # Matched to GT that is not evaluated (distractor, occluded, truncated): neither TP nor FP.
+            remove[cols[~g_eval[gi][rows]]] = True
+        boxes = p_box[pi]
+        too_small = boxes[:, 3] - boxes[:, 1] <= MIN_HEIGHT + _EPS
+        in_dontcare = (ioa_2d(boxes, r_box[ri]) > 0.5 + _EPS).any(axis=1)
+        remove |= unmatched & (too_small | in_dontcare)
+        keep_g = g_eval[gi]
+        gt_ids.append(g_ids[gi][keep_g])
+        tracker_ids.append(p_ids[pi][~remove])
+        sims.append(sim[keep_g][:, ~remove])
+    return sequence_data(seq, gt_ids, tracker_ids, sims)
+
+
+def evaluate_kitti_2d(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[str, Any] | None = None,
+                      classes: tuple[str, ...] = ("car", "pedestrian"), headline: str = "car") -> Any:
+    """The KITTI tracking benchmark's 2D protocol; the summary is the ``headline`` class, all classes in extras."""
+    for cls in classes:
+        if cls not in DISTRACTORS:
+            raise ValueError(f"kitti-2d evaluates classes {sorted(DISTRACTORS)}, not {cls!r}")
+    if headline not in classes:
+        raise ValueError(f"kitti-2d: headline class {headline!r} is not among the evaluated classes {classes}")
+    seqs = sorted(set(gt["seq"]) | set(pred["seq"]) | set(sequences or {}))
+    gt_by_seq = dict(tuple(gt.groupby("seq", sort=False)))
+    pred_by_seq = dict(tuple(pred.groupby("seq", sort=False)))
+    per_class: dict[str, dict[str, dict[str, Any]]] = {cls: {} for cls in classes}
+    for seq in seqs:
+        g = gt_by_seq.get(seq, gt.iloc[:0])
+        p = pred_by_seq.get(seq, pred.iloc[:0])
+        n = frame_count(seq, g, p, sequences)
+        for cls in classes:
+            per_class[cls][seq] = preprocess_sequence(seq, n, g, p, cls)
+    return score_tracking("kitti-2d", per_class, threshold=IOU_THRESHOLD, headline=headline)
