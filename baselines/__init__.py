@@ -1,0 +1,1 @@
+"""Re-implemented existing methods: base trackers, detectors and 2D trackers used as baselines."""

@@ -1,0 +1,92 @@
+"""CenterTrack's losses, extended for imperfect labels.
+
+- Heatmap: CenterNet's penalty-reduced focal loss. The positive term is taken at each object's peak
+  and scaled by the object's label confidence (``weight``); the negative term is scaled per pixel
+  by ``neg_weight`` (1 = background is trusted, 0 = an unlabeled object may be here: FNComp).
+- Regression heads: L1 at the object peaks, scaled by the label confidence.
+All terms are normalised by the number of labelled objects (not by the sum of confidences), so a
+low confidence lowers an object's pull on the network instead of being renormalised away.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from baselines.centertrack.model import depth_from_raw
+
+# CenterTrack's default loss weights (wh is down-weighted to 0.1).
+LOSS_WEIGHTS: dict[str, float] = {
+    "hm": 1.0, "reg": 1.0, "wh": 0.1, "tracking": 1.0, "dep": 1.0, "rot": 1.0, "dim": 1.0, "amodal": 1.0,
+}
+
+
+def gather(feat: torch.Tensor, ind: torch.Tensor) -> torch.Tensor:
+    """Values of a ``(B, C, H, W)`` map at flat indices ``(B, K)`` -> ``(B, K, C)``."""
+    b, c = feat.shape[:2]
+    flat = feat.view(b, c, -1)
+    return flat.gather(2, ind.unsqueeze(1).expand(b, c, ind.shape[1])).permute(0, 2, 1)
+
+
+def focal_loss(logits: torch.Tensor, target: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(positive, negative) parts of the weighted focal loss, each already normalised.
+
+    ``logits`` (B, C, H, W); target ``hm`` (B, C, H, W), ``neg_weight`` (B, H, W), ``ind``/``cls``/
+    ``mask``/``weight`` (B, K).
+    """
+    pred = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    gt = target["hm"]
+    num = target["mask"].sum().clamp(min=1.0)
+    neg_map = (1 - gt).pow(4) * pred.pow(2) * torch.log(1 - pred) * (gt < 1).float()
+    neg = -(neg_map * target["neg_weight"].unsqueeze(1)).sum() / num
+    b, c, h, w = pred.shape
+    # Peak probability of each object in its own class channel.
+    flat_ind = target["cls"] * (h * w) + target["ind"]
+    p = pred.view(b, -1).gather(1, flat_ind)
+    pos_w = target["mask"] * target["weight"]
+    pos = -((1 - p).pow(2) * torch.log(p) * pos_w).sum() / num
+    return pos, neg
+
+
+def weighted_l1(pred: torch.Tensor, gt: torch.Tensor, w: torch.Tensor, num: torch.Tensor) -> torch.Tensor:
+    """L1 over (B, K, C) with per-object weights (B, K), normalised by the object count."""
+    return (F.l1_loss(pred, gt, reduction="none").sum(-1) * w).sum() / num
+
+
+def rot_loss(pred: torch.Tensor, bins: torch.Tensor, res: torch.Tensor, w: torch.Tensor,
+             num: torch.Tensor) -> torch.Tensor:
+    """Multibin loss: per bin, cross-entropy on (out, in) logits + L1 on (sin, cos) of the residual where in-bin."""
+    total = pred.new_zeros(())
+    for k in range(2):
+        logits = pred[..., 4 * k:4 * k + 2]
+        ce = F.cross_entropy(logits.reshape(-1, 2), bins[..., k].long().reshape(-1), reduction="none")
+        total = total + (ce.view_as(w) * w).sum() / num
+        sc = torch.stack([torch.sin(res[..., k]), torch.cos(res[..., k])], dim=-1)
+        l1 = F.l1_loss(pred[..., 4 * k + 2:4 * k + 4], sc, reduction="none").sum(-1)
+        total = total + (l1 * w * bins[..., k]).sum() / num
+    return total
+
+
+def centertrack_loss(out: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
+                     weights: dict[str, float] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total loss and its parts (floats, for logging). ``target`` tensors are batched ``render_targets`` dicts."""
+    weights = {**LOSS_WEIGHTS, **(weights or {})}
+    num = target["mask"].sum().clamp(min=1.0)
+    w = target["mask"] * target["weight"]
+    w3 = w * target["mask3d"]
+    pos, neg = focal_loss(out["hm"], target)
+    ind = target["ind"]
+    parts = {
+        "hm": pos + neg,
+        "reg": weighted_l1(gather(out["reg"], ind), target["reg"], w, num),
+        "wh": weighted_l1(gather(out["wh"], ind), target["wh"], w, num),
+        "tracking": weighted_l1(gather(out["tracking"], ind), target["tracking"], w * target["tracking_mask"], num),
+        "dep": weighted_l1(depth_from_raw(gather(out["dep"], ind)), target["dep"], w3, num),
+        "rot": rot_loss(gather(out["rot"], ind), target["rot_bin"], target["rot_res"], w3, num),
+        "dim": weighted_l1(gather(out["dim"], ind), target["dim"], w3, num),
+        "amodal": weighted_l1(gather(out["amodal"], ind), target["amodal"], w3, num),
+    }
+    total = sum(weights[k] * v for k, v in parts.items())
+    log = {k: float(v.detach()) for k, v in parts.items()}
+    log.update(hm_pos=float(pos.detach()), hm_neg=float(neg.detach()), total=float(total.detach()))
+    return total, log

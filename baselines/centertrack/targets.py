@@ -1,0 +1,212 @@
+"""Render CenterTrack's training targets for one frame from a bench track table.
+
+All coordinates here are in the network's *input* pixels (the image resized to the model's input
+size, with intrinsics scaled to match); the dense targets live at stride ``DOWN`` = 4.
+
+Per object (a row of the track table) the targets are CenterNet/CenterTrack's:
+- a Gaussian peak on the class heatmap at the 2D box centre (integer location ``ct_int``),
+- ``reg``: sub-pixel offset of the centre, ``wh``: 2D box size (output pixels),
+- ``tracking``: previous-frame centre minus ``ct_int`` (only if the track is in the previous frame),
+- ``dep``: depth z (m), ``dim``: log(h, w, l), ``rot``: observation angle alpha in 2 overlapping bins,
+- ``amodal``: projected 3D box centre minus ``ct_int`` (the 2D box centre is not the 3D centre's
+  projection, and truncated boxes are far from it),
+- ``weight``: the row's ``conf``, which scales this object's positive heatmap and regression losses.
+Rows without a 3D box (NaN) supervise only the 2D heads. ``DontCare`` rows supervise nothing and
+remove the negative heatmap loss inside their box, as KITTI intends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bench.data.geometry import box_center, observation_angle, project_points, wrap_angle
+from bench.data.tracks import DONTCARE
+
+DOWN = 4
+# Rotation bins (CenterNet "ddd"): centres at -pi/2 and +pi/2, each covering +-(pi/2 + pi/6), so they overlap.
+ROT_BIN_CENTRES = np.array([-np.pi / 2, np.pi / 2])
+ROT_BIN_HALF_WIDTH = np.pi / 2 + np.pi / 6
+
+
+@dataclass
+class Objects:
+    """The objects of one frame in input pixels, ready for rendering (arrays of length N)."""
+
+    boxes: np.ndarray  # (N, 4) x1 y1 x2 y2, input pixels
+    boxes3d: np.ndarray  # (N, 7) x y z h w l yaw, camera frame; NaN rows are 2D-only
+    cls: np.ndarray  # (N,) class index
+    track_id: np.ndarray  # (N,)
+    conf: np.ndarray  # (N,)
+
+
+def scale_intrinsics(intrinsics: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """Intrinsics of an image resized by (sx, sy)."""
+    return np.diag([sx, sy, 1.0]) @ np.asarray(intrinsics, dtype=np.float64)
+
+
+def objects_from_table(rows: pd.DataFrame, classes: tuple[str, ...], sx: float, sy: float
+                       ) -> tuple[Objects, np.ndarray]:
+    """Split one frame's rows into known-class objects (scaled to input pixels) and DontCare boxes."""
+    boxes = rows[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64) * np.array([sx, sy, sx, sy])
+    cls_names = rows["cls"].to_numpy()
+    dontcare = boxes[cls_names == DONTCARE]
+    lookup = {c: i for i, c in enumerate(classes)}
+    keep = np.array([c in lookup for c in cls_names], dtype=bool)
+    objects = Objects(
+        boxes=boxes[keep],
+        boxes3d=rows[["x", "y", "z", "h", "w", "l", "yaw"]].to_numpy(dtype=np.float64)[keep],
+        cls=np.array([lookup[c] for c in cls_names[keep]], dtype=np.int64),
+        track_id=rows["track_id"].to_numpy(dtype=np.int64)[keep],
+        conf=rows["conf"].to_numpy(dtype=np.float64)[keep],
+    )
+    return objects, dontcare
+
+
+def gaussian_radius(height: np.ndarray, width: np.ndarray, min_overlap: float = 0.7) -> np.ndarray:
+    """CenterNet's heatmap radius: the largest corner shift keeping IoU >= min_overlap with the true box.
+
+    Three cases (both corners move inwards, outwards, one each) each give a quadratic in the radius;
+    the smallest root is the radius that is safe for all three.
+    """
+    h, w = np.asarray(height, dtype=np.float64), np.asarray(width, dtype=np.float64)
+    o = min_overlap
+    radii = []
+    for a, b, c in (
+        (1.0, h + w, w * h * (1 - o) / (1 + o)),
+        (4.0, 2 * (h + w), (1 - o) * w * h),
+        (4 * o, -2 * o * (h + w), (o - 1) * w * h),
+    ):
+        # CenterNet divides by 2 rather than 2a; kept, since every CenterNet-family model is tuned to it.
+        radii.append((b + np.sqrt(np.maximum(b**2 - 4 * a * c, 0.0))) / 2)
+    return np.maximum(0, np.floor(np.minimum.reduce(radii))).astype(np.int64)
+
+
+def draw_gaussian(heatmap: np.ndarray, centre: tuple[int, int], radius: int) -> None:
+    """Max-combine a Gaussian peak of value 1 at integer ``centre`` (x, y) into ``heatmap`` in place."""
+    sigma = (2 * radius + 1) / 6
+    x, y = centre
+    hgt, wid = heatmap.shape
+    left, right = min(x, radius), min(wid - x, radius + 1)
+    top, bottom = min(y, radius), min(hgt - y, radius + 1)
+    if left + right <= 0 or top + bottom <= 0:
+        return
+    ys = np.arange(-top, bottom)[:, None]
+    xs = np.arange(-left, right)[None, :]
+    g = np.exp(-(xs**2 + ys**2) / (2 * sigma**2))
+    region = heatmap[y - top:y + bottom, x - left:x + right]
+    np.maximum(region, g, out=region)
+
+
+def encode_alpha(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """alpha -> (bin membership (N, 2) in {0,1}, residual to each bin centre (N, 2))."""
+    res = wrap_angle(np.asarray(alpha)[:, None] - ROT_BIN_CENTRES[None, :])
+    return (np.abs(res) < ROT_BIN_HALF_WIDTH).astype(np.float32), res.astype(np.float32)
+
+
+def render_pre_hm(centres: np.ndarray, sizes: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
+    """The previous-frame heatmap fed to the network: ``(1, H, W)`` Gaussians at input-pixel centres.
+
+    ``sizes`` are (w, h) of the boxes in input pixels and set each Gaussian's radius.
+    """
+    w_in, h_in = input_size
+    hm = np.zeros((h_in, w_in), dtype=np.float32)
+    if len(centres):
+        radius = gaussian_radius(np.ceil(sizes[:, 1]), np.ceil(sizes[:, 0]))
+        for (cx, cy), r in zip(centres, radius, strict=True):
+            ix, iy = int(cx), int(cy)
+            if 0 <= ix < w_in and 0 <= iy < h_in:
+                draw_gaussian(hm, (ix, iy), int(r))
+    return hm[None]
+
+
+def disturb_previous(centres: np.ndarray, sizes: np.ndarray, rng: np.random.Generator, hm_disturb: float,
+                     lost_disturb: float, fp_disturb: float) -> tuple[np.ndarray, np.ndarray]:
+    """CenterTrack's training noise on the previous frame's detections (what the heatmap shows).
+
+    Each centre is jittered by a normal of ``hm_disturb`` x box size, dropped with probability
+    ``lost_disturb`` (a missed detection), and with probability ``fp_disturb`` gets a false positive
+    nearby (offset by ~ one box size). The tracking targets still use the true previous centres.
+    """
+    out_c, out_s = [], []
+    for c, s in zip(centres, sizes, strict=True):
+        if rng.random() < fp_disturb:
+            out_c.append(c + rng.normal(0, 0.5, 2) * s)
+            out_s.append(s)
+        if rng.random() < lost_disturb:
+            continue
+        out_c.append(c + rng.normal(0, hm_disturb, 2) * s)
+        out_s.append(s)
+    return np.array(out_c, dtype=np.float64).reshape(-1, 2), np.array(out_s, dtype=np.float64).reshape(-1, 2)
+
+
+def render_targets(objects: Objects, intrinsics: np.ndarray, input_size: tuple[int, int], num_classes: int,
+                   prev_centres: dict[int, np.ndarray] | None = None, dontcare: np.ndarray | None = None,
+                   neg_weight: np.ndarray | None = None, max_objs: int = 64) -> dict[str, np.ndarray]:
+    """Dense and per-object targets for one frame.
+
+    ``intrinsics`` are for the input-size image. ``prev_centres`` maps track id -> previous 2D centre
+    (input pixels). ``neg_weight`` is an optional (H/4, W/4) map in [0, 1] scaling the negative
+    heatmap loss per pixel (FNComp); DontCare boxes set it to 0 inside. Objects beyond ``max_objs``
+    (nearest first) are dropped from regression but still drawn on the heatmap.
+    """
+    w_in, h_in = input_size
+    wo, ho = w_in // DOWN, h_in // DOWN
+    hm = np.zeros((num_classes, ho, wo), dtype=np.float32)
+    nw = np.ones((ho, wo), dtype=np.float32) if neg_weight is None else np.asarray(neg_weight, np.float32).copy()
+    if nw.shape != (ho, wo):
+        raise ValueError(f"neg_weight map is {nw.shape}, expected {(ho, wo)} (input size / {DOWN})")
+    t = {
+        "ind": np.zeros(max_objs, np.int64), "cls": np.zeros(max_objs, np.int64),
+        "mask": np.zeros(max_objs, np.float32), "weight": np.zeros(max_objs, np.float32),
+        "reg": np.zeros((max_objs, 2), np.float32), "wh": np.zeros((max_objs, 2), np.float32),
+        "tracking": np.zeros((max_objs, 2), np.float32), "tracking_mask": np.zeros(max_objs, np.float32),
+        "dep": np.zeros((max_objs, 1), np.float32), "dim": np.zeros((max_objs, 3), np.float32),
+        "rot_bin": np.zeros((max_objs, 2), np.float32), "rot_res": np.zeros((max_objs, 2), np.float32),
+        "amodal": np.zeros((max_objs, 2), np.float32), "mask3d": np.zeros(max_objs, np.float32),
+    }
+    if dontcare is not None:
+        for x1, y1, x2, y2 in np.asarray(dontcare).reshape(-1, 4) / DOWN:
+            nw[int(max(y1, 0)):int(np.ceil(y2)), int(max(x1, 0)):int(np.ceil(x2))] = 0.0
+    prev_centres = prev_centres or {}
+    boxes = objects.boxes / DOWN
+    has3d = np.isfinite(objects.boxes3d).all(axis=1)
+    order = np.argsort(np.where(has3d, objects.boxes3d[:, 2], np.inf), kind="stable")
+    k = 0
+    for i in order:
+        x1, y1, x2, y2 = boxes[i]
+        bw, bh = x2 - x1, y2 - y1
+        if bw <= 0 or bh <= 0:
+            continue
+        ct = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
+        ct_int = np.floor(ct).astype(np.int64)
+        if not (0 <= ct_int[0] < wo and 0 <= ct_int[1] < ho):
+            continue
+        radius = int(gaussian_radius(np.ceil(bh), np.ceil(bw)))
+        draw_gaussian(hm[objects.cls[i]], (int(ct_int[0]), int(ct_int[1])), radius)
+        if k >= max_objs:
+            continue
+        t["ind"][k] = ct_int[1] * wo + ct_int[0]
+        t["cls"][k] = objects.cls[i]
+        t["mask"][k] = 1.0
+        t["weight"][k] = objects.conf[i]
+        t["reg"][k] = ct - ct_int
+        t["wh"][k] = (bw, bh)
+        prev = prev_centres.get(int(objects.track_id[i]))
+        if prev is not None:
+            t["tracking"][k] = np.asarray(prev) / DOWN - ct_int
+            t["tracking_mask"][k] = 1.0
+        if has3d[i]:
+            box = objects.boxes3d[i]
+            centre3d = box_center(box[None])[0]
+            amodal = project_points(centre3d, intrinsics) / DOWN
+            t["amodal"][k] = amodal - ct_int
+            t["dep"][k] = box[2]
+            t["dim"][k] = np.log(box[3:6])
+            bins, res = encode_alpha(observation_angle(box[None]))
+            t["rot_bin"][k], t["rot_res"][k] = bins[0], res[0]
+            t["mask3d"][k] = 1.0
+        k += 1
+    return {"hm": hm, "neg_weight": nw, **t}

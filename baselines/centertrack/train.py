@@ -1,0 +1,218 @@
+"""Train CenterTrack on a track table of (possibly sparse, possibly imperfect) labels.
+
+Which frames train: only frames with at least one label row. A frame without labels says nothing
+about where objects are, and treating all of it as background would teach the network that the
+objects it does see are background. Inside a labelled frame, unlabelled objects ARE negatives
+unless a weight map (FNComp) says otherwise: that is what makes the sparse-label lower bound low.
+
+The previous frame of a sample is a random labelled frame of the same sequence less than
+``max_frame_dist`` frames away (possibly the frame itself, as in CenterTrack); its labels, disturbed
+as CenterTrack does (jitter, drops, false positives), are rendered into the previous heatmap.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from baselines.centertrack.losses import centertrack_loss
+from baselines.centertrack.model import CenterTrackNet, ModelConfig, load_weights
+from baselines.centertrack.targets import (
+    DOWN,
+    Objects,
+    disturb_previous,
+    objects_from_table,
+    render_pre_hm,
+    render_targets,
+    scale_intrinsics,
+)
+from bench.data.sequence import Sequence
+
+# Profiles are plain dicts; a run's overrides are merged on top.
+PROFILES: dict[str, dict] = {
+    # Seconds: for tests.
+    "smoke": dict(input_size=(128, 64), width=8, head_conv=16, depth=(1, 1, 1, 1), batch_size=2, lr=2e-3,
+                  steps=6, lr_step=0.8, max_objs=32),
+    # CPU minutes at the synthetic KITTI-like size (416x128 -> 104x32 output).
+    "quick": dict(input_size=(416, 128), width=24, head_conv=32, depth=(1, 1, 2, 2), batch_size=8, lr=1e-3,
+                  steps=1500, lr_step=0.8, max_objs=64),
+    # CenterTrack's published recipe (MOT17/KITTI tracking: Adam, lr 1.25e-4, batch 32, 70 epochs, lr x0.1 at
+    # epoch 60; KITTI input 1280x384). The network stays ours (no DLA-34/DCN/ImageNet weights offline), wider.
+    "paper": dict(input_size=(1280, 384), width=64, head_conv=256, depth=(1, 2, 2, 1), batch_size=32, lr=1.25e-4,
+                  epochs=70, lr_step=60 / 70, max_objs=128),
+}
+DEFAULTS: dict = dict(
+    hm_disturb=0.05, lost_disturb=0.4, fp_disturb=0.1,  # CenterTrack nuScenes/KITTI training noise
+    max_frame_dist=3, grad_clip=35.0, weight_decay=0.0,
+    track_thresh=0.3, new_thresh=0.4, max_age=3, topk=100,  # inference
+)
+
+
+def resolve_config(profile: str = "quick", overrides: dict | None = None) -> dict:
+    """Profile + defaults + overrides as one flat dict."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown CenterTrack profile {profile!r}; expected one of {sorted(PROFILES)}")
+    cfg = {**DEFAULTS, **PROFILES[profile], **(overrides or {})}
+    cfg["input_size"] = tuple(int(v) for v in cfg["input_size"])
+    cfg["depth"] = tuple(int(v) for v in cfg["depth"])
+    return cfg
+
+
+def build_model(cfg: dict, num_classes: int) -> CenterTrackNet:
+    return CenterTrackNet(ModelConfig(num_classes=num_classes, width=cfg["width"], head_conv=cfg["head_conv"],
+                                      depth=cfg["depth"]))
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., 3, H, W) -> float, roughly zero-mean unit-variance."""
+    return (images.float() / 255.0 - 0.45) / 0.25
+
+
+def resize_images(seq: Sequence, input_size: tuple[int, int]) -> torch.Tensor:
+    """All frames of a sequence resized to the input size, as a uint8 (T, 3, H, W) tensor."""
+    w_in, h_in = input_size
+    out = []
+    for i in range(seq.num_frames):
+        img = torch.from_numpy(np.ascontiguousarray(seq.image(i))).permute(2, 0, 1)[None].float()
+        img = F.interpolate(img, size=(h_in, w_in), mode="bilinear", align_corners=False, antialias=True)
+        out.append(img.round().clamp(0, 255).to(torch.uint8)[0])
+    return torch.stack(out)
+
+
+@dataclass
+class LabelledFrame:
+    index: int  # position in the sequence
+    objects: Objects
+    dontcare: np.ndarray
+    neg_weight: np.ndarray | None
+
+
+@dataclass
+class SeqData:
+    images: torch.Tensor  # (T, 3, H, W) uint8 at input size
+    intrinsics: np.ndarray  # (T, 3, 3) for input size
+    frames: list[LabelledFrame]
+
+
+def prepare(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[str, ...], cfg: dict,
+            weight_maps: dict[tuple[str, int], np.ndarray] | None = None) -> list[SeqData]:
+    """Resize images, scale intrinsics and group labels by frame; drop sequences without labels."""
+    w_in, h_in = cfg["input_size"]
+    out = []
+    for name, rows in labels.groupby("seq", sort=True):
+        if name not in sequences:
+            raise ValueError(f"labels name sequence {name!r}, which the training split does not have")
+        seq = sequences[name]
+        sx, sy = w_in / seq.image_size[0], h_in / seq.image_size[1]
+        frames = []
+        for frame_id, frame_rows in rows.groupby("frame", sort=True):
+            objects, dontcare = objects_from_table(frame_rows, classes, sx, sy)
+            nw = None
+            if weight_maps is not None and (name, int(frame_id)) in weight_maps:
+                nw = _resize_map(weight_maps[(name, int(frame_id))], (w_in // DOWN, h_in // DOWN))
+            frames.append(LabelledFrame(seq.index_of(int(frame_id)), objects, dontcare, nw))
+        if frames:
+            k = np.stack([scale_intrinsics(m, sx, sy) for m in seq.intrinsics])
+            out.append(SeqData(resize_images(seq, cfg["input_size"]), k, frames))
+    return out
+
+
+def _resize_map(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float32)
+    if m.shape == (size[1], size[0]):
+        return m
+    t = F.interpolate(torch.from_numpy(m)[None, None], size=(size[1], size[0]), mode="bilinear", align_corners=False)
+    return t[0, 0].clamp(0, 1).numpy()
+
+
+def _centres_sizes(obj: Objects) -> tuple[np.ndarray, np.ndarray]:
+    centres = (obj.boxes[:, :2] + obj.boxes[:, 2:]) / 2
+    return centres, obj.boxes[:, 2:] - obj.boxes[:, :2]
+
+
+def make_sample(data: SeqData, fi: int, cfg: dict, num_classes: int, rng: np.random.Generator) -> dict:
+    """One training sample (numpy) for labelled frame number ``fi`` of a sequence."""
+    cur = data.frames[fi]
+    near = [j for j, f in enumerate(data.frames) if abs(f.index - cur.index) < cfg["max_frame_dist"]]
+    prev = data.frames[int(rng.choice(near))]
+    centres, sizes = _centres_sizes(prev.objects)
+    prev_centres = {int(t): c for t, c in zip(prev.objects.track_id, centres, strict=True)}
+    noisy_c, noisy_s = disturb_previous(centres, sizes, rng, cfg["hm_disturb"], cfg["lost_disturb"],
+                                        cfg["fp_disturb"])
+    target = render_targets(cur.objects, data.intrinsics[cur.index], cfg["input_size"], num_classes,
+                            prev_centres=prev_centres, dontcare=cur.dontcare, neg_weight=cur.neg_weight,
+                            max_objs=cfg["max_objs"])
+    target["pre_hm"] = render_pre_hm(noisy_c, noisy_s, cfg["input_size"])
+    target["img_index"] = np.array([cur.index, prev.index])
+    return target
+
+
+def collate(samples: list[dict], images: list[torch.Tensor], device: torch.device) -> tuple[dict, torch.Tensor,
+                                                                                           torch.Tensor]:
+    batch = {k: torch.from_numpy(np.stack([s[k] for s in samples])).to(device) for k in samples[0]
+             if k != "img_index"}
+    img = normalise(torch.stack([im[0] for im in images])).to(device)
+    pre = normalise(torch.stack([im[1] for im in images])).to(device)
+    return batch, img, pre
+
+
+def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[str, ...], cfg: dict,
+          device: str = "cpu", seed: int = 0, weight_maps: dict[tuple[str, int], np.ndarray] | None = None,
+          init_weights: str | None = None, progress: Callable[[int, int, dict], None] | None = None
+          ) -> tuple[CenterTrackNet, list[dict]]:
+    """Train a CenterTrack model; returns it (in eval mode) and the per-step loss log.
+
+    ``labels`` is a track table (its ``conf`` column weights each box); ``weight_maps`` maps
+    (seq, frame id) to a negative-loss weight map (FNComp). ``cfg`` comes from :func:`resolve_config`.
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    dev = torch.device(device)
+    data = prepare(sequences, labels, classes, cfg, weight_maps)
+    index = [(s, f) for s, d in enumerate(data) for f in range(len(d.frames))]
+    if not index:
+        raise ValueError("CenterTrack: no labelled frames to train on (the label table has no rows for these "
+                         "sequences)")
+    model = build_model(cfg, len(classes)).to(dev)
+    if init_weights:
+        load_weights(model, init_weights, strict=False)
+    bs = cfg["batch_size"]
+    steps = cfg.get("steps") or math.ceil(cfg["epochs"] * len(index) / bs)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [max(1, int(steps * cfg["lr_step"]))], gamma=0.1)
+    model.train()
+    history = []
+    order = rng.permutation(len(index))
+    pos = 0
+    start = time.perf_counter()
+    for step in range(steps):
+        picks = []
+        for _ in range(bs):
+            if pos == len(order):
+                order, pos = rng.permutation(len(index)), 0
+            picks.append(index[order[pos]])
+            pos += 1
+        samples = [make_sample(data[s], f, cfg, len(classes), rng) for s, f in picks]
+        images = [data[s].images[sm["img_index"]] for (s, _), sm in zip(picks, samples, strict=True)]
+        batch, img, pre = collate(samples, images, dev)
+        out = model(img, pre, batch["pre_hm"])
+        loss, log = centertrack_loss(out, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg["grad_clip"]:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+        opt.step()
+        sched.step()
+        log.update(step=step, seconds=time.perf_counter() - start)
+        history.append(log)
+        if progress is not None:
+            progress(step + 1, steps, log)
+    model.eval()
+    return model, history
