@@ -1,0 +1,261 @@
+"""``bench report``: a self-contained, offline HTML site from the results store.
+
+Pages: ``index.html`` (leaderboards per dataset/protocol/split, budget curves, speed/accuracy plots,
+failed runs), ``runs.html`` (every run), ``runs/<key>.html`` (one run: metrics, resolved config,
+manifest) and ``paper.html`` (published numbers beside ours). No CDN: CSS and the sorting script are
+inline, plots are base64 SVG images. Jinja2 autoescaping escapes every stored string, and per-run page
+names are derived from the run key so that no name can leave the output folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from bench.report import plots
+from bench.report.published import load_published, paper_comparison
+from bench.report.schema import MetricSchema
+from bench.report.tables import FULL, Leaderboard, budget_label, build_leaderboards, summarize
+
+TEMPLATES = Path(__file__).parent / "templates"
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+def run_page_name(key: str) -> str:
+    """File name of a run's page: the key itself when it is plain, else a hash of it (never a path)."""
+    if _SAFE_KEY.fullmatch(key):
+        return f"{key}.html"
+    return "run-" + hashlib.sha256(key.encode()).hexdigest()[:20] + ".html"
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=False)
+
+
+def _num(value: Any) -> str:
+    """A number for a data-value attribute; blank when missing so the sorter puts it last."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    return repr(float(value))
+
+
+def _b64(svg: str) -> str:
+    return base64.b64encode(svg.encode()).decode()
+
+
+def _slug(*parts: str) -> str:
+    # Element ids from user strings: hashed, so they are valid and unique whatever the names hold.
+    return "t" + hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:12]
+
+
+def _table_view(board: Leaderboard, reference: frozenset[str]) -> dict[str, Any]:
+    rows = []
+    for row in board.rows:
+        cells = []
+        for budget in board.budgets:
+            cell = board.cells.get((row, budget))
+            cells.append({
+                "text": board.cell_text(row, budget),
+                "value": "" if cell is None else _num(board.info.shown(cell.mean)),
+                "best": (row, budget) in board.best,
+                "n": 0 if cell is None else cell.n,
+            })
+        rows.append({"method": row[0], "base": row[1] or "–", "reference": row[0] in reference, "cells": cells})
+    return {
+        "id": _slug(board.dataset, board.protocol, board.split, board.metric),
+        "header": board.info.header + (" — higher is better" if board.info.higher_is_better
+                                       else " — lower is better" if board.info.higher_is_better is False else ""),
+        "budgets": [budget_label(b) for b in board.budgets],
+        "rows": rows,
+    }
+
+
+def _speed_points(board: Leaderboard, runs: pd.DataFrame) -> list[tuple[str, float, float]]:
+    """(method + base @ budget, mean FPS over ok seeds, headline mean) for cells with a measured FPS."""
+    if runs.empty or "fps" not in runs:
+        return []
+    ok = runs[(runs["status"] == "ok") & (runs["dataset"] == board.dataset) & runs["fps"].notna()]
+    if ok.empty:
+        return []
+    ok = ok.assign(base=ok["base"].fillna("").astype(str))
+    fps = ok.groupby(["method", "base", "budget"], dropna=False)["fps"].mean()
+    points = []
+    for (method, base, budget), value in fps.items():
+        b = None if pd.isna(budget) else int(budget)
+        cell = board.cells.get(((str(method), str(base)), b))
+        if cell is not None and value > 0:
+            label = f"{method} + {base}" if base else str(method)
+            points.append((f"{label} @ {budget_label(b)}", float(value), board.info.shown(cell.mean)))
+    return points
+
+
+@dataclass
+class ReportResult:
+    index: Path
+    pages: int
+    seconds: float
+
+
+def render_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path | str, *,
+                  schema: MetricSchema | None = None, published: pd.DataFrame | None = None,
+                  source: str = "the results store") -> ReportResult:
+    """Write the site for ``runs`` (Store.runs_frame) and ``metrics`` (Store.metrics_frame) into ``out_dir``."""
+    start = time.perf_counter()
+    schema = schema or MetricSchema.load()
+    published = load_published() if published is None else published
+    out = Path(out_dir)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    env = _environment()
+    common = {"source": source, "generated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "full": FULL}
+
+    summary = summarize(metrics)
+    boards = build_leaderboards(summary, schema)
+    pages = [_write(out / "index.html", env.get_template("index.html.j2").render(
+        title="bench leaderboards", root="", **common, **_index_view(boards, runs, schema)))]
+    pages.append(_write(out / "runs.html", env.get_template("runs.html.j2").render(
+        title="All runs", root="", runs=_runs_view(runs), **common)))
+    pages.append(_write(out / "paper.html", env.get_template("paper.html.j2").render(
+        title="Paper vs reproduced", root="", groups=_paper_view(paper_comparison(published, summary), schema),
+        **common)))
+    run_template = env.get_template("run.html.j2")
+    by_run = _metrics_by_run(metrics)
+    for record in runs.to_dict("records"):
+        html = run_template.render(root="../", **common, **_run_view(record, by_run.get(record["key"], []), schema))
+        pages.append(_write(out / "runs" / run_page_name(str(record["key"])), html))
+    return ReportResult(index=out / "index.html", pages=len(pages), seconds=time.perf_counter() - start)
+
+
+def _write(path: Path, text: str) -> Path:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _index_view(boards: list[Leaderboard], runs: pd.DataFrame, schema: MetricSchema) -> dict[str, Any]:
+    sections: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for board in boards:
+        key = (board.dataset, board.protocol, board.split)
+        if key not in sections:  # boards come headline-first within a section
+            spec = schema.protocol(board.protocol)
+            speed = _speed_points(board, runs)
+            sections[key] = {
+                "id": _slug(*key), "dataset": board.dataset, "protocol": board.protocol, "split": board.split,
+                "title": spec.title, "headline": board.info.display, "tables": [],
+                "curve": _b64(plots.budget_curve_svg(board)),
+                "speed": _b64(plots.speed_accuracy_svg(speed, "frames per second", board.info.header,
+                                                       f"{board.dataset} · {board.protocol}")) if speed else "",
+            }
+        sections[key]["tables"].append(_table_view(board, schema.reference_methods))
+    statuses = runs["status"].value_counts().to_dict() if not runs.empty else {}
+    total = int(sum(statuses.values()))
+    failed = [] if runs.empty else [
+        {"method": r["method"], "base": r["base"] or "–", "dataset": r["dataset"],
+         "budget": budget_label(None if pd.isna(r["budget"]) else int(r["budget"])), "seed": r["seed"],
+         "error": (str(r["error"] or "").strip().splitlines() or [""])[-1][:200],
+         "page": run_page_name(str(r["key"]))}
+        for r in runs[runs["status"] == "failed"].to_dict("records")]
+    counts = {"total": total, "ok": int(statuses.get("ok", 0)), "failed": int(statuses.get("failed", 0))}
+    counts["other"] = total - counts["ok"] - counts["failed"]
+    return {"sections": list(sections.values()), "counts": counts, "failed": failed}
+
+
+def _fmt(value: Any, digits: int) -> str:
+    return "" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
+
+
+def _runs_view(runs: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for r in runs.to_dict("records"):
+        budget = None if pd.isna(r["budget"]) else int(r["budget"])
+        out.append({
+            "key": r["key"], "page": run_page_name(str(r["key"])), "method": r["method"], "base": r["base"] or "–",
+            "dataset": r["dataset"], "budget": budget_label(budget), "budget_value": "" if budget is None else budget,
+            "seed": r["seed"], "profile": r["profile"], "status": r["status"],
+            "wall": _fmt(r["wall_s"], 1), "wall_value": _num(r["wall_s"]),
+            "fps": _fmt(r["fps"], 1), "fps_value": _num(r["fps"]),
+        })
+    return out
+
+
+def _metrics_by_run(metrics: pd.DataFrame) -> dict[str, list[tuple[str, str, str, str, float]]]:
+    # Plain tuples grouped once: building 1000 run pages from pandas slices would dominate the run time.
+    by_run: dict[str, list[tuple[str, str, str, str, float]]] = {}
+    if metrics.empty:
+        return by_run
+    columns = [metrics[c].tolist() for c in ("run_key", "split", "protocol", "seq", "metric", "value")]
+    for key, split, protocol, seq, metric, value in zip(*columns, strict=True):
+        by_run.setdefault(key, []).append((split, protocol, seq, metric, value))
+    return by_run
+
+
+def _pretty_json(text: Any) -> str:
+    try:
+        data = json.loads(text) if isinstance(text, str) else text
+    except json.JSONDecodeError:
+        return str(text)
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
+def _run_view(record: dict[str, Any], rows: list[tuple[str, str, str, str, float]],
+              schema: MetricSchema) -> dict[str, Any]:
+    budget = None if pd.isna(record["budget"]) else int(record["budget"])
+    when = record.get("started_at")
+    fields = [
+        ("key", record["key"]), ("method", record["method"]), ("base", record["base"] or "–"),
+        ("dataset", record["dataset"]), ("budget", budget_label(budget)), ("seed", record["seed"]),
+        ("profile", record["profile"]), ("protocol version", record["protocol_version"]),
+        ("status", record["status"]), ("device", record["device"]),
+        ("started", time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when)) if when and not pd.isna(when) else ""),
+        ("wall time (s)", _fmt(record["wall_s"], 2)), ("peak memory (MB)", _fmt(record["peak_mem_mb"], 0)),
+        ("FPS", _fmt(record["fps"], 2)), ("run folder", record["run_dir"]),
+    ]
+    overall, per_seq = [], {}
+    for split, protocol, seq, metric, value in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
+        info = schema.info(metric, protocol)
+        entry = {"text": info.format(value), "raw": _num(value)}
+        if seq == "":
+            overall.append({"split": split, "protocol": protocol, "metric": info.header, **entry})
+        else:
+            per_seq.setdefault((split, protocol), {}).setdefault(seq, {})[metric] = entry
+    seq_tables = []
+    for (split, protocol), seqs in per_seq.items():
+        names = schema.metric_order(protocol, {m for cells in seqs.values() for m in cells})
+        seq_tables.append({
+            "split": split, "protocol": protocol, "metrics": [schema.info(m, protocol).header for m in names],
+            "rows": [(seq, [cells.get(m, {"text": "", "raw": ""}) for m in names]) for seq, cells in seqs.items()],
+        })
+    return {"title": f"Run {record['method']} · {record['dataset']} · {budget_label(budget)} · seed {record['seed']}",
+            "fields": fields, "error": record.get("error") or "", "overall": overall, "per_seq": seq_tables,
+            "config": _pretty_json(record["config"]), "manifest": _pretty_json(record["manifest"])}
+
+
+def _paper_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[str, Any]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in comparison.to_dict("records"):
+        info = schema.info(r["metric"], r["protocol"] or None)
+        ours = r["ours_mean"]
+        has_ours = not math.isnan(ours)
+        delta = ours - r["value"] if has_ours else float("nan")
+        groups.setdefault(r["citation"], []).append({
+            "method": r["method"], "base": r["base"] or "–", "variant": r["variant"],
+            "budget": budget_label(r["budget"]), "budget_value": "" if r["budget"] is None else r["budget"],
+            "paper_dataset": r["paper_dataset"], "metric": info.header,
+            "published": info.format(r["value"]), "published_value": _num(info.shown(r["value"])),
+            "dataset": r["dataset"] or ("–" if not r["compare"] else "not run"), "protocol": r["protocol"],
+            "ours": info.format(ours, r["ours_std"]) if has_ours else "", "ours_value": _num(info.shown(ours)),
+            "n": r["n"] or "", "delta": f"{info.shown(delta):+.{info.decimals}f}" if has_ours else "",
+            "delta_value": _num(info.shown(delta)),
+        })
+    return [{"citation": c, "rows": rows} for c, rows in groups.items()]

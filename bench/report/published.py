@@ -1,0 +1,112 @@
+"""Published numbers from the papers (``leaderboards/published/*.yaml``) and the paper-vs-reproduced table.
+
+File format (see leaderboards/README.md): ``citation``, ``reproduce_on`` (paper dataset -> our dataset
+names), ``columns`` (dataset, metric, unit of the printed number) and ``rows`` (method, base, budget,
+optional table/variant/printed/compare, ``values`` in column order, as printed in the paper).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from bench.report.schema import LEADERBOARDS_DIR
+
+PUBLISHED_DIR = LEADERBOARDS_DIR / "published"
+# Printed unit -> factor to the store's units (fractions, metres).
+PRINTED_UNITS = {"percent": 0.01, "fraction": 1.0, "centimetres": 0.01, "metres": 1.0, "count": 1.0, "fps": 1.0}
+PUBLISHED_COLUMNS = ["source", "citation", "table", "method", "base", "dataset", "budget", "metric", "variant",
+                     "printed", "unit", "value", "compare", "reproduce_on"]
+
+
+def _require(condition: bool, where: str, message: str) -> None:
+    if not condition:
+        raise ValueError(f"{where}: {message}")
+
+
+def load_published_file(path: Path | str) -> pd.DataFrame:
+    """One file -> long table, one row per (paper row, column); ``value`` is in store units."""
+    path = Path(path)
+    try:
+        data: Any = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from error
+    _require(isinstance(data, dict), str(path), "expected a mapping with citation, columns and rows")
+    for key in ("citation", "columns", "rows"):
+        _require(key in data, str(path), f"missing key {key!r}")
+    columns = data["columns"]
+    reproduce_on = data.get("reproduce_on", {})
+    for i, col in enumerate(columns):
+        where = f"{path}: columns[{i}]"
+        _require(isinstance(col, dict) and {"dataset", "metric", "unit"} <= set(col), where,
+                 "expected {dataset, metric, unit}")
+        _require(col["unit"] in PRINTED_UNITS, where, f"unit {col['unit']!r} not one of {sorted(PRINTED_UNITS)}")
+    records = []
+    for i, row in enumerate(data["rows"]):
+        where = f"{path}: rows[{i}]"
+        _require(isinstance(row, dict) and "method" in row and "values" in row, where, "expected method and values")
+        values = row["values"]
+        _require(len(values) == len(columns), where,
+                 f"{len(values)} values but {len(columns)} columns; use null for a blank cell")
+        for col, printed in zip(columns, values, strict=True):
+            if printed is None:
+                continue
+            _require(isinstance(printed, int | float), where, f"value {printed!r} is not a number")
+            records.append({
+                "source": path.name,
+                "citation": row.get("citation", data["citation"]) if "table" not in row
+                else f"{data['citation'].split(',')[0]}, {row['table']}",
+                "table": row.get("table", ""),
+                "method": str(row["method"]),
+                "base": str(row.get("base") or ""),
+                "dataset": col["dataset"],
+                "budget": row.get("budget"),
+                "metric": col["metric"],
+                "variant": str(row.get("variant") or ""),
+                "printed": float(printed),
+                "unit": col["unit"],
+                "value": float(printed) * PRINTED_UNITS[col["unit"]],
+                "compare": bool(row.get("compare", True)),
+                "reproduce_on": list(reproduce_on.get(col["dataset"], [col["dataset"]])),
+            })
+    return pd.DataFrame(records, columns=PUBLISHED_COLUMNS)
+
+
+def load_published(directory: Path | str | None = None) -> pd.DataFrame:
+    """Every ``*.yaml`` in ``directory`` (default ``leaderboards/published``), concatenated."""
+    directory = Path(directory) if directory is not None else PUBLISHED_DIR
+    frames = [load_published_file(p) for p in sorted(directory.glob("*.yaml"))]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PUBLISHED_COLUMNS)
+
+
+def paper_comparison(published: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """Published value beside our mean ± std for the same (method, base, budget, metric).
+
+    A published row is matched on each of its ``reproduce_on`` datasets and every protocol and split we
+    stored for it, so one paper number can appear next to several of our protocols (named in the row).
+    Rows with nothing stored keep empty ``ours_*`` columns ("not run")."""
+    out = []
+    index: dict[tuple[str, str, str, object, str], list[dict[str, Any]]] = {}
+    for rec in summary.to_dict("records"):
+        budget = None if pd.isna(rec["budget"]) else int(rec["budget"])
+        index.setdefault((rec["dataset"], rec["method"], rec["base"], budget, rec["metric"]), []).append(rec)
+    for rec in published.to_dict("records"):
+        budget = None if rec["budget"] is None or pd.isna(rec["budget"]) else int(rec["budget"])
+        matches = []
+        if rec["compare"]:
+            for dataset in rec["reproduce_on"]:
+                matches += index.get((dataset, rec["method"], rec["base"], budget, rec["metric"]), [])
+        base_row = {k: rec[k] for k in ("citation", "method", "base", "variant", "metric", "printed", "value",
+                                        "compare")}
+        base_row.update(paper_dataset=rec["dataset"], budget=budget)
+        if not matches:
+            out.append(base_row | {"dataset": "", "protocol": "", "split": "", "ours_mean": float("nan"),
+                                   "ours_std": float("nan"), "n": 0})
+        for m in matches:
+            out.append(base_row | {"dataset": m["dataset"], "protocol": m["protocol"], "split": m["split"],
+                                   "ours_mean": m["mean"], "ours_std": m["std"], "n": int(m["n"])})
+    return pd.DataFrame(out)

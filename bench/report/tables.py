@@ -1,0 +1,214 @@
+"""Leaderboard tables: seeds aggregated to mean ± std, one table per (dataset, protocol, split, metric).
+
+A table has one row per method (+ base tracker) and one column per label budget ("full" = no budget,
+e.g. the oracle). The best mean of each column is marked, respecting the metric's direction; reference
+bounds (``reference_methods`` in the schema, e.g. the oracle) are never marked. The same tables are
+exported as CSV (tidy: one row per cell, display units), Markdown and LaTeX (booktabs).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from bench.report.schema import MetricInfo, MetricSchema
+
+CELL_KEYS = ["dataset", "protocol", "split", "metric", "method", "base", "budget"]
+FULL = "full"  # column label of runs without a label budget
+
+
+@dataclass(frozen=True)
+class Cell:
+    mean: float
+    std: float  # NaN with a single seed
+    n: int  # number of seeds (ok runs)
+
+
+RowKey = tuple[str, str]  # (method, base); base "" when the method has none
+
+
+@dataclass
+class Leaderboard:
+    dataset: str
+    protocol: str
+    split: str
+    metric: str
+    info: MetricInfo
+    budgets: list[int | None]
+    rows: list[RowKey]
+    cells: dict[tuple[RowKey, int | None], Cell]
+    best: set[tuple[RowKey, int | None]] = field(default_factory=set)
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} · {self.protocol} · {self.split} · {self.info.display}"
+
+    def cell_text(self, row: RowKey, budget: int | None) -> str:
+        cell = self.cells.get((row, budget))
+        return "" if cell is None else self.info.format(cell.mean, cell.std)
+
+
+def budget_label(budget: int | None) -> str:
+    return FULL if budget is None else str(budget)
+
+
+def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Overall (seq == "") values of ok runs -> one row per cell with mean, std (ddof=1) and n over seeds."""
+    columns = CELL_KEYS + ["mean", "std", "n"]
+    if metrics.empty:
+        return pd.DataFrame(columns=columns)
+    ok = metrics[(metrics["status"] == "ok") & (metrics["seq"] == "") & metrics["value"].notna()].copy()
+    ok["base"] = ok["base"].fillna("").astype(str)
+    # Budgets may be missing (pd.NA); groupby(dropna=False) keeps them as their own "full" cell.
+    grouped = ok.groupby(CELL_KEYS, dropna=False, sort=True)["value"]
+    out = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    return out[columns]
+
+
+def _budget_value(value: object) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
+
+
+def _row_order(rows: set[RowKey], reference: frozenset[str]) -> list[RowKey]:
+    # Contenders alphabetically, reference bounds (oracle) last.
+    return sorted(rows, key=lambda r: (r[0] in reference, r[0], r[1]))
+
+
+def build_leaderboards(
+    summary: pd.DataFrame,
+    schema: MetricSchema,
+    dataset: str | None = None,
+    protocol: str | None = None,
+    metric: str | None = None,
+    split: str | None = None,
+) -> list[Leaderboard]:
+    """One Leaderboard per (dataset, protocol, split, metric) in ``summary`` (from :func:`summarize`).
+
+    Metrics come in the protocol's order from the schema (headline first)."""
+    frame = summary
+    for column, wanted in (("dataset", dataset), ("protocol", protocol), ("metric", metric), ("split", split)):
+        if wanted is not None:
+            frame = frame[frame[column] == wanted]
+    boards: list[Leaderboard] = []
+    for (ds, proto, sp), group in frame.groupby(["dataset", "protocol", "split"], sort=True):
+        by_metric = {name: g for name, g in group.groupby("metric", sort=False)}
+        for name in schema.metric_order(str(proto), set(by_metric)):
+            boards.append(_board(str(ds), str(proto), str(sp), name, by_metric[name], schema))
+    return boards
+
+
+def _board(dataset: str, protocol: str, split: str, metric: str, frame: pd.DataFrame,
+           schema: MetricSchema) -> Leaderboard:
+    info = schema.info(metric, protocol)
+    cells: dict[tuple[RowKey, int | None], Cell] = {}
+    for method, base, budget, mean, std, n in frame[["method", "base", "budget", "mean", "std", "n"]].itertuples(
+            index=False, name=None):
+        cells[((str(method), str(base)), _budget_value(budget))] = Cell(float(mean), float(std), int(n))
+    budgets = sorted({b for _, b in cells}, key=lambda b: (b is None, b or 0))
+    rows = _row_order({r for r, _ in cells}, schema.reference_methods)
+    board = Leaderboard(dataset, protocol, split, metric, info, budgets, rows, cells)
+    board.best = _best_cells(board, schema.reference_methods)
+    return board
+
+
+def _best_cells(board: Leaderboard, reference: frozenset[str]) -> set[tuple[RowKey, int | None]]:
+    if board.info.higher_is_better is None:
+        return set()
+    best: set[tuple[RowKey, int | None]] = set()
+    for budget in board.budgets:
+        candidates = [(row, board.cells[(row, budget)].mean) for row in board.rows
+                      if (row, budget) in board.cells and row[0] not in reference]
+        candidates = [(row, m) for row, m in candidates if not math.isnan(m)]
+        if not candidates:
+            continue
+        pick = max if board.info.higher_is_better else min
+        top = pick(m for _, m in candidates)
+        # Ties share the bold: compare at display precision, which is what a reader can tell apart.
+        digits = board.info.decimals
+        best |= {(row, budget) for row, m in candidates
+                 if round(board.info.shown(m), digits) == round(board.info.shown(top), digits)}
+    return best
+
+
+# ---------------------------------------------------------------------------------------------- exports
+
+def to_csv(boards: list[Leaderboard]) -> str:
+    """Tidy CSV: one line per cell, values in display units (percent, metres...), best flagged."""
+    records = []
+    for b in boards:
+        for (row, budget), cell in b.cells.items():
+            records.append({
+                "dataset": b.dataset, "protocol": b.protocol, "split": b.split, "metric": b.metric,
+                "unit": b.info.unit, "method": row[0], "base": row[1], "budget": budget_label(budget),
+                "mean": round(b.info.shown(cell.mean), 6),
+                "std": None if math.isnan(cell.std) else round(b.info.shown(cell.std), 6),
+                "n_seeds": cell.n, "best": (row, budget) in b.best,
+            })
+    out = io.StringIO()
+    pd.DataFrame(records).to_csv(out, index=False, lineterminator="\n")
+    return out.getvalue()
+
+
+def _md_escape(text: str) -> str:
+    # Pipes would split a Markdown cell; backslash-escape them and Markdown emphasis characters.
+    for ch in "\\|*_`[]<>":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def to_markdown(boards: list[Leaderboard]) -> str:
+    parts = []
+    for b in boards:
+        header = ["Method", "Base"] + [budget_label(x) for x in b.budgets]
+        lines = [f"### {_md_escape(b.title)} ({b.info.unit_label or b.info.unit}, columns: labels per track)", "",
+                 "| " + " | ".join(header) + " |", "|" + "|".join(["---", "---"] + ["---:"] * len(b.budgets)) + "|"]
+        for row in b.rows:
+            cells = []
+            for budget in b.budgets:
+                text = b.cell_text(row, budget)
+                cells.append(f"**{text}**" if (row, budget) in b.best else text)
+            lines.append("| " + " | ".join([_md_escape(row[0]), _md_escape(row[1] or "–")] + cells) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
+    ">": r"\textgreater{}", "|": r"\textbar{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in text)
+
+
+def to_latex(boards: list[Leaderboard]) -> str:
+    """One booktabs ``tabular`` per table (needs ``\\usepackage{booktabs}``); best in ``\\textbf``."""
+    parts = []
+    for b in boards:
+        cols = "ll" + "r" * len(b.budgets)
+        lines = [
+            f"% {latex_escape(b.title)}",
+            rf"\begin{{tabular}}{{{cols}}}",
+            r"\toprule",
+            rf" & & \multicolumn{{{len(b.budgets)}}}{{c}}{{{latex_escape(b.info.header)} -- labels per track}} \\",
+            rf"\cmidrule(lr){{3-{2 + len(b.budgets)}}}",
+            "Method & Base & " + " & ".join(budget_label(x) for x in b.budgets) + r" \\",
+            r"\midrule",
+        ]
+        for row in b.rows:
+            cells = []
+            for budget in b.budgets:
+                text = latex_escape(b.cell_text(row, budget)).replace("±", r"$\pm$")
+                cells.append(rf"\textbf{{{text}}}" if (row, budget) in b.best and text else text)
+            lines.append(" & ".join([latex_escape(row[0]), latex_escape(row[1] or "--")] + cells) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+FORMATS = {"csv": to_csv, "md": to_markdown, "latex": to_latex}
