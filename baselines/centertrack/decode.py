@@ -74,6 +74,7 @@ def decode(out: dict[str, torch.Tensor], intrinsics: np.ndarray, k: int = 100, t
             m = out[name][i].float()
             return m.view(m.shape[0], -1)[:, idx].T.detach().cpu().numpy().astype(np.float64)
 
+        # Offsets (tracking, amodal) are relative to the integer peak, as their targets are.
         xy = np.stack([(idx % w).cpu().numpy(), (idx // w).cpu().numpy()], 1).astype(np.float64)
         ct = (xy + at("reg")) * DOWN
         wh = at("wh") * DOWN
@@ -91,6 +92,6 @@ def decode(out: dict[str, torch.Tensor], intrinsics: np.ndarray, k: int = 100, t
         boxes3d = np.stack([cx, cy + dims[:, 0] / 2, depth, dims[:, 0], dims[:, 1], dims[:, 2], yaw], 1)
         results.append(Detections(
             score=sc.detach().cpu().numpy().astype(np.float64), cls=cl.cpu().numpy().astype(np.int64),
-            centre=ct, boxes=boxes, tracking=at("tracking") * DOWN, boxes3d=boxes3d,
+            centre=ct, boxes=boxes, tracking=(xy + at("tracking")) * DOWN - ct, boxes3d=boxes3d,
         ))
     return results
