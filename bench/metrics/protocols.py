@@ -109,8 +109,9 @@ def score_tracking(protocol: str, per_class: dict[str, dict[str, dict[str, Any]]
         for seq, res in results.items():
             rows[seq] = {}
             for i, metric in enumerate(metrics):
-                # combine() of one sequence recomputes the ratios TrackEval skips for empty sequences.
-                rows[seq].update(metric.summary(metric.combine({seq: res[i]})))
+                # TrackEval's own per-sequence numbers, including its shortcuts for empty sequences
+                # (e.g. MOTA 0, not -FP, when a sequence has no GT), so per-sequence tables match its output.
+                rows[seq].update(metric.summary(res[i]))
         return rows
 
     class_summaries = {cls: summarise(results) for cls, results in raw.items()}
