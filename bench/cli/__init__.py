@@ -8,6 +8,9 @@ import click
 
 # Command name -> "module:attribute". Each module owns its command (or command group).
 COMMANDS: dict[str, str] = {
+    "report": "bench.cli.report:report",
+    "table": "bench.cli.report:table",
+    "check": "bench.cli.report:check_command",
 }
 
 

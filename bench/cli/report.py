@@ -1,0 +1,159 @@
+"""``bench report``, ``bench table`` and ``bench check``: everything that reads the results store only."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bench.check import Outcome
+
+STORE_HELP = "results database (default: $BENCH_RUNS_DIR/bench.sqlite, else runs/bench.sqlite)"
+
+
+def _open_frames(store_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
+    """(runs, metrics) frames of an existing store; a missing store is a usage error, never created here."""
+    from bench.store import Store, default_store_path
+
+    path = Path(store_path) if store_path is not None else default_store_path()
+    if not path.exists():
+        raise click.ClickException(f"no results store at {path}; run `bench run` first or pass --store")
+    store = Store(path)
+    return store.runs_frame(), store.metrics_frame(), path
+
+
+@click.command("report")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+              show_default=True, help="folder for the HTML site")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=STORE_HELP)
+@click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="metric schema (default: leaderboards/metrics.yaml)")
+@click.option("--published", "published_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="folder of published-number files (default: leaderboards/published)")
+def report(out_dir: Path, store_path: Path | None, schema_path: Path | None, published_dir: Path | None) -> None:
+    """Write the HTML leaderboards (offline, self-contained) from the results store."""
+    from bench.report.html import render_report
+    from bench.report.published import load_published
+    from bench.report.schema import MetricSchema
+
+    runs, metrics, path = _open_frames(store_path)
+    try:
+        schema = MetricSchema.load(schema_path)
+        published = load_published(published_dir)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    result = render_report(runs, metrics, out_dir, schema=schema, published=published, source=str(path))
+    click.echo(f"wrote {result.pages} pages for {len(runs)} runs in {result.seconds:.1f} s: {result.index}")
+
+
+@click.command("table")
+@click.option("--format", "fmt", type=click.Choice(["csv", "md", "latex"]), default="md", show_default=True)
+@click.option("--dataset", default=None, help="only this dataset")
+@click.option("--protocol", default=None, help="only this protocol")
+@click.option("--metric", default=None, help="only this metric")
+@click.option("--split", default=None, help="only this split")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write to a file instead of stdout")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=STORE_HELP)
+def table(fmt: str, dataset: str | None, protocol: str | None, metric: str | None, split: str | None,
+          output: Path | None, store_path: Path | None) -> None:
+    """Export the leaderboard tables as CSV, Markdown or LaTeX (booktabs)."""
+    from bench.report.schema import MetricSchema
+    from bench.report.tables import FORMATS, build_leaderboards, summarize
+
+    _, metrics, _ = _open_frames(store_path)
+    boards = build_leaderboards(summarize(metrics), MetricSchema.load(), dataset=dataset, protocol=protocol,
+                                metric=metric, split=split)
+    if not boards:
+        raise click.ClickException("no finished runs match; nothing to tabulate")
+    text = FORMATS[fmt](boards)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"wrote {len(boards)} table(s) to {output}", err=True)
+
+
+@click.command("check")
+@click.option("--expected", "expected_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="expected values with tolerances (leaderboards/expected/<name>.yaml)")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=STORE_HELP)
+@click.option("--write-expected", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="instead of checking, write an expected file from the store (value = seed mean)")
+@click.option("--k", "k_std", type=float, default=3.0, show_default=True,
+              help="with --write-expected: tolerance = k x seed std ...")
+@click.option("--min-tolerance", type=float, default=0.01, show_default=True,
+              help="... but at least this (store units)")
+@click.option("--dataset", default=None, help="with --write-expected: only this dataset")
+@click.option("--protocol", default=None, help="with --write-expected: only this protocol")
+@click.option("--metric", "metric_names", multiple=True, help="with --write-expected: only these metrics")
+def check_command(expected_path: Path | None, store_path: Path | None, write_expected: Path | None, k_std: float,
+                  min_tolerance: float, dataset: str | None, protocol: str | None,
+                  metric_names: tuple[str, ...]) -> None:
+    """Regression gate: exit 0 ok, 1 regression, 2 failed runs, 3 nothing ran."""
+    import yaml
+
+    from bench.check import EXIT_NOTHING_RAN, check, expected_from_store, load_expected
+
+    if write_expected is not None:
+        runs, metrics, _ = _open_frames(store_path)
+        doc = expected_from_store(runs, metrics, k=k_std, min_tolerance=min_tolerance, dataset=dataset,
+                                  protocol=protocol, metrics_only=list(metric_names) or None)
+        write_expected.parent.mkdir(parents=True, exist_ok=True)
+        write_expected.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        click.echo(f"wrote {len(doc['expected'])} expected values to {write_expected}")
+        return
+    if expected_path is None:
+        raise click.UsageError("pass --expected FILE (or --write-expected FILE to create one)")
+    try:
+        expectations = load_expected(expected_path)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        runs, metrics, _ = _open_frames(store_path)
+    except click.ClickException as error:
+        click.echo(f"nothing ran: {error.message}", err=True)
+        sys.exit(EXIT_NOTHING_RAN)
+    outcomes, code = check(expectations, runs, metrics)
+    _print_outcomes(outcomes, code, expected_path)
+    sys.exit(code)
+
+
+_STYLE = {"ok": "green", "improved": "cyan", "regression": "bold red", "failed": "bold red", "missing": "yellow",
+          "ambiguous": "yellow"}
+_VERDICT = {0: "ok", 1: "REGRESSION", 2: "FAILED RUNS", 3: "NOTHING RAN"}
+
+
+def _print_outcomes(outcomes: list[Outcome], code: int, path: Path) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from bench.report.schema import MetricSchema
+
+    schema = MetricSchema.load()
+    grid = Table(title=f"bench check: {escape(str(path))}")
+    for name in ("cell", "protocol / split", "metric", "expected", "ours (n seeds)", "Δ", "status"):
+        grid.add_column(name, justify="right" if name in ("expected", "ours (n seeds)", "Δ") else "left")
+    for o in outcomes:
+        e = o.expectation
+        info = schema.info(e.metric, o.protocol or e.protocol)
+        ours = "" if o.n_ok == 0 else f"{info.format(o.mean, o.std)} ({o.n_ok})"
+        delta = "" if o.n_ok == 0 else f"{info.shown(o.mean - e.value):+.{info.decimals}f}"
+        status = o.status + (f", {o.n_failed} failed" if o.n_failed and o.status != "failed" else "")
+        status += f" ({o.n_failed} failed)" if o.status == "failed" else ""
+        where = f"{o.protocol or e.protocol or '*'} / {o.split or e.split or '*'}"
+        grid.add_row(escape(e.label()), escape(where), escape(info.header),
+                     f"{info.format(e.value)} ± {info.shown(e.tolerance):.{info.decimals}f}", ours, delta,
+                     f"[{_STYLE[o.status]}]{escape(status)}[/]")
+    console = Console()
+    console.print(grid)
+    for o in outcomes:
+        if o.status == "ambiguous":
+            console.print(f"[yellow]{escape(o.detail)}[/]")
+    console.print(f"[{'green' if code == 0 else 'bold red'}]{_VERDICT[code]}[/] (exit {code})")
