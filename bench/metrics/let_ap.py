@@ -1,0 +1,544 @@
+"""Waymo 3D detection AP: LET-3D-AP / LET-3D-APL / LET-3D-APH and plain 3D AP / APH.
+
+Equal to the official metric op of ``waymo-open-dataset-tf-2-12-0==1.6.7``
+(``py_metrics_ops.detection_metrics``; C++ in ``metrics/{iou,matcher,metrics_utils,detection_metrics}.cc``),
+which the golden tests check on generated cases (``scripts/golden/make_waymo_golden.py``). What the op does,
+and we do the same way:
+
+* Boxes are 7-DoF in the vehicle frame: centre x y z, length, width, height, heading.
+* Objects are split into breakdown shards (``OBJECT_TYPE``: one per type; ``RANGE``: type x centre range
+  [0, 30), [30, 50), [50, inf) from the vehicle origin). Matching happens per frame inside a shard.
+* For each score cutoff (0.00, 0.01, ..., 0.99, 1.0) the predictions with ``score >= cutoff`` are matched to
+  the ground truth by a maximum-weight assignment. An edge exists only where IoU >= the type's threshold
+  (vehicle 0.5, others 0.3) and, with LET, the longitudinal affinity LA > 0; its weight is
+  ``round(IoU * LA * 1e6)`` in float32 (``LA = 1`` without LET).
+* LET (arXiv 2206.07705): seen from the sensor (camera at (1.43, 0, 2.18)), the prediction centre P slides
+  along its line of sight to ``(G.P / |P|^2) P`` before the IoU with the ground truth G is taken, and
+  ``LA = clamp(1 - |(|P| cos(theta) - |G|)| / max(0.1 |G|, 0.5), 0, 1)``.
+* A matched pair whose heading accuracy ``1 - |dheading| / pi`` is <= 0 (heading exactly flipped) is
+  neither TP nor FP, and its ground truth is not a FN (an official quirk we keep).
+* Precision, recall, and the LA- and heading-weighted precisions per cutoff; recall 0 forces precision 1;
+  AP is the trapezoid area under the max-precision envelope with points inserted every 0.05 of recall and
+  the fake (r=0, p=1) point overwritten, all in float32 as the op does.
+
+Our implementation batches all candidate pairs of all frames in numpy (IoU via the shared convex polygon
+intersection of :mod:`bench.metrics.similarity`) and runs ``scipy.optimize.linear_sum_assignment`` only
+for frames with edges, once per distinct prediction subset rather than once per cutoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from bench.metrics.similarity import convex_intersection_area
+
+TYPE_UNKNOWN, TYPE_VEHICLE, TYPE_PEDESTRIAN, TYPE_SIGN, TYPE_CYCLIST = 0, 1, 2, 3, 4
+TYPE_NAMES = {TYPE_VEHICLE: "TYPE_VEHICLE", TYPE_PEDESTRIAN: "TYPE_PEDESTRIAN", TYPE_SIGN: "TYPE_SIGN",
+              TYPE_CYCLIST: "TYPE_CYCLIST"}
+# bench track-table classes -> Waymo label types.
+CLASS_TO_TYPE = {"Car": TYPE_VEHICLE, "Van": TYPE_VEHICLE, "Truck": TYPE_VEHICLE,
+                 "Pedestrian": TYPE_PEDESTRIAN, "Cyclist": TYPE_CYCLIST}
+# Camera location in the vehicle frame used by the official LET tool (compute_detection_let_metrics_main.cc).
+CAMERA_LOCATION = (1.43, 0.0, 2.18)
+RANGE_BINS = ("[0, 30)", "[30, 50)", "[50, +inf)")
+
+_EPS = 1e-6  # iou.cc kEpsilon
+_MIN_DIM, _MAX_DIM = 1e-2, 1e6  # iou.cc: boxes outside these dimensions have IoU 0
+_MAX_IOU = 1000 * 1000  # matcher weight quantisation
+
+
+@dataclass(frozen=True)
+class LetConfig:
+    """``Config.LongitudinalErrorTolerantConfig`` with TYPE_RANGE_ALIGNED alignment."""
+
+    sensor_location: tuple[float, float, float] = CAMERA_LOCATION
+    longitudinal_tolerance_percentage: float = 0.1
+    min_longitudinal_tolerance_meter: float = 0.5
+
+
+def _default_cutoffs() -> tuple[float, ...]:
+    return tuple(i * 0.01 for i in range(100)) + (1.0,)
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    """The subset of the Waymo metrics ``Config`` proto that 3D detection AP uses."""
+
+    iou_thresholds: tuple[float, ...] = (0.0, 0.5, 0.3, 0.3, 0.3)  # indexed by type
+    score_cutoffs: tuple[float, ...] = field(default_factory=_default_cutoffs)
+    desired_recall_delta: float = 0.05
+    breakdowns: tuple[str, ...] = ("OBJECT_TYPE",)  # "OBJECT_TYPE" and/or "RANGE"
+    difficulty_levels: tuple[int, ...] = (2,)
+    min_heading_accuracy: float = 0.0
+    min_precision: float = 0.0
+    let: LetConfig | None = None
+
+
+LET_CONFIG = DetectionConfig(let=LetConfig())
+PLAIN_3D_CONFIG = DetectionConfig()
+
+
+@dataclass
+class WaymoObjects:
+    """Columnar 3D objects: ``boxes (N, 7)`` = center x y z, length, width, height, heading (vehicle frame)."""
+
+    boxes: np.ndarray
+    types: np.ndarray
+    frame_ids: np.ndarray
+    scores: np.ndarray | None = None  # predictions
+    difficulty: np.ndarray | None = None  # ground truth; 0/1 = LEVEL_1, 2 = LEVEL_2
+    overlap_nlz: np.ndarray | None = None  # predictions inside a no-label zone are never FPs
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 7)
+        n = len(self.boxes)
+        self.types = np.asarray(self.types, dtype=np.int64).reshape(n)
+        self.frame_ids = np.asarray(self.frame_ids, dtype=np.int64).reshape(n)
+        self.scores = (np.ones(n) if self.scores is None else np.asarray(self.scores, np.float64)).reshape(n)
+        self.difficulty = (np.full(n, 2) if self.difficulty is None
+                           else np.asarray(self.difficulty, np.int64)).reshape(n)
+        self.overlap_nlz = (np.zeros(n, bool) if self.overlap_nlz is None
+                            else np.asarray(self.overlap_nlz, bool)).reshape(n)
+        if not np.isfinite(self.boxes).all() or not np.isfinite(self.scores).all():
+            raise ValueError("WaymoObjects: boxes and scores must be finite")
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+@dataclass
+class BreakdownResult:
+    """AP family of one breakdown shard at one difficulty level, with the per-cutoff P/R points."""
+
+    name: str
+    ap: float
+    aph: float
+    apl: float
+    precision: np.ndarray
+    recall: np.ndarray
+    precision_ha: np.ndarray
+    precision_la: np.ndarray
+    num_gt: int
+
+
+# --------------------------------------------------------------------------------------------- geometry
+def _bev_corners(boxes: np.ndarray) -> np.ndarray:
+    """Counter-clockwise BEV corners ``(N, 4, 2)`` of vehicle-frame boxes."""
+    c, s = np.cos(boxes[:, 6]), np.sin(boxes[:, 6])
+    dx = np.array([0.5, -0.5, -0.5, 0.5])[None] * boxes[:, 3:4]
+    dy = np.array([0.5, 0.5, -0.5, -0.5])[None] * boxes[:, 4:5]
+    x = boxes[:, 0:1] + c[:, None] * dx - s[:, None] * dy
+    y = boxes[:, 1:2] + s[:, None] * dx + c[:, None] * dy
+    return np.stack([x, y], axis=-1)
+
+
+def pairwise_iou_3d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """3D IoU of paired vehicle-frame boxes ``(P, 7), (P, 7) -> (P,)`` as ``iou.cc::ComputeIoU3d``."""
+    a = np.asarray(a, np.float64).reshape(-1, 7)
+    b = np.asarray(b, np.float64).reshape(-1, 7)
+    out = np.zeros(len(a))
+    z_lo = np.maximum(a[:, 2] - a[:, 5] * 0.5, b[:, 2] - b[:, 5] * 0.5)
+    z_hi = np.minimum(a[:, 2] + a[:, 5] * 0.5, b[:, 2] + b[:, 5] * 0.5)
+    dims = np.concatenate([a[:, 3:6], b[:, 3:6]], axis=1)
+    ok = (dims > _MIN_DIM).all(1) & (dims < _MAX_DIM).all(1) & (z_lo <= z_hi)
+    # Only footprints whose circumscribed circles meet can intersect.
+    reach = 0.5 * (np.hypot(a[:, 3], a[:, 4]) + np.hypot(b[:, 3], b[:, 4]))
+    ok &= np.hypot(a[:, 0] - b[:, 0], a[:, 1] - b[:, 1]) <= reach
+    idx = np.flatnonzero(ok)
+    if len(idx) == 0:
+        return out
+    area = convex_intersection_area(_bev_corners(a[idx]), _bev_corners(b[idx]))
+    inter = area * (z_hi[idx] - z_lo[idx])
+    union = a[idx, 3] * a[idx, 4] * a[idx, 5] + b[idx, 3] * b[idx, 4] * b[idx, 5] - inter
+    iou = np.where(union > _EPS, inter / np.where(union > _EPS, union, 1.0), 0.0)
+    out[idx] = np.clip(iou, 0.0, 1.0)
+    return out
+
+
+def let_align(pred_xyz: np.ndarray, gt_xyz: np.ndarray, let: LetConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Paired centres -> (prediction centres slid along their line of sight, longitudinal affinity).
+
+    Centres are returned relative to the sensor (as the op computes the IoU there; IoU is translation-invariant).
+    """
+    sensor = np.asarray(let.sensor_location, np.float64)
+    p = pred_xyz - sensor
+    g = gt_xyz - sensor
+    dot = (p * g).sum(1)
+    p_range = np.maximum(np.linalg.norm(p, axis=1), _EPS)
+    g_range = np.maximum(np.linalg.norm(g, axis=1), _EPS)
+    cos = dot / g_range / p_range
+    # The op stores the tolerance in a float (iou.cc), so it is float32-rounded.
+    tol = np.maximum(let.longitudinal_tolerance_percentage * g_range,
+                     np.float64(np.float32(let.min_longitudinal_tolerance_meter))).astype(np.float32)
+    la = np.clip(1.0 - np.abs((p_range * cos - g_range) / tol.astype(np.float64)), 0.0, 1.0)
+    multiplier = dot / np.maximum((p * p).sum(1), _EPS)
+    return p * multiplier[:, None], la
+
+
+def heading_accuracy(pred_heading: np.ndarray, gt_heading: np.ndarray) -> np.ndarray:
+    """``1 - |heading error| / pi`` with the error wrapped to [0, pi], as ``ComputeHeadingAccuracy``."""
+    def normalize(x: np.ndarray) -> np.ndarray:
+        return np.float32(((x + np.pi) % (2 * np.pi)) - np.pi)
+    diff = np.abs(normalize(pred_heading) - normalize(gt_heading)).astype(np.float64)
+    diff = np.where(diff > np.pi, 2 * np.pi - diff, diff)
+    return np.clip(1.0 - diff / np.pi, 0.0, 1.0).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------- matching
+def _shards(objects: WaymoObjects, generator: str) -> np.ndarray:
+    """Shard index per object (-1: in no shard), as the OBJECT_TYPE / RANGE breakdown generators."""
+    t = objects.types
+    if generator == "OBJECT_TYPE":
+        return np.where(t > 0, t - 1, -1)
+    if generator == "RANGE":
+        r = np.linalg.norm(objects.boxes[:, :3], axis=1)
+        bin_ = np.where(r < 30.0, 0, np.where(r < 50.0, 1, 2))
+        return np.where(t > 0, 3 * (t - 1) + bin_, -1)
+    raise ValueError(f"unsupported breakdown generator {generator!r}; use OBJECT_TYPE or RANGE")
+
+
+def _shard_name(generator: str, shard: int) -> str:
+    if generator == "OBJECT_TYPE":
+        return f"OBJECT_TYPE_{TYPE_NAMES[shard + 1]}"
+    return f"RANGE_{TYPE_NAMES[shard // 3 + 1]}_{RANGE_BINS[shard % 3]}"
+
+
+def _candidate_pairs(pred: WaymoObjects, gt: WaymoObjects, p_shard: np.ndarray, g_shard: np.ndarray,
+                     config: DetectionConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All (pred, gt) pairs in the same frame and shard that can match: indices, IoU and LA (float32)."""
+    pk = pd.DataFrame({"frame": pred.frame_ids, "shard": p_shard, "p": np.arange(len(pred))})[p_shard >= 0]
+    gk = pd.DataFrame({"frame": gt.frame_ids, "shard": g_shard, "g": np.arange(len(gt))})[g_shard >= 0]
+    pairs = pk.merge(gk, on=["frame", "shard"])
+    pi, gi = pairs["p"].to_numpy(), pairs["g"].to_numpy()
+    pb, gb = pred.boxes[pi], gt.boxes[gi]
+    if config.let is not None:
+        aligned, la = let_align(pb[:, :3], gb[:, :3], config.let)
+        sensor = np.asarray(config.let.sensor_location)
+        pb = np.concatenate([aligned, pb[:, 3:]], axis=1)
+        gb = np.concatenate([gb[:, :3] - sensor, gb[:, 3:]], axis=1)
+        keep = la.astype(np.float32) != 0.0
+    else:
+        la = np.ones(len(pi))
+        keep = np.ones(len(pi), bool)
+    iou = np.zeros(len(pi), np.float32)
+    iou[keep] = pairwise_iou_3d(pb[keep], gb[keep]).astype(np.float32)
+    threshold = np.asarray(config.iou_thresholds, np.float32)[pred.types[pi]]
+    keep &= iou >= threshold
+    return pi[keep], gi[keep], iou[keep], la[keep].astype(np.float32)
+
+
+def _accumulate(pred: WaymoObjects, gt: WaymoObjects, generator: str, config: DetectionConfig
+                ) -> dict[int, dict[str, np.ndarray]]:
+    """Per shard: tp / fp / fn (levels x cutoffs) and the HA / LA sums, summed over frames."""
+    cutoffs = np.asarray(config.score_cutoffs, np.float32)
+    levels = np.asarray(config.difficulty_levels)
+    n_cut, n_lvl = len(cutoffs), len(levels)
+    p_shard, g_shard = _shards(pred, generator), _shards(gt, generator)
+    scores32 = pred.scores.astype(np.float32)
+    # Cutoff k keeps the predictions with score >= cutoffs[k]: a prediction is kept for k < n_kept.
+    n_kept = np.searchsorted(cutoffs, scores32, side="right")
+    pi, gi, iou, la = _candidate_pairs(pred, gt, p_shard, g_shard, config)
+
+    stats: dict[int, dict[str, np.ndarray]] = {}
+    n_shards = 4 if generator == "OBJECT_TYPE" else 12
+
+    def shard_stats(s: int) -> dict[str, np.ndarray]:
+        if s not in stats:
+            stats[s] = {"tp": np.zeros(n_cut), "fp": np.zeros(n_cut), "fn": np.zeros((n_lvl, n_cut)),
+                        "ha": np.zeros(n_cut), "la": np.zeros(n_cut)}
+        return stats[s]
+
+    for s in range(n_shards):
+        shard_stats(s)
+    # Objects without any edge: a prediction is a FP at every cutoff it survives, a GT a FN at every cutoff.
+    p_edge = np.zeros(len(pred), bool)
+    p_edge[pi] = True
+    g_edge = np.zeros(len(gt), bool)
+    g_edge[gi] = True
+    for s in range(n_shards):
+        st = stats[s]
+        lone_p = (p_shard == s) & ~p_edge & ~pred.overlap_nlz
+        st["fp"] += np.bincount(n_kept[lone_p], minlength=n_cut + 1)[::-1].cumsum()[::-1][1:]
+        lone_g = (g_shard == s) & ~g_edge
+        st["fn"] += (gt.difficulty[lone_g][None, :] <= levels[:, None]).sum(1)[:, None]
+
+    if len(pi) == 0:
+        return stats
+    # Frames (per shard) with edges: Hungarian per distinct prediction subset.
+    order = np.lexsort((gi, pi, p_shard[pi], pred.frame_ids[pi]))
+    pi, gi, iou, la = pi[order], gi[order], iou[order], la[order]
+    weight = np.round(np.float32(iou * la) * np.float32(_MAX_IOU)).astype(np.int64)
+    frame, shard = pred.frame_ids[pi], p_shard[pi]
+    bounds = np.flatnonzero((np.diff(frame) != 0) | (np.diff(shard) != 0)) + 1
+    starts = np.concatenate([[0], bounds])
+    ends = np.concatenate([bounds, [len(pi)]])
+    for a, b in zip(starts, ends, strict=True):
+        st = stats[int(p_shard[pi[a]])]
+        preds, p_loc = np.unique(pi[a:b], return_inverse=True)
+        gts, g_loc = np.unique(gi[a:b], return_inverse=True)
+        # Rows sorted by score (descending) so that each cutoff's subset is a prefix.
+        p_order = np.argsort(-scores32[preds], kind="stable")
+        rank = np.empty_like(p_order)
+        rank[p_order] = np.arange(len(preds))
+        w = np.zeros((len(preds), len(gts)), np.int64)
+        w[rank[p_loc], g_loc] = weight[a:b]
+        ok = np.zeros_like(w, bool)
+        ok[rank[p_loc], g_loc] = True
+        ha = np.zeros(w.shape, np.float32)
+        ha[rank[p_loc], g_loc] = heading_accuracy(pred.boxes[pi[a:b], 6], gt.boxes[gi[a:b], 6])
+        lam = np.zeros(w.shape, np.float32)
+        lam[rank[p_loc], g_loc] = la[a:b] if config.let is not None else 1.0
+        sorted_preds = preds[p_order]
+        nlz = pred.overlap_nlz[sorted_preds]
+        g_diff = gt.difficulty[gts]
+        kept = n_kept[sorted_preds]
+        # Number of rows in the subset for each cutoff.
+        rows_per_cut = (kept[None, :] > np.arange(n_cut)[:, None]).sum(1)
+        for n in np.unique(rows_per_cut):
+            cuts = rows_per_cut == n
+            g_matched = np.zeros(len(gts), bool)
+            tp = fp = 0
+            sum_ha = sum_la = 0.0
+            if n > 0:
+                r, c = linear_sum_assignment(w[:n], maximize=True)
+                valid = ok[r, c]
+                r, c = r[valid], c[valid]
+                h = ha[r, c]
+                good = h > config.min_heading_accuracy
+                tp = int(good.sum())
+                sum_ha = float(h[good].sum())
+                sum_la = float(lam[r[good], c[good]].sum())
+                g_matched[c] = True  # matched, even with a flipped heading, is never a FN
+                unmatched = np.ones(n, bool)
+                unmatched[r] = False
+                fp = int((unmatched & ~nlz[:n]).sum())
+            st["tp"][cuts] += tp
+            st["fp"][cuts] += fp
+            st["ha"][cuts] += sum_ha
+            st["la"][cuts] += sum_la
+            fn = (g_diff[~g_matched][None, :] <= levels[:, None]).sum(1)
+            st["fn"][:, cuts] += fn[:, None]
+    return stats
+
+
+# --------------------------------------------------------------------------------------------- AP
+def mean_average_precision(precisions: np.ndarray, recalls: np.ndarray, recall_delta: float = 0.05) -> float:
+    """``metrics_utils.cc::ComputeMeanAveragePrecision`` in float32."""
+    f32 = np.float32
+    if len(precisions) == 0:
+        return 0.0
+    table: dict[float, np.float32] = {0.0: f32(1.0)}
+    for p, r in zip(np.asarray(precisions, f32), np.asarray(recalls, f32), strict=True):
+        table[float(r)] = max(table.get(float(r), f32(0.0)), p)
+    keys = sorted(table)
+    delta = f32(recall_delta)
+    limit = f32(delta + f32(1e-6))
+    pr: list[tuple[np.float32, np.float32]] = []
+    last_recall = f32(keys[0])
+    max_precision = f32(0.0)
+    for r in reversed(keys):
+        r32 = f32(r)
+        while f32(last_recall - r32) > limit:
+            last_recall = f32(last_recall - delta)
+            pr.append((max_precision, last_recall))
+        max_precision = max(table[r], max_precision)
+        pr.append((max_precision, r32))
+        last_recall = r32
+    if len(pr) >= 2:
+        pr[-1] = (pr[-2][0], pr[-1][1])
+    area = f32(0.0)
+    for (p0, r0), (p1, r1) in zip(pr[:-1], pr[1:], strict=True):
+        area = f32(float(area) + 0.5 * float(f32(r0 - r1)) * float(f32(p0 + p1)))
+    return float(area)
+
+
+def _pr_curves(st: dict[str, np.ndarray], level: int, config: DetectionConfig) -> tuple[np.ndarray, ...]:
+    tp, fp, fn = st["tp"], st["fp"], st["fn"][level]
+    det = tp + fp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec = np.where(det > 0, (tp.astype(np.float32) / det).astype(np.float32), 0.0).astype(np.float32)
+        prec_ha = np.where(det > 0, (st["ha"].astype(np.float32) / det).astype(np.float32), 0.0).astype(np.float32)
+        prec_la = np.where(det > 0, (st["la"].astype(np.float32) / det).astype(np.float32), 0.0).astype(np.float32)
+        rec = np.where(tp + fn > 0, (tp.astype(np.float32) / (tp + fn)).astype(np.float32), 0.0).astype(np.float32)
+    for p in (prec, prec_ha, prec_la):
+        p[p < config.min_precision] = 0.0
+        p[rec == 0.0] = 1.0
+    return prec, prec_ha, prec_la, rec
+
+
+def detection_metrics(pred: WaymoObjects, gt: WaymoObjects,
+                      config: DetectionConfig = LET_CONFIG) -> dict[str, BreakdownResult]:
+    """Waymo 3D detection metrics for every breakdown shard and difficulty level, keyed like the official
+    ``config_util_py.get_breakdown_names_from_config`` (e.g. ``OBJECT_TYPE_TYPE_VEHICLE_LEVEL_2``)."""
+    out: dict[str, BreakdownResult] = {}
+    for generator in config.breakdowns:
+        stats = _accumulate(pred, gt, generator, config)
+        g_shard = _shards(gt, generator)
+        for shard in sorted(stats):
+            for li, level in enumerate(config.difficulty_levels):
+                prec, prec_ha, prec_la, rec = _pr_curves(stats[shard], li, config)
+                delta = config.desired_recall_delta
+                name = f"{_shard_name(generator, shard)}_LEVEL_{level}"
+                out[name] = BreakdownResult(
+                    name=name, ap=mean_average_precision(prec, rec, delta),
+                    aph=mean_average_precision(prec_ha, rec, delta),
+                    apl=mean_average_precision(prec_la, rec, delta),
+                    precision=prec, recall=rec, precision_ha=prec_ha, precision_la=prec_la,
+                    num_gt=int(((g_shard == shard) & (gt.difficulty <= level)).sum()))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- bench adapters
+# KITTI camera (x right, y down, z forward) -> Waymo vehicle (x forward, y left, z up), before the mount shift.
+CAMERA_TO_VEHICLE_ROTATION = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+def tracks_to_waymo(tracks: pd.DataFrame, frame_index: dict[tuple[str, int], int] | None = None,
+                    camera_mount: tuple[float, float, float] = CAMERA_LOCATION,
+                    ) -> tuple[WaymoObjects, dict[tuple[str, int], int]]:
+    """bench track table (KITTI camera boxes) -> vehicle-frame :class:`WaymoObjects`.
+
+    The camera sits at ``camera_mount`` in the vehicle frame (default: where the LET tool puts the sensor, so
+    LET's line of sight is the camera's). Classes outside Car/Van/Truck/Pedestrian/Cyclist (DontCare, Misc,
+    ...) are dropped. ``frame_index`` maps (seq, frame) to the op's frame id; pass the GT's to the predictions.
+    """
+    from bench.data.geometry import boxes_to_world
+
+    frame_index = dict(frame_index or {})
+    types = tracks["cls"].map(CLASS_TO_TYPE)
+    df = tracks[types.notna().to_numpy()]
+    types = types[types.notna()].to_numpy(np.int64)
+    keys = list(zip(df["seq"].astype(str), df["frame"].astype(int), strict=True))
+    for key in keys:
+        frame_index.setdefault(key, len(frame_index))
+    frame_ids = np.array([frame_index[k] for k in keys], np.int64)
+    cam_to_vehicle = np.eye(4)
+    cam_to_vehicle[:3, :3] = CAMERA_TO_VEHICLE_ROTATION
+    cam_to_vehicle[:3, 3] = camera_mount
+    kitti = df[["x", "y", "z", "h", "w", "l", "yaw"]].to_numpy(np.float64)
+    centres, headings = boxes_to_world(kitti, cam_to_vehicle)
+    boxes = np.column_stack([centres, kitti[:, 5], kitti[:, 4], kitti[:, 3], headings])
+    return WaymoObjects(boxes, types, frame_ids, scores=df["score"].to_numpy(np.float64)), frame_index
+
+
+def summarize(results_let: dict[str, BreakdownResult], results_3d: dict[str, BreakdownResult],
+              level: int = 2) -> dict[str, float]:
+    """Headline numbers: per type and the mean over the types that have ground truth."""
+    summary: dict[str, float] = {}
+    for prefix, results, fields in (("LET-3D-", results_let, ("ap", "apl", "aph")), ("3D-", results_3d, ("ap", "aph"))):
+        for f in fields:
+            values = []
+            for _t, tname in TYPE_NAMES.items():
+                r = results.get(f"OBJECT_TYPE_{tname}_LEVEL_{level}")
+                if r is None or r.num_gt == 0:
+                    continue
+                summary[f"{prefix}{f.upper()}/{tname.removeprefix('TYPE_')}"] = getattr(r, f)
+                values.append(getattr(r, f))
+            summary[f"{prefix}{f.upper()}"] = float(np.mean(values)) if values else 0.0
+    return summary
+
+
+def evaluate_protocol(gt: Any, pred: Any, *, sequences: Any = None, per_sequence: bool = True,
+                      camera_mount: tuple[float, float, float] = CAMERA_LOCATION, **opts: Any) -> Any:
+    """Protocol ``waymo-let``: LET-3D-AP/APL/APH and 3D AP/APH of bench track tables (or :class:`WaymoObjects`).
+
+    ``gt``/``pred`` are track tables (camera-frame KITTI boxes) or ready ``WaymoObjects`` pairs; the latter come
+    from :func:`load_waymo_parquet`. ``sequences`` is accepted for the common protocol signature; the camera ->
+    vehicle conversion does not need poses. Returns a ``MetricResult``.
+    """
+    from bench.metrics.base import MetricResult
+
+    if isinstance(gt, WaymoObjects):
+        g, p, seq_of_frame = gt, pred, None
+    else:
+        g, index = tracks_to_waymo(gt, camera_mount=camera_mount)
+        p, index = tracks_to_waymo(pred, index, camera_mount=camera_mount)
+        seq_of_frame = {fid: seq for (seq, _), fid in index.items()}
+    let = detection_metrics(p, g, LET_CONFIG)
+    plain = detection_metrics(p, g, PLAIN_3D_CONFIG)
+    summary = summarize(let, plain)
+    rows = []
+    if per_sequence and seq_of_frame is not None:
+        frame_seq = np.array([seq_of_frame[i] for i in range(len(seq_of_frame))], dtype=object)
+        for seq in sorted(set(seq_of_frame.values())):
+            gm, pm = frame_seq[g.frame_ids] == seq, frame_seq[p.frame_ids] == seq
+            s = summarize(detection_metrics(_subset(p, pm), _subset(g, gm), LET_CONFIG),
+                          detection_metrics(_subset(p, pm), _subset(g, gm), PLAIN_3D_CONFIG))
+            rows += [(seq, k, v) for k, v in s.items() if "/" not in k]
+    per_seq = pd.DataFrame(rows, columns=["seq", "metric", "value"])
+    extras = {"breakdowns": {k: {"ap": r.ap, "aph": r.aph, "apl": r.apl, "num_gt": r.num_gt}
+                             for k, r in let.items()},
+              "breakdowns_3d": {k: {"ap": r.ap, "aph": r.aph, "num_gt": r.num_gt} for k, r in plain.items()}}
+    return MetricResult(protocol="waymo-let", summary=summary, per_sequence=per_seq, extras=extras)
+
+
+def _subset(objects: WaymoObjects, mask: np.ndarray) -> WaymoObjects:
+    return WaymoObjects(objects.boxes[mask], objects.types[mask], objects.frame_ids[mask], objects.scores[mask],
+                        objects.difficulty[mask], objects.overlap_nlz[mask])
+
+
+# Waymo v2 parquet (LiDARBoxComponent) column names.
+_V2 = "[LiDARBoxComponent]"
+V2_COLUMNS = {"segment": "key.segment_context_name", "timestamp": "key.frame_timestamp_micros",
+              "cx": f"{_V2}.box.center.x", "cy": f"{_V2}.box.center.y", "cz": f"{_V2}.box.center.z",
+              "length": f"{_V2}.box.size.x", "width": f"{_V2}.box.size.y", "height": f"{_V2}.box.size.z",
+              "heading": f"{_V2}.box.heading", "type": f"{_V2}.type"}
+V2_DIFFICULTY = f"{_V2}.difficulty_level.detection"
+V2_SCORE_NAMES = ("score", f"{_V2}.score")
+
+
+def load_waymo_parquet(gt_path: str | Path, pred_path: str | Path) -> tuple[WaymoObjects, WaymoObjects]:
+    """Read ground truth and predictions from Waymo v2-style ``lidar_box`` parquet files.
+
+    Both need the v2 key and ``[LiDARBoxComponent].box.*`` / ``.type`` columns; predictions also a ``score``
+    column. Frames are (segment, timestamp); predictions for frames absent from the ground truth are an error.
+    """
+    gt_df, pred_df = _read_v2(Path(gt_path), need_score=False), _read_v2(Path(pred_path), need_score=True)
+    keys = pd.MultiIndex.from_frame(gt_df[[V2_COLUMNS["segment"], V2_COLUMNS["timestamp"]]]).unique()
+    index = {k: i for i, k in enumerate(keys)}
+    pred_keys = list(zip(pred_df[V2_COLUMNS["segment"]], pred_df[V2_COLUMNS["timestamp"]], strict=True))
+    unknown = [(row, k) for row, k in enumerate(pred_keys) if k not in index]
+    if unknown:
+        row, k = unknown[0]
+        raise ValueError(f"{pred_path}: row {row + 1}: frame {k} is not in the ground truth {gt_path} "
+                         f"({len(unknown)} rows with unknown frames)")
+
+    def objects(df: pd.DataFrame, keys: list, scores: np.ndarray | None) -> WaymoObjects:
+        c = V2_COLUMNS
+        boxes = df[[c["cx"], c["cy"], c["cz"], c["length"], c["width"], c["height"], c["heading"]]].to_numpy(float)
+        difficulty = df[V2_DIFFICULTY].fillna(2).to_numpy(np.int64) if V2_DIFFICULTY in df else None
+        return WaymoObjects(boxes, df[c["type"]].to_numpy(np.int64), [index[k] for k in keys], scores, difficulty)
+
+    gt_keys = list(zip(gt_df[V2_COLUMNS["segment"]], gt_df[V2_COLUMNS["timestamp"]], strict=True))
+    score_col = next(n for n in V2_SCORE_NAMES if n in pred_df)
+    return objects(gt_df, gt_keys, None), objects(pred_df, pred_keys, pred_df[score_col].to_numpy(float))
+
+
+def _read_v2(path: Path, need_score: bool) -> pd.DataFrame:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    df = pd.read_parquet(path)
+    missing = [c for c in V2_COLUMNS.values() if c not in df.columns]
+    if need_score and not any(n in df.columns for n in V2_SCORE_NAMES):
+        missing.append("score")
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}; expected Waymo v2 lidar_box columns "
+                         f"{list(V2_COLUMNS.values())}" + (" and 'score'" if need_score else ""))
+    numeric = [c for k, c in V2_COLUMNS.items() if k not in ("segment",)]
+    values = df[numeric].to_numpy(float)
+    bad = ~np.isfinite(values).all(1)
+    if need_score:
+        score = df[next(n for n in V2_SCORE_NAMES if n in df.columns)].to_numpy(float)
+        bad |= ~np.isfinite(score)
+    if bad.any():
+        raise ValueError(f"{path}: row {int(np.flatnonzero(bad)[0]) + 1}: NaN or inf in box/type/score columns")
+    sizes = df[[V2_COLUMNS["length"], V2_COLUMNS["width"], V2_COLUMNS["height"]]].to_numpy(float)
+    if (sizes <= 0).any():
+        raise ValueError(f"{path}: row {int(np.flatnonzero((sizes <= 0).any(1))[0]) + 1}: box sizes must be positive")
+    return df
