@@ -126,8 +126,12 @@ def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_sidecar(dataset: Dataset, root: Path, fmt: str) -> None:
-    """Write ``bench.json`` (names, splits, hash) and ``bench/`` (extra columns, layers, points)."""
+def write_sidecar(dataset: Dataset, root: Path, fmt: str, extra_columns: Iterable[str] = EXTRA_COLUMNS) -> None:
+    """Write ``bench.json`` (names, splits, hash) and ``bench/`` (extra columns, cameras, layers, points).
+
+    ``extra_columns`` are the track-table columns the native format does not hold exactly.
+    """
+    extra_columns = list(extra_columns)
     side = root / SIDECAR_DIR
     side.mkdir(parents=True, exist_ok=True)
     info = {
@@ -140,7 +144,12 @@ def write_sidecar(dataset: Dataset, root: Path, fmt: str) -> None:
     }
     for name, split in split_of(dataset).items():
         real = split.tracks[split.tracks["track_id"] >= 0]
-        real[KEY + list(EXTRA_COLUMNS)].to_parquet(side / f"{name}_extras.parquet", index=False)
+        real[KEY + extra_columns].to_parquet(side / f"{name}_extras.parquet", index=False)
+        for seq_name, seq in split.sequences.items():
+            folder = side / "cameras" / name
+            folder.mkdir(parents=True, exist_ok=True)
+            np.savez(folder / f"{seq_name}.npz", intrinsics=seq.intrinsics, cam_to_world=seq.cam_to_world,
+                     timestamps=seq.timestamps, frame_ids=seq.frame_ids)
         for seq, layers in split.layers.items():
             folder = side / "layers" / name / seq
             folder.mkdir(parents=True, exist_ok=True)
@@ -175,9 +184,10 @@ def apply_sidecar(split: Split, root: Path, split_name: str) -> Split:
         # DontCare rows (track_id -1) keep what the native file said; the rest take the sidecar's values.
         real = (tracks["track_id"] >= 0).to_numpy()
         base = tracks[real].reset_index(drop=True)
-        merged = base.drop(columns=list(EXTRA_COLUMNS)).merge(
-            pd.read_parquet(extras_path), on=KEY, how="left", validate="one_to_one")
-        for column in EXTRA_COLUMNS:
+        extras = pd.read_parquet(extras_path)
+        columns = [c for c in extras.columns if c not in KEY]
+        merged = base.drop(columns=columns).merge(extras, on=KEY, how="left", validate="one_to_one")
+        for column in columns:
             merged[column] = merged[column].fillna(base[column])
         tracks = make_tracks(pd.concat([merged, tracks[~real]], ignore_index=True)[list(TRACK_COLUMNS)],
                              source=str(extras_path))
@@ -190,6 +200,15 @@ def apply_sidecar(split: Split, root: Path, split_name: str) -> Split:
         with np.load(path) as z:
             points[path.stem] = PointTracks(xyz=z["xyz"], visible=z["visible"], queries=z["queries"])
     return Split(split.name, split.sequences, sort_tracks(tracks), points, layers or split.layers)
+
+
+def read_camera(root: Path, split_name: str, seq: str) -> dict[str, np.ndarray] | None:
+    """Intrinsics, poses, timestamps and frame ids the sidecar kept for a format without calibration."""
+    path = root / SIDECAR_DIR / "cameras" / split_name / f"{seq}.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
 
 
 def read_meta_frames(root: Path) -> dict[str, pd.DataFrame]:
