@@ -16,6 +16,7 @@ import pandas as pd
 
 PROTOCOLS: dict[str, str] = {
     "kitti-2d": "bench.metrics.kitti:evaluate_kitti_2d",
+    "2d-iou": "bench.metrics.protocols:evaluate_2d_iou",
     "3d-iou": "bench.metrics.protocols:evaluate_3d_iou",
     "bev-center": "bench.metrics.protocols:evaluate_bev_center",
     "mot17": "bench.metrics.protocols:evaluate_mot17",
@@ -136,16 +137,18 @@ def _box_columns(df: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
 _BOX3D = ("x", "y", "z", "h", "w", "l", "yaw")
 
 
-def _evaluate_3d(protocol: str, gt: pd.DataFrame, pred: pd.DataFrame, sequences: dict[str, Any] | None,
-                 similarity_fn: SimilarityFn, threshold: float, classes: tuple[str, ...] | None) -> Any:
-    """Per class, match 3D boxes of the same class; no KITTI 2D preprocessing (DontCare rows carry no 3D box)."""
-    gt = gt[np.isfinite(_box_columns(gt, _BOX3D)).all(axis=1) & (gt["track_id"].to_numpy() >= 0)]
+def _evaluate_plain(protocol: str, gt: pd.DataFrame, pred: pd.DataFrame, sequences: dict[str, Any] | None,
+                    similarity_fn: SimilarityFn, threshold: float, classes: tuple[str, ...] | None,
+                    columns: tuple[str, ...] = _BOX3D) -> Any:
+    """Per class, match boxes of the same class; no preprocessing (DontCare and other ID -1 rows are dropped)."""
+    gt = gt[np.isfinite(_box_columns(gt, columns)).all(axis=1) & (gt["track_id"].to_numpy() >= 0)
+            & (gt["cls"].to_numpy() != "DontCare")]
     pred = pred[pred["track_id"].to_numpy() >= 0]
-    bad = ~np.isfinite(_box_columns(pred, _BOX3D)).all(axis=1)
+    bad = ~np.isfinite(_box_columns(pred, columns)).all(axis=1)
     if bad.any():
         row = pred.iloc[int(np.flatnonzero(bad)[0])]
         raise ValueError(f"{protocol}: prediction (seq={row['seq']}, frame={row['frame']}, "
-                         f"track_id={row['track_id']}) has no 3D box; 3D protocols need x y z h w l yaw")
+                         f"track_id={row['track_id']}) lacks box columns {' '.join(columns)}")
     if classes is None:
         classes = tuple(sorted(set(gt["cls"])))
     seqs = sorted(set(gt["seq"]) | set(pred["seq"]) | set(sequences or {}))
@@ -160,7 +163,7 @@ def _evaluate_3d(protocol: str, gt: pd.DataFrame, pred: pd.DataFrame, sequences:
             n = frame_count(seq, g, p, sequences)
             g = g[g["cls"].to_numpy() == cls]
             p = p[p["cls"].to_numpy() == cls]
-            per_class[cls][seq] = _plain_sequence(seq, n, g, p, _BOX3D, similarity_fn)
+            per_class[cls][seq] = _plain_sequence(seq, n, g, p, columns, similarity_fn)
     return score_tracking(protocol, per_class, threshold=threshold)
 
 
@@ -179,7 +182,7 @@ def evaluate_3d_iou(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[str
     """CLEAR/Identity/HOTA on rotated 3D IoU of camera-frame boxes, a match needs IoU >= ``threshold``."""
     from bench.metrics.similarity import iou_3d
 
-    return _evaluate_3d("3d-iou", gt, pred, sequences, iou_3d, threshold, classes)
+    return _evaluate_plain("3d-iou", gt, pred, sequences, iou_3d, threshold, classes)
 
 
 def evaluate_bev_center(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[str, Any] | None = None,
@@ -194,7 +197,15 @@ def evaluate_bev_center(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict
     def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return bev_center_similarity(a, b, zero_distance=max_distance)
 
-    return _evaluate_3d("bev-center", gt, pred, sequences, similarity, 2 * _EPS, classes)
+    return _evaluate_plain("bev-center", gt, pred, sequences, similarity, 2 * _EPS, classes)
+
+
+def evaluate_2d_iou(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[str, Any] | None = None,
+                    threshold: float = 0.5, classes: tuple[str, ...] | None = None) -> Any:
+    """CLEAR/Identity/HOTA on plain 2D IoU (>= ``threshold``) per class, without any benchmark's preprocessing."""
+    from bench.metrics.similarity import iou_2d
+
+    return _evaluate_plain("2d-iou", gt, pred, sequences, iou_2d, threshold, classes, ("x1", "y1", "x2", "y2"))
 
 
 # MOTChallenge class ids (TrackEval's MotChallenge2DBox); readers may give names or the numeric ids as strings.

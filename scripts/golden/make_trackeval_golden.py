@@ -197,7 +197,8 @@ def kitti_cases(seed: int) -> dict[str, tuple[pd.DataFrame, pd.DataFrame, dict[s
         rows_gt.append(_box("0000", f, -1, DONTCARE, (600, 100, 800, 200)))
         rows_gt.append(_box("0000", f, 1, "Car", (100, 150, 250, 250)))
         rows_gt.append(_box("0000", f, 2, "Pedestrian", (900, 120, 940, 220)))
-        rows_pr += [_box("0000", f, 1, "Car", (102, 151, 251, 252)), _box("0000", f, 2, "Pedestrian", (899, 121, 941, 219)),
+        rows_pr += [_box("0000", f, 1, "Car", (102, 151, 251, 252)),
+                    _box("0000", f, 2, "Pedestrian", (899, 121, 941, 219)),
                     _box("0000", f, 3, "Car", (650, 120, 750, 180)),  # inside DontCare
                     _box("0000", f, 4, "Car", (500, 100, 700, 200)),  # IoA exactly 0.5: kept
                     _box("0000", f, 5, "Pedestrian", (560, 110, 660, 160)),  # IoA 0.6
@@ -362,7 +363,7 @@ def mot_tables(gt: pd.DataFrame, pred: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
 
 def trackeval_mot(gt: pd.DataFrame, pred: pd.DataFrame, n_frames: dict[str, int], work: Path) -> dict:
     gt_fol, tr_fol = work / "gt", work / "trackers"
-    for seq, n in n_frames.items():
+    for seq in n_frames:
         (gt_fol / seq / "gt").mkdir(parents=True)
         (tr_fol / "bench" / "data").mkdir(parents=True, exist_ok=True)
         g, p = gt[gt["seq"] == seq], pred[pred["seq"] == seq] if len(pred) else pred
@@ -435,7 +436,8 @@ def main() -> int:
             official = trackeval_mot(gt, pred, n_frames, tmp_path / "mot" / name)
             bad = differences(official, ours_mot(gt, pred, n_frames), f"mot17/{name}")
             failures += bad
-            print(f"mot17/{name}: HOTA {official['pedestrian']['combined']['HOTA']:.4f}  {'OK' if not bad else 'MISMATCH'}")
+            hota = official["pedestrian"]["combined"]["HOTA"]
+            print(f"mot17/{name}: HOTA {hota:.4f}  {'OK' if not bad else 'MISMATCH'}")
             mot_expected[name] = {"n_frames": n_frames, "gt": gt.to_dict(orient="list"),
                                   "pred": pred.to_dict(orient="list"), "results": official}
         if not args.check:
