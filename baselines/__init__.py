@@ -1,1 +1,7 @@
 """Re-implemented existing methods: base trackers, detectors and 2D trackers used as baselines."""
+
+# Registered method name -> "module:Class", imported only when chosen (see bench.registry).
+METHODS: dict[str, str] = {
+    "centertrack": "baselines.centertrack.learner:CenterTrackLearner",
+    "interpolate": "baselines.interpolate:Interpolate",
+}

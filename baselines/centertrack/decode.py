@@ -77,7 +77,7 @@ def decode(out: dict[str, torch.Tensor], intrinsics: np.ndarray, k: int = 100, t
         # Offsets (tracking, amodal) are relative to the integer peak, as their targets are.
         xy = np.stack([(idx % w).cpu().numpy(), (idx // w).cpu().numpy()], 1).astype(np.float64)
         ct = (xy + at("reg")) * DOWN
-        wh = at("wh") * DOWN
+        wh = np.maximum(at("wh"), 0.0) * DOWN  # an untrained head can say negative sizes
         boxes = np.concatenate([ct - wh / 2, ct + wh / 2], 1)
         dep_raw = out["dep"][i].float().view(1, -1)[:, idx]
         depth = depth_from_raw(dep_raw).T.detach().cpu().numpy().astype(np.float64)[:, 0]

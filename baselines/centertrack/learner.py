@@ -1,0 +1,108 @@
+"""CenterTrack as a bench ``Learner``: fit on a label track table, predict 3D tracks on unseen videos.
+
+Parameters (constructor keywords or the run's ``base``/method config section) override the profile
+(``smoke`` / ``quick`` / ``paper``, see :data:`baselines.centertrack.train.PROFILES`), e.g.
+``steps``, ``lr``, ``batch_size``, ``input_size``, ``track_thresh``; plus
+- ``classes``: class names to detect (default: the known classes present in the labels),
+- ``weights``: a local checkpoint to initialise from (never downloaded; a missing file is an error).
+An FNComp-style labeler passes per-frame negative-loss weight maps in
+``labels.attrs["neg_weight_maps"]``: ``{(seq, frame): (H', W') array in [0, 1]}`` (any size;
+resized to the output grid).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+
+from baselines.centertrack.infer import track_sequences
+from baselines.centertrack.model import save_weights
+from baselines.centertrack.train import build_model, resolve_config
+from baselines.centertrack.train import train as train_model
+from bench.data.tracks import CLASSES, DONTCARE
+from bench.interface import Learner, RunContext, SplitView, TrainView
+
+CHECKPOINT = "centertrack.pt"
+ARCH_KEYS = ("input_size", "width", "head_conv", "depth")
+
+
+def _encode_classes(classes: tuple[str, ...]) -> torch.Tensor:
+    # The runner stores state dicts of tensors only (weights_only loading), so names travel as bytes.
+    return torch.tensor(list("\n".join(classes).encode()), dtype=torch.uint8)
+
+
+def _decode_classes(t: torch.Tensor) -> tuple[str, ...]:
+    return tuple(bytes(t.tolist()).decode().split("\n"))
+
+
+class CenterTrackLearner(Learner):
+    outputs: ClassVar[str] = "3d-tracks"
+
+    def _config(self, ctx: RunContext) -> dict[str, Any]:
+        overrides = {**ctx.config, **self.params}
+        overrides = {k: v for k, v in overrides.items() if k not in ("classes", "weights")}
+        return resolve_config(ctx.profile, overrides)
+
+    def _device(self, ctx: RunContext) -> str:
+        if str(ctx.device).startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"centertrack: device {ctx.device!r} asked for, but torch sees no CUDA device")
+        return ctx.device
+
+    def fit(self, train: TrainView, labels: pd.DataFrame, ctx: RunContext) -> None:
+        cfg = self._config(ctx)
+        params = {**ctx.config, **self.params}
+        present = set(labels["cls"]) - {DONTCARE}
+        classes = tuple(params.get("classes") or [c for c in CLASSES if c in present]
+                        + sorted(present - set(CLASSES)))
+        if not classes:
+            raise ValueError("centertrack: the labels have no objects of any class to train on")
+
+        def progress(done: int, total: int, log: dict) -> None:
+            ctx.progress(done, total, f"centertrack step {done}/{total} loss {log['total']:.3f}")
+
+        self.model_, self.history_ = train_model(
+            train.sequences, labels, classes, cfg, device=self._device(ctx), seed=ctx.seed,
+            weight_maps=labels.attrs.get("neg_weight_maps"), init_weights=params.get("weights"), progress=progress)
+        self.classes_ = classes
+        self.config_ = cfg
+        Path(ctx.work_dir).mkdir(parents=True, exist_ok=True)
+        save_weights(self.model_, str(Path(ctx.work_dir) / CHECKPOINT))
+        last = self.history_[-1]
+        ctx.logger.info("centertrack trained %d steps in %.1f s, final loss %.3f", len(self.history_),
+                        last["seconds"], last["total"])
+
+    def predict(self, split: SplitView, ctx: RunContext) -> pd.DataFrame:
+        if not hasattr(self, "model_"):
+            raise RuntimeError("centertrack: predict() called before fit() or load_state_dict()")
+        # Thresholds may change between fit and predict; the network's shape may not.
+        cfg = {**self._config(ctx), **{k: self.config_[k] for k in ARCH_KEYS}}
+        device = self._device(ctx)
+        model = self.model_.to(device)
+        table, stats = track_sequences(model, split.sequences, self.classes_, cfg, device=device)
+        self.predict_stats_ = stats
+        ctx.logger.info("centertrack tracked %d frames at %.1f FPS on %s", stats["frames"], stats["fps"], device)
+        return table
+
+    def state_dict(self) -> dict[str, Any] | None:
+        if not hasattr(self, "model_"):
+            return None
+        state = {f"model.{k}": v.detach().cpu() for k, v in self.model_.state_dict().items()}
+        state["meta.classes"] = _encode_classes(self.classes_)
+        for key in ARCH_KEYS:
+            state[f"meta.{key}"] = torch.tensor(self.config_[key]).reshape(-1)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.classes_ = _decode_classes(state["meta.classes"])
+        cfg = resolve_config("quick", {k: v for k, v in self.params.items() if k not in ("classes", "weights")})
+        for key in ARCH_KEYS:
+            value = tuple(int(v) for v in np.asarray(state[f"meta.{key}"]).reshape(-1))
+            cfg[key] = value if key in ("input_size", "depth") else value[0]
+        self.config_ = cfg
+        self.model_ = build_model(cfg, len(self.classes_))
+        self.model_.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
+        self.model_.eval()
