@@ -1,0 +1,227 @@
+"""TAPVid-3D metrics: APD3D, Occlusion Accuracy and 3D Average Jaccard, as tapnet's tapvid3d evaluation.
+
+Definitions (TAPVid-3D paper, arXiv 2407.05921; ``tapnet/tapvid3d/evaluation/metrics.py``), per video:
+
+* The prediction is first rescaled by one factor per video. ``median`` (default): the median 3D norm of the
+  GT points over the median norm of the predicted points, both taken over the (frame, point) entries visible in
+  GT *and* prediction; ``mean`` the same with means; ``per_trajectory`` one factor per track, GT depth over
+  predicted depth at the query frame; ``none`` no rescaling.
+* Depth-adaptive thresholds ``delta_k = k * z_gt / sqrt(fx * fy)`` for k in 1, 2, 4, 8, 16 pixels (intrinsics at
+  the evaluation resolution, shorter image side 256 px); a point is *within* if its 3D error is strictly below.
+* OA = fraction of all (frame, point) entries whose predicted visibility equals the GT's.
+* APD_k = #(GT visible and within) / #GT visible (predicted visibility ignored); APD3D = mean over k.
+* AJ_k = TP / (#GT visible + FP), TP = GT visible, within and predicted visible; FP = predicted visible and
+  (GT occluded or not within). 3D-AJ = mean over k. All frames count, the query frame included.
+* The benchmark score is the mean over videos (then over data sources, when videos carry one).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+THRESHOLDS_PX = (1, 2, 4, 8, 16)
+# tapnet's fixed metric thresholds (metres) for ``use_fixed_metric_threshold``.
+FIXED_METRIC_THRESHOLDS = {1: 0.01, 2: 0.04, 4: 0.16, 8: 0.64, 16: 2.56}
+SCALINGS = ("median", "mean", "per_trajectory", "none")
+EVAL_RESOLUTION = 256  # shorter image side at which the thresholds are defined
+
+
+def scale_factor(gt_xyz: np.ndarray, gt_visible: np.ndarray, pred_xyz: np.ndarray, pred_visible: np.ndarray,
+                 scaling: str = "median", query_frames: np.ndarray | None = None) -> np.ndarray:
+    """Factor(s) that multiply ``pred_xyz (T, N, 3)``: a scalar array, or ``(1, N, 1)`` for ``per_trajectory``."""
+    if scaling == "none":
+        return np.asarray(1.0)
+    if scaling == "per_trajectory":
+        if query_frames is None:
+            raise ValueError("per_trajectory scaling needs the query frame of every track")
+        t = np.round(np.asarray(query_frames)).astype(int)
+        cols = np.arange(gt_xyz.shape[1])
+        gt_z = np.maximum(gt_xyz[t, cols, 2], 1e-12)
+        pred_z = np.maximum(pred_xyz[t, cols, 2], 1e-12)
+        return (gt_z / pred_z)[None, :, None]
+    if scaling not in ("median", "mean"):
+        raise ValueError(f"unknown scaling {scaling!r}; expected one of {', '.join(SCALINGS)}")
+    both = gt_visible & pred_visible
+    gt_norm = np.sqrt(np.maximum(1e-12, (gt_xyz**2).sum(-1)))[both]
+    pred_norm = np.sqrt(np.maximum(1e-12, (pred_xyz**2).sum(-1)))[both]
+    if len(gt_norm) == 0:
+        return np.asarray(np.nan)  # as tapnet: nothing visible in both -> NaN scale, every point counts as far
+    reduce = np.median if scaling == "median" else np.mean
+    return np.asarray(reduce(gt_norm) / reduce(pred_norm))
+
+
+def video_metrics(gt_xyz: np.ndarray, gt_visible: np.ndarray, pred_xyz: np.ndarray, pred_visible: np.ndarray,
+                  intrinsics: np.ndarray, *, scaling: str = "median", query_frames: np.ndarray | None = None,
+                  use_fixed_metric_threshold: bool = False) -> dict[str, float]:
+    """Metrics of one video. Arrays are ``(T, N, 3)`` / ``(T, N)``; ``intrinsics`` = fx, fy, cx, cy at the
+    evaluation resolution. Keys follow tapnet: ``occlusion_accuracy``, ``pts_within_{k}``, ``jaccard_{k}``,
+    ``average_pts_within_thresh`` (APD3D), ``average_jaccard`` (3D-AJ)."""
+    gt_xyz = np.asarray(gt_xyz, np.float64)
+    pred_xyz = np.asarray(pred_xyz, np.float64)
+    gt_visible = np.asarray(gt_visible, bool)
+    pred_visible = np.asarray(pred_visible, bool)
+    if gt_xyz.shape != pred_xyz.shape or gt_visible.shape != pred_visible.shape or gt_xyz.shape[:2] != gt_visible.shape:
+        raise ValueError(f"shape mismatch: gt {gt_xyz.shape}/{gt_visible.shape}, "
+                         f"pred {pred_xyz.shape}/{pred_visible.shape}; expected (T, N, 3) and (T, N)")
+    pred_xyz = pred_xyz * scale_factor(gt_xyz, gt_visible, pred_xyz, pred_visible, scaling, query_frames)
+    out = {"occlusion_accuracy": float((gt_visible == pred_visible).mean())}
+    # Squared error vs squared threshold, so a NaN scale makes every point "not within" (as tapnet).
+    err2 = ((pred_xyz - gt_xyz) ** 2).sum(-1)
+    fx, fy = float(intrinsics[0]), float(intrinsics[1])
+    n_visible = gt_visible.sum()
+    within_k, jaccard_k = [], []
+    for k in THRESHOLDS_PX:
+        thresh = FIXED_METRIC_THRESHOLDS[k] if use_fixed_metric_threshold else k * gt_xyz[..., 2] / np.sqrt(fx * fy)
+        within = err2 < np.square(thresh)
+        correct = within & gt_visible
+        tp = (correct & pred_visible).sum()
+        fp = (pred_visible & (~gt_visible | ~within)).sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = correct.sum() / n_visible
+            jac = tp / (n_visible + fp)
+        out[f"pts_within_{k}"] = float(frac)
+        out[f"jaccard_{k}"] = float(jac)
+        within_k.append(frac)
+        jaccard_k.append(jac)
+    out["average_pts_within_thresh"] = float(np.mean(within_k))
+    out["average_jaccard"] = float(np.mean(jaccard_k))
+    return out
+
+
+ZERO_METRICS = {"occlusion_accuracy": 0.0, **{f"pts_within_{k}": 0.0 for k in THRESHOLDS_PX},
+                **{f"jaccard_{k}": 0.0 for k in THRESHOLDS_PX}, "average_pts_within_thresh": 0.0,
+                "average_jaccard": 0.0}
+HEADLINE = {"average_pts_within_thresh": "APD3D", "occlusion_accuracy": "OA", "average_jaccard": "3D-AJ"}
+
+
+def eval_intrinsics(intrinsics: np.ndarray, image_size: tuple[int, int],
+                    resolution: int = EVAL_RESOLUTION) -> np.ndarray:
+    """fx fy cx cy rescaled so that the shorter image side is ``resolution`` px (tapnet's evaluate_model)."""
+    w, h = image_size
+    return np.asarray(intrinsics, np.float64) * (resolution / min(w, h))
+
+
+def evaluate(gt: dict[str, Any], pred: dict[str, Any], intrinsics: dict[str, np.ndarray], *,
+             scaling: str = "median", groups: dict[str, str] | None = None,
+             use_fixed_metric_threshold: bool = False) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Score videos: ``gt``/``pred`` map a name to PointTracks; ``intrinsics`` to fx fy cx cy at eval resolution.
+
+    A video without a prediction scores 0 (tapnet's rule). Returns (summary, per-video metrics); the summary
+    averages per video, and with ``groups`` (video -> data source) first within each source, then over sources.
+    """
+    per_video: dict[str, dict[str, float]] = {}
+    for name, g in gt.items():
+        p = pred.get(name)
+        if p is None:
+            per_video[name] = dict(ZERO_METRICS)
+            continue
+        per_video[name] = video_metrics(g.xyz, g.visible, p.xyz, p.visible, intrinsics[name], scaling=scaling,
+                                        query_frames=np.asarray(g.queries)[:, 2],
+                                        use_fixed_metric_threshold=use_fixed_metric_threshold)
+    table = pd.DataFrame.from_dict(per_video, orient="index")
+    if groups:
+        table = table.groupby(table.index.map(lambda n: groups.get(n, "default"))).mean()
+    means = table.mean() if len(table) else pd.Series(ZERO_METRICS) * np.nan
+    summary = {HEADLINE.get(k, k): float(v) for k, v in means.items()}
+    return summary, per_video
+
+
+def evaluate_protocol(gt: dict[str, Any], pred: dict[str, Any], *, sequences: dict[str, Any] | None = None,
+                      intrinsics: dict[str, np.ndarray] | None = None, scaling: str = "median",
+                      groups: dict[str, str] | None = None, **opts: Any) -> Any:
+    """Protocol ``tapvid3d``: APD3D, OA and 3D-AJ of point tracks (dicts seq -> ``bench.data.PointTracks``).
+
+    Intrinsics come from ``intrinsics`` (seq -> fx fy cx cy already at the 256 px evaluation resolution, as
+    :func:`load_tapvid3d` returns) or from ``sequences`` (first frame's K and the image size).
+    """
+    from bench.metrics.base import MetricResult, per_sequence_frame
+
+    if intrinsics is None:
+        if sequences is None:
+            raise ValueError("tapvid3d needs camera intrinsics: pass sequences= or intrinsics=")
+        intrinsics = {}
+        for name in gt:
+            if name not in sequences:
+                raise ValueError(f"tapvid3d: no sequence {name!r} to take intrinsics from")
+            s = sequences[name]
+            k = np.asarray(s.intrinsics)[0]
+            intrinsics[name] = eval_intrinsics([k[0, 0], k[1, 1], k[0, 2], k[1, 2]], s.image_size)
+    unknown = sorted(set(pred) - set(gt))
+    if unknown:
+        raise ValueError(f"tapvid3d: predictions for unknown sequences {unknown[:5]}")
+    summary, per_video = evaluate(gt, pred, intrinsics, scaling=scaling, groups=groups, **opts)
+    per_seq = per_sequence_frame({n: {HEADLINE.get(k, k): v for k, v in m.items()} for n, m in per_video.items()})
+    extras = {"scaling": scaling, "missing_predictions": sorted(set(gt) - set(pred))}
+    return MetricResult(protocol="tapvid3d", summary=summary, per_sequence=per_seq, extras=extras)
+
+
+def load_tapvid3d(gt_dir: str | Path, pred_dir: str | Path,
+                  resolution: int = EVAL_RESOLUTION) -> tuple[dict, dict, dict[str, np.ndarray]]:
+    """Read a TAPVid-3D ground-truth folder and a prediction folder of ``.npz`` files (same file names).
+
+    GT keys (as tapnet's evaluate_model reads them): ``tracks_XYZ (T, N, 3)``, ``visibility (T, N)``,
+    ``queries_xyt (N, 3)``, ``fx_fy_cx_cy (4,)`` and ``images_jpeg_bytes`` (for the image size) or
+    ``image_size`` (w, h). Prediction keys: ``tracks_XYZ`` and ``visibility``. Returns (gt, pred, intrinsics at
+    the evaluation resolution); a missing prediction file is left out of ``pred`` (it will score 0).
+    """
+    from bench.data.sequence import PointTracks
+
+    gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
+    files = sorted(gt_dir.glob("*.npz"))
+    if not files:
+        raise FileNotFoundError(f"{gt_dir}: no .npz ground-truth files")
+    gt, pred, intrinsics = {}, {}, {}
+    for path in files:
+        name = path.stem
+        with np.load(path, allow_pickle=True) as z:
+            _require(z, path, ("tracks_XYZ", "visibility", "queries_xyt", "fx_fy_cx_cy"))
+            xyz, vis = np.asarray(z["tracks_XYZ"], np.float64), np.asarray(z["visibility"], bool)
+            _check_shapes(path, xyz, vis)
+            gt[name] = PointTracks(xyz=xyz, visible=vis, queries=np.asarray(z["queries_xyt"], np.float64))
+            intrinsics[name] = eval_intrinsics(z["fx_fy_cx_cy"], _image_size(z, path), resolution)
+        pred_path = pred_dir / path.name
+        if not pred_path.exists():
+            continue
+        with np.load(pred_path, allow_pickle=True) as z:
+            _require(z, pred_path, ("tracks_XYZ", "visibility"))
+            pxyz, pvis = np.asarray(z["tracks_XYZ"], np.float64), np.asarray(z["visibility"], bool)
+            _check_shapes(pred_path, pxyz, pvis)
+            if pxyz.shape != xyz.shape:
+                raise ValueError(f"{pred_path}: tracks_XYZ has shape {pxyz.shape}, the ground truth {xyz.shape}")
+            if not np.isfinite(pxyz).all():
+                raise ValueError(f"{pred_path}: tracks_XYZ contains NaN or inf")
+            pred[name] = PointTracks(xyz=pxyz, visible=pvis, queries=gt[name].queries)
+    extra = sorted(p.stem for p in pred_dir.glob("*.npz") if p.stem not in gt)
+    if extra:
+        raise ValueError(f"{pred_dir}: predictions for videos not in the ground truth: {extra[:5]}")
+    return gt, pred, intrinsics
+
+
+def _require(z: Any, path: Path, keys: tuple[str, ...]) -> None:
+    missing = [k for k in keys if k not in z.files]
+    if missing:
+        raise ValueError(f"{path}: missing arrays {missing}; has {sorted(z.files)}")
+
+
+def _check_shapes(path: Path, xyz: np.ndarray, vis: np.ndarray) -> None:
+    if xyz.ndim != 3 or xyz.shape[2] != 3 or vis.shape != xyz.shape[:2]:
+        raise ValueError(f"{path}: expected tracks_XYZ (T, N, 3) and visibility (T, N), "
+                         f"got {xyz.shape} and {vis.shape}")
+
+
+def _image_size(z: Any, path: Path) -> tuple[int, int]:
+    if "image_size" in z.files:
+        w, h = (int(v) for v in z["image_size"])
+        return w, h
+    if "images_jpeg_bytes" in z.files:
+        import io
+
+        import imageio.v3 as iio
+
+        frame = iio.imread(io.BytesIO(bytes(z["images_jpeg_bytes"][0])))
+        return int(frame.shape[1]), int(frame.shape[0])
+    raise ValueError(f"{path}: needs images_jpeg_bytes or image_size (w, h) to rescale the intrinsics")
