@@ -230,7 +230,8 @@ def evaluate_mot17(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[str,
 
     Every prediction is a pedestrian. Per frame, predictions that Hungarian-match (IoU >= 0.5) a GT box of a
     distractor class (person on vehicle, static person, distractor, reflection) are removed; then only
-    pedestrian GT that is not zero-marked (``conf == 0``, MOT's consider flag) is evaluated.
+    pedestrian GT that is not zero-marked is evaluated. As bench.data.formats.mot reads gt.txt, the GT ``score``
+    holds MOT's ``consider`` flag (0 = zero-marked) and ``cls`` the MOT class name.
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -245,7 +246,7 @@ def evaluate_mot17(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[str,
         p = pred_by_seq.get(seq, pred.iloc[:0])
         n = frame_count(seq, g, p, sequences)
         g_cls = mot_class_ids(g["cls"])
-        g_keep_all = (g["conf"].to_numpy() != 0) & (g_cls == 1)
+        g_keep_all = (g["score"].to_numpy() != 0) & (g_cls == 1)
         g_ids, p_ids = g["track_id"].to_numpy(), p["track_id"].to_numpy()
         g_box, p_box = _box_columns(g, ("x1", "y1", "x2", "y2")), _box_columns(p, ("x1", "y1", "x2", "y2"))
         gid_f, pid_f, sims = [], [], []

@@ -31,6 +31,7 @@ import pandas as pd
 import trackeval
 
 from bench.data.formats.kitti import read_labels, write_labels
+from bench.data.formats.mot import read_gt
 from bench.data.tracks import DONTCARE, concat_tracks, make_tracks
 from bench.metrics import evaluate
 from bench.metrics.clear import ClearMetric
@@ -323,7 +324,7 @@ def mot_cases(seed: int) -> dict[str, tuple[pd.DataFrame, pd.DataFrame, dict[str
         rows: list[dict] = []
         for seq in ("MOT17-02", "MOT17-04"):
             for obj in range(10):
-                cls = int(rng.choice([1, 1, 1, 1, 2, 7, 8, 12, 3]))
+                cls = int(rng.choice([1, 1, 1, 1, 2, 7, 8, 12, 3, 13]))
                 consider = int(cls == 1 and rng.random() > 0.1)
                 w, h = rng.uniform(20, 60), rng.uniform(50, 160)
                 x, y = rng.uniform(0, 1800), rng.uniform(0, 900)
@@ -350,29 +351,32 @@ def mot_cases(seed: int) -> dict[str, tuple[pd.DataFrame, pd.DataFrame, dict[str
     return cases
 
 
-def mot_tables(gt: pd.DataFrame, pred: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """MOT rows (x1 y1 w h) -> track tables; x2 = x1 + w exactly as TrackEval converts xywh."""
-    def table(df: pd.DataFrame) -> pd.DataFrame:
-        if df.empty:
-            return make_tracks(pd.DataFrame(columns=["seq", "frame", "track_id", "cls", "x1", "y1", "x2", "y2"]))
-        df = df.copy()
-        df["x2"], df["y2"] = df["x1"] + df["w"], df["y1"] + df["h"]
-        return make_tracks(df.drop(columns=["w", "h"]))
-    return table(gt), table(pred)
+def write_mot_case(case_dir: Path, gt: pd.DataFrame, pred: pd.DataFrame, n_frames: dict[str, int]) -> None:
+    """MOTChallenge text files (1-based frames): ``gt/<seq>.txt`` as gt.txt, ``pred/<seq>.txt`` as results.
 
-
-def trackeval_mot(gt: pd.DataFrame, pred: pd.DataFrame, n_frames: dict[str, int], work: Path) -> dict:
-    gt_fol, tr_fol = work / "gt", work / "trackers"
+    Results get the 7 columns both TrackEval and bench's MOT reader accept (bench.data.formats.mot's
+    ``read_gt`` takes at most 9 columns, so the 10-column form with -1 x y z is avoided here).
+    """
+    (case_dir / "gt").mkdir(parents=True, exist_ok=True)
+    (case_dir / "pred").mkdir(parents=True, exist_ok=True)
     for seq in n_frames:
-        (gt_fol / seq / "gt").mkdir(parents=True)
-        (tr_fol / "bench" / "data").mkdir(parents=True, exist_ok=True)
-        g, p = gt[gt["seq"] == seq], pred[pred["seq"] == seq] if len(pred) else pred
-        (gt_fol / seq / "gt" / "gt.txt").write_text("".join(
+        g = gt[gt["seq"] == seq]
+        p = pred[pred["seq"] == seq] if len(pred) else pred
+        (case_dir / "gt" / f"{seq}.txt").write_text("".join(
             f"{r.frame + 1},{r.track_id},{r.x1},{r.y1},{r.w},{r.h},{int(r.conf)},{r.cls},1\n"
             for r in g.itertuples(index=False)))
-        (tr_fol / "bench" / "data" / f"{seq}.txt").write_text("".join(
-            f"{r.frame + 1},{r.track_id},{r.x1},{r.y1},{r.w},{r.h},{r.score},-1,-1,-1\n"
+        (case_dir / "pred" / f"{seq}.txt").write_text("".join(
+            f"{r.frame + 1},{r.track_id},{r.x1},{r.y1},{r.w},{r.h},{r.score}\n"
             for r in p.itertuples(index=False)))
+
+
+def trackeval_mot(case_dir: Path, n_frames: dict[str, int], work: Path) -> dict:
+    gt_fol, tr_fol = work / "gt", work / "trackers"
+    (tr_fol / "bench" / "data").mkdir(parents=True)
+    for seq in n_frames:
+        (gt_fol / seq / "gt").mkdir(parents=True)
+        (gt_fol / seq / "gt" / "gt.txt").write_text((case_dir / "gt" / f"{seq}.txt").read_text())
+        (tr_fol / "bench" / "data" / f"{seq}.txt").write_text((case_dir / "pred" / f"{seq}.txt").read_text())
     dataset = trackeval.datasets.MotChallenge2DBox({
         "GT_FOLDER": str(gt_fol), "TRACKERS_FOLDER": str(tr_fol), "BENCHMARK": "MOT17", "SKIP_SPLIT_FOL": True,
         "SEQ_INFO": dict(n_frames), "PRINT_CONFIG": False, "TRACKERS_TO_EVAL": ["bench"]})
@@ -381,12 +385,13 @@ def trackeval_mot(gt: pd.DataFrame, pred: pd.DataFrame, n_frames: dict[str, int]
                            "per_seq": {s: _official_summary(res[s]["pedestrian"]) for s in sorted(n_frames)}}}
 
 
-def ours_mot(gt: pd.DataFrame, pred: pd.DataFrame, n_frames: dict[str, int]) -> dict:
+def ours_mot(case_dir: Path, n_frames: dict[str, int]) -> dict:
     from types import SimpleNamespace
 
-    g, p = mot_tables(gt, pred)
+    gt = concat_tracks(read_gt(case_dir / "gt" / f"{s}.txt", s) for s in n_frames)
+    pred = concat_tracks(read_gt(case_dir / "pred" / f"{s}.txt", s) for s in n_frames)
     sequences = {s: SimpleNamespace(frame_ids=np.arange(n)) for s, n in n_frames.items()}
-    result = evaluate("mot17", g, p, sequences=sequences)  # type: ignore[arg-type]
+    result = evaluate("mot17", gt, pred, sequences=sequences)  # type: ignore[arg-type]
     table = result.per_sequence.pivot(index="seq", columns="metric", values="value")
     return {"pedestrian": {"combined": result.summary,
                            "per_seq": {seq: table.loc[seq].to_dict() for seq in table.index}}}
@@ -431,18 +436,17 @@ def main() -> int:
                 (case_dir / "expected.json").write_text(json.dumps(
                     {"seed": args.seed, "n_frames": n_frames, "trackeval": trackeval.__version__ if hasattr(
                         trackeval, "__version__") else "1.3.0", "results": official}, indent=1, sort_keys=True))
-        mot_expected = {}
         for name, (gt, pred, n_frames) in mot_cases(args.seed).items():
-            official = trackeval_mot(gt, pred, n_frames, tmp_path / "mot" / name)
-            bad = differences(official, ours_mot(gt, pred, n_frames), f"mot17/{name}")
+            case_dir = (tmp_path / "mot_cases" / name) if args.check else (args.out / "mot17" / name)
+            write_mot_case(case_dir, gt, pred, n_frames)
+            official = trackeval_mot(case_dir, n_frames, tmp_path / "mot" / name)
+            bad = differences(official, ours_mot(case_dir, n_frames), f"mot17/{name}")
             failures += bad
             hota = official["pedestrian"]["combined"]["HOTA"]
             print(f"mot17/{name}: HOTA {hota:.4f}  {'OK' if not bad else 'MISMATCH'}")
-            mot_expected[name] = {"n_frames": n_frames, "gt": gt.to_dict(orient="list"),
-                                  "pred": pred.to_dict(orient="list"), "results": official}
-        if not args.check:
-            args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / "mot17.json").write_text(json.dumps({"seed": args.seed, "cases": mot_expected}, sort_keys=True))
+            if not args.check:
+                (case_dir / "expected.json").write_text(json.dumps(
+                    {"seed": args.seed, "n_frames": n_frames, "results": official}, indent=1, sort_keys=True))
     for line in failures:
         print("MISMATCH", line, file=sys.stderr)
     return 1 if failures else 0

@@ -10,11 +10,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from bench.data.formats.kitti import read_labels
-from bench.data.tracks import concat_tracks, make_tracks
+from bench.data.formats.mot import read_gt
+from bench.data.tracks import concat_tracks
 from bench.metrics import evaluate
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "metrics" / "trackeval"
@@ -54,19 +54,18 @@ def test_kitti_2d_equals_trackeval(case: str) -> None:
         _assert_close(official, table.loc[seq].to_dict(), f"{case}/car/{seq}")
 
 
-def _mot_table(columns: dict[str, list]) -> pd.DataFrame:
-    df = pd.DataFrame(columns)
-    df["x2"], df["y2"] = df["x1"] + df["w"], df["y1"] + df["h"]
-    return make_tracks(df.drop(columns=["w", "h"]))
+MOT_CASES = sorted(p.name for p in (FIXTURES / "mot17").iterdir())
 
 
-@pytest.mark.parametrize("case", sorted(json.loads((FIXTURES / "mot17.json").read_text())["cases"]))
+@pytest.mark.parametrize("case", MOT_CASES)
 def test_mot17_equals_trackeval(case: str) -> None:
-    data = json.loads((FIXTURES / "mot17.json").read_text())["cases"][case]
-    gt = _mot_table(data["gt"])
-    pred = _mot_table(data["pred"]) if data["pred"] else make_tracks([])
-    result = evaluate("mot17", gt, pred, sequences=_sequences(data["n_frames"]))
-    official = data["results"]["pedestrian"]
+    folder = FIXTURES / "mot17" / case
+    expected = json.loads((folder / "expected.json").read_text())
+    n_frames = expected["n_frames"]
+    gt = concat_tracks(read_gt(folder / "gt" / f"{s}.txt", s) for s in n_frames)
+    pred = concat_tracks(read_gt(folder / "pred" / f"{s}.txt", s) for s in n_frames)
+    result = evaluate("mot17", gt, pred, sequences=_sequences(n_frames))
+    official = expected["results"]["pedestrian"]
     _assert_close(official["combined"], result.summary, f"mot17/{case}")
     table = result.per_sequence.pivot(index="seq", columns="metric", values="value")
     for seq, values in official["per_seq"].items():
