@@ -1,0 +1,133 @@
+"""The label firewall: a method sees the training videos and the budget's labels, nothing more.
+
+What it does:
+
+1. **Views, not splits.** :func:`train_view` / :func:`split_view` build *new* ``Sequence``
+   objects (copied calibration, poses and timestamps; images materialised into read-only
+   arrays, so no path into the dataset folder is handed out; ``meta`` dropped, since loaders
+   may keep ground-truth handles there). The hidden ground truth of a split (``tracks``,
+   ``points``, ``layers``) is never referenced from a view, and labels are a private copy of
+   the budget's rows with only the track-table columns.
+2. **No paths.** The :class:`~bench.interface.RunContext` carries no dataset root, store or
+   runs folder: only the method's own work folder.
+3. **Guarded filesystem.** While method code runs (:func:`guard`), a Python audit hook refuses
+   to open or list anything under the dataset folder (it holds GT files) or under the runs
+   folder outside the method's own work folder (other runs hold larger budgets' labels).
+
+Residual risk, stated plainly: a method runs in the same Python process as the runner, so code
+that deliberately walks interpreter internals (``gc.get_objects()``, caller frames via
+``sys._getframe``) or opens files from C code that bypasses Python's audit events (e.g. some
+native readers) is not stopped. The runner lowers this further by dropping its own reference to
+the loaded dataset before a method runs (see ``bench.runner.execute``), but the firewall is a
+guard against accidental and casual leaks, reviewed in code, not a sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.data.sequence import Sequence, Split
+from bench.data.tracks import TRACK_COLUMNS
+from bench.interface import SplitView, TrainView
+
+
+class FirewallError(PermissionError):
+    """A method reached for data it must not see."""
+
+
+def _copy_sequence(seq: Sequence) -> Sequence:
+    images = seq.load_images() if not isinstance(seq.images, np.ndarray) else seq.images
+    view = images.view()
+    view.flags.writeable = False  # methods share the pixels but cannot alter another run's input
+    return Sequence(
+        name=str(seq.name),
+        images=view,
+        intrinsics=seq.intrinsics.copy(),
+        cam_to_world=seq.cam_to_world.copy(),
+        timestamps=seq.timestamps.copy(),
+        image_size=(int(seq.image_size[0]), int(seq.image_size[1])),
+        frame_ids=None if seq.frame_ids is None else seq.frame_ids.copy(),
+        meta={},
+    )
+
+
+def copy_labels(labels: pd.DataFrame) -> pd.DataFrame:
+    """A deep copy of label rows restricted to the track-table columns (no extra GT columns)."""
+    return labels.loc[:, list(TRACK_COLUMNS)].copy(deep=True).reset_index(drop=True)
+
+
+def split_view(split: Split, frame_rate: float) -> SplitView:
+    """The videos of ``split`` without any of its labels."""
+    return SplitView(name=str(split.name), sequences={k: _copy_sequence(s) for k, s in split.sequences.items()},
+                     frame_rate=float(frame_rate))
+
+
+def train_view(split: Split, labels: pd.DataFrame, frame_rate: float, budget: int | None) -> TrainView:
+    """The training videos plus a private copy of ``labels`` (the budget's rows only)."""
+    return TrainView(name=str(split.name), sequences={k: _copy_sequence(s) for k, s in split.sequences.items()},
+                     frame_rate=float(frame_rate), labels=copy_labels(labels), budget=budget)
+
+
+# ---- filesystem guard -------------------------------------------------------------------------
+_state = threading.local()
+_FS_EVENTS = {"open", "os.listdir", "os.scandir", "os.chdir", "shutil.copyfile", "shutil.copytree",
+              "os.rename", "os.remove", "os.symlink", "os.link"}
+_hook_installed = False
+
+
+def _resolve(path: Any) -> str | None:
+    if isinstance(path, int):
+        return None  # an already-open descriptor: its open was checked
+    try:
+        return os.path.realpath(os.fsdecode(path))
+    except (TypeError, ValueError):
+        return None
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event not in _FS_EVENTS:
+        return
+    rules = getattr(_state, "rules", None)
+    if not rules or getattr(_state, "checking", False):
+        return
+    _state.checking = True  # realpath itself may raise audit events
+    try:
+        forbidden, allowed = rules
+        for arg in args[:2]:
+            path = _resolve(arg) if isinstance(arg, (str, bytes, os.PathLike)) else None
+            if path is None or any(_inside(path, a) for a in allowed):
+                continue
+            for root in forbidden:
+                if _inside(path, root):
+                    raise FirewallError(f"label firewall: a method may not access {path} (under {root}); "
+                                        "use the TrainView/SplitView it was given")
+    finally:
+        _state.checking = False
+
+
+@contextmanager
+def guard(forbidden: Iterable[Path | str], allowed: Iterable[Path | str] = ()) -> Iterator[None]:
+    """While active (in this thread), file access under ``forbidden`` (but not ``allowed``) raises."""
+    global _hook_installed
+    if not _hook_installed:
+        sys.addaudithook(_audit)  # audit hooks cannot be removed; it is a no-op outside guard()
+        _hook_installed = True
+    previous = getattr(_state, "rules", None)
+    _state.rules = ([os.path.realpath(p) for p in forbidden if p], [os.path.realpath(p) for p in allowed if p])
+    try:
+        yield
+    finally:
+        _state.rules = previous

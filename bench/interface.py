@@ -1,0 +1,152 @@
+"""What a method is: the one interface every labeler, learner and other method implements.
+
+scikit-learn style: the constructor only stores its keyword parameters (they come from the
+resolved config's ``method`` / ``base`` sections); all work happens in ``fit`` / ``label`` /
+``predict``. A method sees data only through the views built by :mod:`bench.firewall`:
+
+- :class:`TrainView`: the training videos (images, intrinsics, poses, timestamps) and the
+  budget's labels, nothing else;
+- :class:`SplitView`: the videos of a split to predict on, without any labels.
+
+Three kinds of method:
+
+- a :class:`Labeler` turns the sparse labels into dense labels with confidences (pseudolabels);
+- a :class:`Learner` (a base tracker) trains on labels and predicts tracks on new videos;
+- a :class:`Method` (anything else: detectors from 2D labels, trackers without ID labels, point
+  trackers) implements ``fit`` / ``predict`` directly.
+
+Each declares ``outputs`` (what its predictions are) and ``sees_ground_truth`` (False for every
+method except the ``oracle`` upper bound, which the runner then hands the full training labels).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import pandas as pd
+
+from bench.data.sequence import Sequence
+
+Output = Literal["3d-tracks", "3d-detections", "2d-tracks", "point-tracks"]
+OUTPUTS: tuple[str, ...] = ("3d-tracks", "3d-detections", "2d-tracks", "point-tracks")
+
+
+@dataclass(frozen=True)
+class SplitView:
+    """Videos without labels: what a method may look at when predicting."""
+
+    name: str
+    sequences: dict[str, Sequence]
+    frame_rate: float
+
+    @property
+    def num_frames(self) -> int:
+        return sum(s.num_frames for s in self.sequences.values())
+
+
+@dataclass(frozen=True)
+class TrainView(SplitView):
+    """The training videos plus the labels the budget allows (a private copy of those rows).
+
+    ``budget`` is the number of labels per track (None: fully labelled, only for methods that
+    declare ``sees_ground_truth``).
+    """
+
+    labels: pd.DataFrame = field(default_factory=pd.DataFrame)
+    budget: int | None = None
+
+
+@dataclass
+class RunContext:
+    """Everything a method may know about the run besides the data.
+
+    ``config`` is the method's own resolved config section; ``work_dir`` a private folder for
+    scratch files and checkpoints; ``progress(done, total, what)`` reports progress (the runner
+    draws the bar).
+    """
+
+    device: str = "cpu"
+    seed: int = 0
+    profile: str = "quick"
+    config: dict[str, Any] = field(default_factory=dict)
+    work_dir: Path = field(default_factory=Path.cwd)
+    progress: Callable[[int, int, str], None] = field(default=lambda done, total, what: None)
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("bench.method"))
+
+
+class _Base:
+    """Shared plumbing: parameters stored by the constructor, introspectable like scikit-learn."""
+
+    outputs: ClassVar[str] = "3d-tracks"
+    sees_ground_truth: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        # Only store parameters: construction must be cheap and side-effect free, so the registry
+        # and `bench ls` can instantiate nothing heavy, and the config fully describes the method.
+        self.params = dict(params)
+
+    def get_params(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in sorted(self.params.items()))
+        return f"{type(self).__name__}({args})"
+
+
+class Labeler(_Base):
+    """Sparse labels in, dense labels (a track table with ``conf``) on the training videos out."""
+
+    outputs: ClassVar[str] = "3d-tracks"
+
+    def fit(self, train: TrainView, ctx: RunContext) -> None:  # noqa: B027 - many labelers learn nothing
+        """Learn from the training videos and their sparse labels (optional)."""
+
+    def label(self, train: TrainView, ctx: RunContext) -> pd.DataFrame:
+        """Pseudolabels for the training videos: a track table whose ``conf`` is the confidence."""
+        raise NotImplementedError
+
+
+class Learner(_Base):
+    """A base tracker: trained on (pseudo)labels, predicts tracks on unseen videos.
+
+    Learners whose training is worth caching implement ``state_dict`` / ``load_state_dict``
+    (tensors or arrays only: the runner saves them with ``torch.save`` and loads them with
+    ``weights_only=True``).
+    """
+
+    def fit(self, train: TrainView, labels: pd.DataFrame, ctx: RunContext) -> None:
+        raise NotImplementedError
+
+    def predict(self, split: SplitView, ctx: RunContext) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """Trained weights, or None when this learner's training is not cached separately."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class Method(Learner):
+    """Any other method: ``fit(train, labels, ctx)`` on the budget's labels, then ``predict``.
+
+    It has the learner's signature; the difference is intent: a method is run on its own, never
+    as the base of a labeler.
+    """
+
+
+def kind_of(obj: type | object) -> str:
+    """"labeler", "learner" or "method" for a method class or instance."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    if issubclass(cls, Labeler):
+        return "labeler"
+    if issubclass(cls, Method):
+        return "method"
+    if issubclass(cls, Learner):
+        return "learner"
+    raise TypeError(f"{cls.__module__}.{cls.__qualname__} is not a bench Labeler, Learner or Method")

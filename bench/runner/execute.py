@@ -1,0 +1,300 @@
+"""Running one planned job through its stages, inside whichever process an executor chose.
+
+labels -> pseudolabels -> training -> prediction -> metrics. Each stage is skipped when its
+artifacts are complete (see :mod:`bench.runner.stages`), so a killed run resumes at its first
+unfinished stage. Method code only ever runs inside :func:`bench.firewall.guard` with views of
+the data; the ground truth the runner needs for labels and scoring stays in this module's
+local variables and the loaded dataset is released before any method code runs.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import random
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench import firewall
+from bench.config import dump_config
+from bench.data.tracks import validate_tracks
+from bench.interface import Labeler, RunContext, SplitView
+from bench.runner.jobs import PlannedJob, budget_labels, load_dataset_for
+from bench.runner.keys import code_version
+from bench.runner.manifest import collect_manifest
+from bench.runner.stages import (
+    StageDir,
+    load_checkpoint,
+    read_parquet,
+    save_checkpoint,
+    write_parquet,
+    write_text,
+)
+from bench.store import MetricRow, RunRecord, Store
+
+
+def _nvidia_present() -> bool:
+    # Checking the driver's device nodes first spares a CPU-only machine the seconds of importing torch.
+    return any(Path(p).exists() for p in ("/dev/nvidia0", "/dev/nvidiactl", "/proc/driver/nvidia"))
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; explicit choices are checked."""
+    if device == "cpu" or (device == "auto" and not _nvidia_present()):
+        return "cpu"
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    if device == "auto":
+        return "cuda" if has_cuda else "cpu"
+    if device.startswith("cuda") and not has_cuda:
+        raise RuntimeError(f"--device {device}: torch sees no CUDA GPU (install the CUDA build of torch)")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise RuntimeError(f"--device {device}: expected auto, cpu or cuda[:N]")
+    return device
+
+
+def seed_everything(seed: int, deterministic: bool) -> dict[str, bool]:
+    """Seed python, numpy and torch separately; optionally force deterministic torch kernels.
+
+    torch is seeded only when it is already imported (method modules that use it import it at the
+    top, and the registry imported them while planning): importing torch costs seconds, which a
+    numpy-only method should not pay. The returned flags go into the run's manifest.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+        # Setting the flag imports torch's compiler stack (seconds): only touch it when it changes.
+        if torch.are_deterministic_algorithms_enabled() != bool(deterministic):
+            torch.use_deterministic_algorithms(bool(deterministic), warn_only=True)
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return {"python": True, "numpy": True, "torch": torch is not None, "deterministic": bool(deterministic)}
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this (worker) process: ru_maxrss is KiB on Linux."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _metric_rows(split: str, result: Any) -> list[MetricRow]:
+    rows = [MetricRow(split, result.protocol, "", str(k), float(v)) for k, v in result.summary.items()]
+    for r in result.per_sequence.itertuples(index=False):
+        rows.append(MetricRow(split, result.protocol, str(r.seq), str(r.metric), float(r.value)))
+    return rows
+
+
+def score(planned: PlannedJob, gt: dict[str, pd.DataFrame], views: dict[str, SplitView],
+          outputs: dict[str, pd.DataFrame]) -> list[MetricRow]:
+    """Metric rows for the stored outputs: pseudolabels on train, predictions on val."""
+    from bench.metrics import evaluate
+
+    cfg = planned.config.get("eval", {})
+    rows: list[MetricRow] = []
+    if "pseudolabels" in outputs:
+        for protocol in cfg.get("pseudolabel", ["pseudolabel"]):
+            result = evaluate(protocol, gt["train"], outputs["pseudolabels"], sequences=views["train"].sequences)
+            rows += _metric_rows("train-pseudolabel", result)
+    if "predictions" in outputs:
+        learner = planned.base_cls or planned.method_cls
+        for protocol in cfg.get("protocols", {}).get(learner.outputs, []):
+            result = evaluate(protocol, gt["val"], outputs["predictions"], sequences=views["val"].sequences)
+            rows += _metric_rows("val", result)
+    return rows
+
+
+def write_metrics(stage: StageDir, rows: list[MetricRow]) -> None:
+    frame = pd.DataFrame([r.__dict__ for r in rows], columns=["split", "protocol", "seq", "metric", "value"])
+    write_parquet(stage.file("metrics.parquet"), frame)
+    stage.mark_done(["metrics.parquet"])
+
+
+def _check_output(frame: Any, what: str, path: Path) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{what} must return a track table (pandas DataFrame), got {type(frame).__name__}")
+    validate_tracks(frame, f"{what} output for {path}")
+    return frame
+
+
+def _load_views(planned: PlannedJob) -> tuple[dict[str, pd.DataFrame], dict[str, SplitView], pd.DataFrame]:
+    """Load the dataset, cut the labels, build the firewalled views, and keep only the GT tables."""
+    dataset = load_dataset_for(planned.loader, planned.config["data"])
+    if str(dataset.data_hash) != planned.data_hash:
+        raise RuntimeError(f"dataset {planned.job.dataset} changed since planning "
+                           f"({dataset.data_hash} != {planned.data_hash}); plan again")
+    labels_dir = StageDir(planned.run_dir, "labels")
+    if labels_dir.is_done():
+        labels = read_parquet(labels_dir.file("labels.parquet"))
+    else:
+        budget = None if planned.method_cls.sees_ground_truth else planned.job.budget
+        labels, manifest = budget_labels(dataset.train.tracks, budget, planned.job.seed)
+        labels_dir.path.mkdir(parents=True, exist_ok=True)
+        write_parquet(labels_dir.file("labels.parquet"), labels)
+        files = ["labels.parquet"]
+        if manifest is not None:
+            manifest.write(labels_dir.file("manifest.json"))
+            files.append("manifest.json")
+        labels_dir.mark_done(files)
+    gt = {"train": dataset.train.tracks.copy(), "val": dataset.val.tracks.copy()}
+    views: dict[str, SplitView] = {
+        "train": firewall.train_view(dataset.train, labels, dataset.frame_rate, planned.job.budget),
+        "val": firewall.split_view(dataset.val, dataset.frame_rate),
+    }
+    planned.info["data_root"] = str(dataset.root) if dataset.root else None
+    del dataset  # no reference to the hidden GT objects survives into method code
+    gc.collect()
+    return gt, views, labels
+
+
+def _run_stages(planned: PlannedJob, device: str, runs_root: Path) -> tuple[dict[str, pd.DataFrame], float | None,
+                                                                             dict[str, pd.DataFrame],
+                                                                             dict[str, SplitView]]:
+    gt, views, _labels = _load_views(planned)
+    train = views["train"]
+    work = planned.run_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    forbidden = [runs_root] + ([planned.info["data_root"]] if planned.info.get("data_root") else [])
+    forbidden += [p for p in os.environ.get("BENCH_DATA_DIR", "").split(os.pathsep) if p]
+
+    def ctx(section: str) -> RunContext:
+        return RunContext(device=device, seed=planned.job.seed, profile=planned.job.profile,
+                          config=dict(planned.config.get(section) or {}), work_dir=work)
+
+    outputs: dict[str, pd.DataFrame] = {}
+    fps: float | None = None
+    method = planned.method_cls(**(planned.config.get("method") or {}))
+    learner_labels = train.labels
+    if isinstance(method, Labeler):
+        stage = StageDir(planned.run_dir, "pseudolabels")
+        if stage.is_done():
+            outputs["pseudolabels"] = read_parquet(stage.file("pseudolabels.parquet"))
+        else:
+            with firewall.guard(forbidden, allowed=[work]):
+                method.fit(train, ctx("method"))
+                pseudo = method.label(train, ctx("method"))
+            outputs["pseudolabels"] = _check_output(pseudo, f"{planned.job.method}.label", stage.path)
+            write_parquet(stage.file("pseudolabels.parquet"), outputs["pseudolabels"])
+            stage.mark_done(["pseudolabels.parquet"])
+        if planned.base_cls is None:
+            return outputs, fps, gt, views
+        learner = planned.base_cls(**(planned.config.get("base") or {}))
+        learner_labels = outputs["pseudolabels"]
+        section = "base"
+    else:
+        learner, section = method, "method"
+
+    prediction = StageDir(planned.run_dir, "prediction")
+    if prediction.is_done():
+        outputs["predictions"] = read_parquet(prediction.file("predictions.parquet"))
+        info = json.loads(prediction.file("timing.json").read_text())
+        return outputs, info.get("fps"), gt, views
+    training = StageDir(planned.run_dir, "training")
+    if training.is_done():
+        learner.load_state_dict(load_checkpoint(training.file("model.pt")))
+    else:
+        with firewall.guard(forbidden, allowed=[work]):
+            learner.fit(train, firewall.copy_labels(learner_labels), ctx(section))
+        state = learner.state_dict()
+        if state is not None:
+            save_checkpoint(training.file("model.pt"), state)
+            training.mark_done(["model.pt"])
+    start = time.perf_counter()
+    with firewall.guard(forbidden, allowed=[work]):
+        predictions = learner.predict(views["val"], ctx(section))
+    elapsed = time.perf_counter() - start
+    fps = views["val"].num_frames / elapsed if elapsed > 0 else None
+    outputs["predictions"] = _check_output(predictions, f"{planned.job.method}.predict", prediction.path)
+    write_parquet(prediction.file("predictions.parquet"), outputs["predictions"])
+    write_text(prediction.file("timing.json"), json.dumps({"predict_s": elapsed, "fps": fps}))
+    prediction.mark_done(["predictions.parquet", "timing.json"])
+    return outputs, fps, gt, views
+
+
+def record_for(planned: PlannedJob, status: str, device: str, started: float, **kw: Any) -> RunRecord:
+    job = planned.job
+    return RunRecord(key=planned.key, method=job.method, base=job.base, dataset=job.dataset, budget=job.budget,
+                     seed=job.seed, profile=job.profile, protocol_version=planned.protocol_version, status=status,
+                     started_at=started, device=device, config=planned.config, run_dir=str(planned.run_dir), **kw)
+
+
+def execute(planned: PlannedJob, runs_root: Path, store_path: Path, device: str = "auto",
+            force: bool = False) -> RunRecord:
+    """Run (or resume) one job; the outcome, failures included, is written to the store and returned."""
+    store = Store(store_path)
+    started = time.time()
+    t0 = time.perf_counter()
+    deterministic = bool(planned.config.get("runner", {}).get("deterministic", False))
+    try:
+        device = resolve_device(device)
+    except RuntimeError as err:
+        record = record_for(planned, "failed", device, started, error=str(err), finished_at=time.time())
+        store.upsert_run(record)
+        return record
+    manifest = collect_manifest(device, deterministic)
+    manifest.update(data_hash=planned.data_hash, labels_manifest=planned.manifest_hash,
+                    method_code=code_version(planned.method_cls),
+                    base_code=code_version(planned.base_cls) if planned.base_cls else None)
+    if force:
+        for stage in ("labels", "pseudolabels", "training", "prediction", "metrics"):
+            StageDir(planned.run_dir, stage).clear()
+    planned.run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(planned.run_dir / "config.yaml", dump_config(planned.config))
+    store.upsert_run(record_for(planned, "running", device, started, manifest=manifest))
+    try:
+        manifest["seeded"] = seed_everything(planned.job.seed, deterministic)
+        metrics_dir = StageDir(planned.run_dir, "metrics")
+        fps = None
+        if metrics_dir.is_done():  # killed after scoring but before the store said "ok"
+            rows = [MetricRow(**r) for r in read_parquet(metrics_dir.file("metrics.parquet")).to_dict("records")]
+            timing = StageDir(planned.run_dir, "prediction").file("timing.json")
+            fps = json.loads(timing.read_text()).get("fps") if timing.exists() else None
+        else:
+            outputs, fps, gt, views = _run_stages(planned, device, runs_root)
+            rows = score(planned, gt, views, outputs)
+            write_metrics(metrics_dir, rows)
+        store.add_metrics(planned.key, rows)
+        status, error = "ok", None
+    except Exception:
+        status, error, fps = "failed", traceback.format_exc(), None
+    wall = time.perf_counter() - t0
+    record = record_for(planned, status, device, started, error=error, finished_at=time.time(), wall_s=wall,
+                        peak_mem_mb=peak_memory_mb(), fps=fps, manifest=manifest)
+    write_text(planned.run_dir / "run.json", json.dumps(record.__dict__, default=str, indent=1))
+    store.upsert_run(record)
+    return record
+
+
+def rescore(planned: PlannedJob, store_path: Path) -> RunRecord | None:
+    """Recompute a finished run's metrics from its stored pseudolabels/predictions (no method code runs)."""
+    store = Store(store_path)
+    record = store.run(planned.key)
+    if record is None:
+        return None
+    outputs: dict[str, pd.DataFrame] = {}
+    for stage, name in (("pseudolabels", "pseudolabels"), ("prediction", "predictions")):
+        stage_dir = StageDir(planned.run_dir, stage)
+        if stage_dir.is_done():
+            outputs[name] = read_parquet(stage_dir.file(f"{name}.parquet"))
+    if not outputs:
+        return None
+    dataset = load_dataset_for(planned.loader, planned.config["data"])
+    gt = {"train": dataset.train.tracks, "val": dataset.val.tracks}
+    views = {"train": firewall.split_view(dataset.train, dataset.frame_rate),
+             "val": firewall.split_view(dataset.val, dataset.frame_rate)}
+    rows = score(planned, gt, views, outputs)
+    write_metrics(StageDir(planned.run_dir, "metrics"), rows)
+    store.add_metrics(planned.key, rows)
+    if record.status != "ok":
+        record.status, record.error = "ok", None
+        store.upsert_run(record)
+    return record

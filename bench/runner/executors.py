@@ -1,0 +1,226 @@
+"""Executors and the sweep driver.
+
+- ``inline``: the job runs in this process (``--jobs 1``; what ``bench run`` uses).
+- ``local``: one forked worker process per job, at most ``--jobs`` at a time; with GPUs, one
+  slot per GPU and each worker sees only its GPU through ``CUDA_VISIBLE_DEVICES``. A fresh
+  process per job makes ``ru_maxrss`` that job's peak memory and contains crashes.
+- ``ray``: one Ray task per job requesting ``num_gpus`` (a cluster with ``--address``, else a
+  local Ray instance). Ray does the scheduling; there is no home-made cluster scheduler.
+
+Every executor calls :func:`bench.runner.execute.execute`, which writes its own outcome to the
+store, so a worker that dies only leaves a ``running`` row that the next sweep resumes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import multiprocessing.connection
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bench.runner.execute import execute, record_for, resolve_device
+from bench.runner.jobs import Job, PlannedJob, decide, forget_planning_data, plan_job
+from bench.store import RunRecord, Store, default_store_path
+
+EXIT_OK, EXIT_REGRESSION, EXIT_FAILED, EXIT_NOTHING = 0, 1, 2, 3
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class SweepOptions:
+    runs_root: Path = Path("runs")
+    store_path: Path | None = None
+    jobs: int = 1
+    executor: str = "local"
+    address: str | None = None
+    device: str = "auto"
+    force: bool = False
+    rerun_failed: bool = False
+    dry_run: bool = False
+    progress: bool = True
+    gpus_per_job: float = 1.0
+
+    def store(self) -> Path:
+        return Path(self.store_path) if self.store_path else default_store_path(self.runs_root)
+
+
+@dataclass
+class SweepResult:
+    planned: list[PlannedJob]
+    records: list[RunRecord] = field(default_factory=list)
+    exit_code: int = EXIT_OK
+
+    @property
+    def skipped(self) -> list[PlannedJob]:
+        return [p for p in self.planned if p.action == "skip"]
+
+
+def plan(jobs: Iterable[Job], options: SweepOptions) -> list[PlannedJob]:
+    """Keys, folders and run/skip decisions for every job (one store query for the whole grid)."""
+    planned = [plan_job(job, Path(options.runs_root)) for job in jobs]
+    forget_planning_data()
+    statuses = Store(options.store()).statuses()
+    for p in planned:
+        decide(p, statuses, options.force, options.rerun_failed)
+    return planned
+
+
+def print_plan(planned: list[PlannedJob], console: Console) -> None:
+    table = Table(title=f"{len(planned)} cells", show_lines=False)
+    for column in ("dataset", "method", "budget", "seed", "profile", "key", "action", "why"):
+        table.add_column(column)
+    for p in planned:
+        j = p.job
+        name = j.method if j.base is None else f"{j.method}+{j.base}"
+        table.add_row(j.dataset, name, str(j.budget), str(j.seed), j.profile, p.key[:12], p.action, p.reason,
+                      style="dim" if p.action == "skip" else None)
+    console.print(table)
+
+
+# ---- workers ----------------------------------------------------------------------------------
+def _local_worker(conn: multiprocessing.connection.Connection, planned: PlannedJob, runs_root: Path,
+                  store_path: Path, device: str, force: bool, slot: str | None) -> None:
+    if slot is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = slot
+    try:
+        conn.send(execute(planned, runs_root, store_path, device, force).status)
+    finally:
+        conn.close()
+
+
+def _ray_task(planned: PlannedJob, runs_root: str, store_path: str, device: str, force: bool) -> str:
+    return execute(planned, Path(runs_root), Path(store_path), device, force).status
+
+
+def _gpu_slots(device: str) -> list[str]:
+    if not device.startswith("cuda"):
+        return []
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+def _run_local(todo: list[PlannedJob], options: SweepOptions, device: str, on_done) -> None:
+    slots: list[str | None] = list(_gpu_slots(device)) or [None] * max(1, options.jobs)
+    if options.jobs and len(slots) > options.jobs and slots[0] is not None:
+        slots = slots[: options.jobs]
+    store_path = options.store()
+    if len(slots) == 1 and slots[0] is None:
+        for p in todo:
+            on_done(p, execute(p, Path(options.runs_root), store_path, device, options.force).status)
+        return
+    ctx = mp.get_context("fork")  # inherits registrations made at run time; no re-import per job
+    queue = list(todo)
+    running: dict[int, tuple[mp.process.BaseProcess, PlannedJob, str | None, multiprocessing.connection.Connection]]
+    running = {}
+    while queue or running:
+        while queue and slots:
+            p, slot = queue.pop(0), slots.pop(0)
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_local_worker,
+                               args=(send, p, Path(options.runs_root), store_path, device, options.force, slot))
+            proc.start()
+            send.close()
+            running[proc.sentinel] = (proc, p, slot, recv)
+        ready = multiprocessing.connection.wait(list(running))
+        for sentinel in ready:
+            proc, p, slot, recv = running.pop(sentinel)  # type: ignore[index]
+            proc.join()
+            status = recv.recv() if recv.poll() else None
+            recv.close()
+            slots.append(slot)
+            if status is None:  # the worker died without reporting (killed, segfault, OOM)
+                record = record_for(p, "failed", device, time.time(), finished_at=time.time(),
+                                    error=f"worker process exited with code {proc.exitcode}")
+                Store(store_path).upsert_run(record)
+                status = "failed"
+            on_done(p, status)
+
+
+def _run_ray(todo: list[PlannedJob], options: SweepOptions, device: str, on_done) -> None:
+    try:
+        import ray
+    except ImportError as err:
+        raise RuntimeError("--executor ray needs ray: pip install -c constraints.txt -e '.[ray]'") from err
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=options.address, include_dashboard=False, log_to_driver=False,
+                 num_cpus=None if options.address else max(1, options.jobs))
+    gpus = options.gpus_per_job if device.startswith("cuda") else 0
+    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_task)
+    refs = {task.remote(p, str(Path(options.runs_root).resolve()), str(options.store().resolve()), device,
+                        options.force): p for p in todo}
+    try:
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1)
+            for ref in done:
+                p = refs.pop(ref)
+                try:
+                    status = ray.get(ref)
+                except Exception as err:  # the task died: record it like a dead local worker
+                    Store(options.store()).upsert_run(record_for(p, "failed", device, time.time(),
+                                                                 finished_at=time.time(), error=repr(err)))
+                    status = "failed"
+                on_done(p, status)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def run_sweep(jobs: Iterable[Job], options: SweepOptions, console: Console | None = None) -> SweepResult:
+    """Plan, skip what is finished, run the rest on the chosen executor; failures never stop the sweep.
+
+    Exit code: 0 all ran or were already finished, 2 some run failed, 3 nothing to do (empty grid,
+    or only cells that failed before and were not retried).
+    """
+    console = console or Console(stderr=True)
+    options.runs_root = Path(options.runs_root)
+    planned = plan(jobs, options)
+    result = SweepResult(planned)
+    if options.dry_run:
+        print_plan(planned, console)
+        return result
+    todo = [p for p in planned if p.action == "run"]
+    if not planned or (not todo and all(p.previous == "failed" for p in planned)):
+        result.exit_code = EXIT_NOTHING
+        return result
+    if not todo:
+        console.print(f"all {len(planned)} cells are finished (use --force to redo)")
+        return result
+    device = resolve_device(options.device)
+    store = Store(options.store())
+    failures: list[PlannedJob] = []
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console, auto_refresh=False, disable=not options.progress)
+    with progress:
+        bar = progress.add_task("sweep", total=len(todo))
+
+        def on_done(p: PlannedJob, status: str) -> None:
+            record = store.run(p.key)
+            if record is not None:
+                result.records.append(record)
+            if status != "ok":
+                failures.append(p)
+            progress.update(bar, advance=1, description=f"{p.job.describe()}: {status}")
+            progress.refresh()
+
+        if options.executor == "local":
+            _run_local(todo, options, device, on_done)
+        elif options.executor == "ray":
+            _run_ray(todo, options, device, on_done)
+        else:
+            raise ValueError(f"unknown executor {options.executor!r}; choose from {EXECUTORS}")
+    for p in failures:
+        record = store.run(p.key)
+        first = (record.error or "").strip().splitlines()[-1:] if record else []
+        console.print(f"[red]failed[/red] {p.job.describe()}: {first[0] if first else 'unknown error'} "
+                      f"(run folder {p.run_dir})")
+    result.exit_code = EXIT_FAILED if failures else EXIT_OK
+    return result

@@ -1,0 +1,197 @@
+"""Jobs, sweep grids and planning (keys, folders, what to skip).
+
+A :class:`Job` is what a user asks for: (method, base, dataset, budget, seed, profile,
+overrides). Planning resolves it into a :class:`PlannedJob`: the resolved config, the method
+classes, the content hashes that make up its key, its run folder, and whether it must run.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench import registry
+from bench.config import ConfigError, load_yaml, resolve_config
+from bench.interface import kind_of
+from bench.runner.keys import code_version, job_key, run_path
+from bench.runner.stages import StageDir
+
+SWEEPS_DIR = Path(__file__).resolve().parents[1] / "sweeps"
+FULL_LABELS = "full"  # manifest hash of the complete training labels (methods that see ground truth)
+
+
+@dataclass(frozen=True)
+class Job:
+    method: str
+    dataset: str = "synth-kitti"
+    budget: int | None = 4
+    seed: int = 0
+    profile: str = "quick"
+    base: str | None = None
+    overrides: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        name = self.method if self.base is None else f"{self.method}+{self.base}"
+        extra = f" {' '.join(self.overrides)}" if self.overrides else ""
+        return f"{self.dataset} {name} b{self.budget} s{self.seed} [{self.profile}]{extra}"
+
+
+@dataclass
+class PlannedJob:
+    job: Job
+    config: dict[str, Any]
+    key: str
+    run_dir: Path
+    method_cls: type
+    base_cls: type | None
+    loader: Callable[..., Any]
+    data_hash: str
+    manifest_hash: str
+    protocol_version: str
+    previous: str | None = None  # status in the store before this sweep
+    action: str = "run"  # "run" | "skip"
+    reason: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def protocol_version() -> str:
+    try:
+        import bench.metrics as metrics
+    except ImportError:
+        return "1"
+    return str(getattr(metrics, "PROTOCOL_VERSION", "1"))
+
+
+def expand_grid(methods: Iterable[str], budgets: Iterable[int | None], datasets: Iterable[str],
+                seeds: Iterable[int], profile: str = "quick", base: str | None = None,
+                overrides: Iterable[str] = ()) -> list[Job]:
+    """Every combination, in a stable order (dataset, method, budget, seed)."""
+    overrides = tuple(overrides)
+    return [Job(method=m, dataset=d, budget=b, seed=s, profile=profile, base=base, overrides=overrides)
+            for d, m, b, s in itertools.product(datasets, methods, budgets, seeds)]
+
+
+def load_sweep(name_or_path: str) -> dict[str, Any]:
+    """A sweep preset (``bench/sweeps/<name>.yaml`` or a path): methods, budgets, datasets, seeds, profile."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = SWEEPS_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in SWEEPS_DIR.glob("*.yaml")))
+        raise ConfigError(f"unknown sweep preset {name_or_path!r}: no {path}; known presets: {known}")
+    data = load_yaml(path)
+    for key in ("methods", "budgets", "datasets", "seeds"):
+        if key not in data or not isinstance(data[key], list):
+            raise ConfigError(f"{path}: expected a list under {key!r}")
+    return data
+
+
+# ---- planning ---------------------------------------------------------------------------------
+@dataclass
+class _DataInfo:
+    data_hash: str
+    manifests: dict[tuple[int | None, int], str]
+    tracks: pd.DataFrame | None  # kept only while planning, dropped before any method runs
+
+
+_data_info: dict[tuple[Any, ...], _DataInfo] = {}
+
+
+def budget_labels(tracks: pd.DataFrame, budget: int | None, seed: int) -> tuple[pd.DataFrame, Any]:
+    """The budget's label rows and manifest (None budget: every label; manifest None)."""
+    if budget is None:
+        return tracks, None
+    from bench.labels import make_manifest
+
+    manifest = make_manifest(tracks, budget, seed)
+    return manifest.labels(tracks), manifest
+
+
+def manifest_hash(tracks: pd.DataFrame, budget: int, seed: int) -> str:
+    from bench.labels import make_manifest
+
+    return str(make_manifest(tracks, budget, seed).sha256)
+
+
+def _load(loader: Callable[..., Any], data_cfg: dict[str, Any]) -> Any:
+    return loader(scale=data_cfg.get("scale", "quick"), seed=int(data_cfg.get("seed", 0)),
+                  root=data_cfg.get("root"), progress=False)
+
+
+def load_dataset_for(loader: Callable[..., Any], data_cfg: dict[str, Any]) -> Any:
+    return _load(loader, data_cfg)
+
+
+def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], sees_gt: bool) -> tuple[str, str]:
+    cache_key = (job.dataset, repr(sorted(data_cfg.items())))
+    info = _data_info.get(cache_key)
+    if info is None:
+        dataset = _load(loader, data_cfg)
+        info = _data_info[cache_key] = _DataInfo(str(dataset.data_hash), {}, dataset.train.tracks)
+        del dataset
+    if sees_gt:
+        return info.data_hash, FULL_LABELS
+    cell = (job.budget, job.seed)
+    if cell not in info.manifests:
+        if info.tracks is None:
+            raise RuntimeError("planning cache lost its tracks")
+        info.manifests[cell] = "full" if job.budget is None else manifest_hash(info.tracks, job.budget, job.seed)
+    return info.data_hash, info.manifests[cell]
+
+
+def forget_planning_data() -> None:
+    """Drop the ground truth planning kept for label sampling (hashes stay cached)."""
+    for info in _data_info.values():
+        info.tracks = None
+
+
+def plan_job(job: Job, runs_root: Path) -> PlannedJob:
+    method_cls = registry.get_method(job.method)
+    base_cls = registry.get_method(job.base) if job.base else None
+    kind = kind_of(method_cls)
+    if base_cls is not None:
+        if kind != "labeler":
+            raise ConfigError(f"--base is for labelers; {job.method!r} is a {kind}")
+        if kind_of(base_cls) != "learner":
+            raise ConfigError(f"base {job.base!r} must be a learner (base tracker), not a {kind_of(base_cls)}")
+    config = resolve_config(job.profile, job.method, job.base, job.overrides)
+    loader = registry.get_dataset_loader(job.dataset)
+    sees_gt = bool(method_cls.sees_ground_truth)
+    cache_key = (job.dataset, repr(sorted(config["data"].items())))
+    info = _data_info.get(cache_key)
+    if info is not None and info.tracks is None and (job.budget, job.seed) not in info.manifests and not sees_gt:
+        _data_info.pop(cache_key)  # hashes for this cell were never computed: reload
+    data_hash, labels_hash = _hashes(job, loader, config["data"], sees_gt)
+    version = protocol_version()
+    parts = {
+        "config": config,
+        "method": job.method, "method_code": code_version(method_cls),
+        "base": job.base, "base_code": code_version(base_cls) if base_cls else None,
+        "dataset": job.dataset, "data_hash": data_hash,
+        "budget": job.budget, "seed": job.seed, "labels": labels_hash,
+        "protocol_version": version,
+    }
+    key = job_key(parts)
+    run_dir = run_path(runs_root, job.dataset, job.method, job.base, job.budget, job.seed, key)
+    return PlannedJob(job=job, config=config, key=key, run_dir=run_dir, method_cls=method_cls, base_cls=base_cls,
+                      loader=loader, data_hash=data_hash, manifest_hash=labels_hash, protocol_version=version)
+
+
+def decide(planned: PlannedJob, statuses: dict[str, str], force: bool, rerun_failed: bool) -> None:
+    """Set ``planned.action``: finished runs (and, unless asked, failed ones) are skipped."""
+    previous = statuses.get(planned.key)
+    planned.previous = previous
+    if force:
+        planned.action, planned.reason = "run", "forced"
+    elif previous == "ok" and StageDir(planned.run_dir, "metrics").is_done():
+        planned.action, planned.reason = "skip", "finished"
+    elif previous == "failed" and not rerun_failed:
+        planned.action, planned.reason = "skip", "failed before (--rerun-failed to retry)"
+    else:
+        planned.action = "run"
+        planned.reason = "resume" if previous in ("running", "ok", "failed") else "new"

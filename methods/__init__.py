@@ -1,0 +1,5 @@
+"""The label-efficient methods (sparse3dtrack, ba2det, nkf_em, deltav2), one package each."""
+
+# Registered method name -> "module:Class", imported only when chosen (see bench.registry).
+METHODS: dict[str, str] = {
+}
