@@ -152,6 +152,8 @@ def _print_outcomes(outcomes: list[Outcome], code: int, path: Path) -> None:
                      f"{info.format(e.value)} ± {info.shown(e.tolerance):.{info.decimals}f}", ours, delta,
                      f"[{_STYLE[o.status]}]{escape(status)}[/]")
     console = Console()
+    if not console.is_terminal:  # CI logs and pipes: do not wrap the table at rich's default 80 columns
+        console = Console(width=200)
     console.print(grid)
     for o in outcomes:
         if o.status == "ambiguous":

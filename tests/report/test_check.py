@@ -1,0 +1,119 @@
+"""The regression gate: comparisons, every exit code, file errors, and the CLI end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from bench.check import check, expected_from_store, load_expected
+from bench.cli import main
+
+
+def _write(path: Path, entries: list[dict], defaults: dict | None = None) -> Path:
+    doc = {"name": "t", "defaults": defaults or {"dataset": "synth-kitti", "base": "centertrack"}, "expected": entries}
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _run(frames, tmp_path, entries, defaults=None):
+    runs, metrics = frames
+    outcomes, code = check(load_expected(_write(tmp_path / "e.yaml", entries, defaults)), runs, metrics)
+    return [o.status for o in outcomes], code, outcomes
+
+
+def test_within_tolerance_is_ok_and_uses_the_seed_mean(frames, tmp_path):
+    statuses, code, outcomes = _run(frames, tmp_path, [
+        {"method": "sparse3dtrack", "budget": 4, "metric": "MOTA", "value": 0.43, "tolerance": 0.015}])
+    assert (statuses, code) == (["ok"], 0)
+    assert outcomes[0].mean == pytest.approx(0.42) and outcomes[0].n_ok == 3
+    assert (outcomes[0].protocol, outcomes[0].split) == ("3d-iou", "val")
+
+
+@pytest.mark.parametrize(("metric", "value", "expected"), [
+    ("MOTA", 0.45, "regression"),  # ours 0.42: lower MOTA is worse
+    ("MOTA", 0.39, "improved"),
+    ("IDSW", 4, "regression"),  # ours 5: more ID switches is worse
+    ("IDSW", 6, "improved"),
+])
+def test_direction_decides_regression_or_improvement(frames, tmp_path, metric, value, expected):
+    statuses, code, _ = _run(frames, tmp_path, [
+        {"method": "sparse3dtrack", "budget": 4, "metric": metric, "value": value, "tolerance": 0.01}])
+    assert statuses == [expected]
+    assert code == (1 if expected == "regression" else 0)
+
+
+def test_two_sided_and_relative_tolerance(frames, tmp_path):
+    statuses, code, _ = _run(frames, tmp_path, [
+        {"method": "sparse3dtrack", "budget": 4, "metric": "MOTA", "value": 0.39, "tolerance": 0.01, "two_sided": True},
+        {"method": "sparse", "budget": 4, "metric": "MOTA", "value": 0.27, "rel_tolerance": 0.2}])
+    assert (statuses, code) == (["regression", "ok"], 1)
+
+
+def test_failed_runs_outrank_regressions(frames, tmp_path):
+    statuses, code, _ = _run(frames, tmp_path, [
+        {"method": "sparse3dtrack", "budget": 4, "metric": "MOTA", "value": 0.9, "tolerance": 0.01},
+        {"method": "sparse3dtrack", "budget": 8, "metric": "MOTA", "value": 0.5, "tolerance": 0.01}])
+    assert (statuses, code) == (["regression", "failed"], 2)
+
+
+def test_a_cell_with_no_run_among_good_ones_is_exit_2(frames, tmp_path):
+    statuses, code, _ = _run(frames, tmp_path, [
+        {"method": "sparse", "budget": 2, "metric": "MOTA", "value": 0.21, "tolerance": 0.01},
+        {"method": "sparse", "budget": 16, "metric": "MOTA", "value": 0.3, "tolerance": 0.01}])
+    assert (statuses, code) == (["ok", "missing"], 2)
+
+
+def test_nothing_ran_is_exit_3(frames, tmp_path):
+    statuses, code, _ = _run(frames, tmp_path, [
+        {"method": "nkf-em", "budget": 4, "metric": "HOTA", "value": 0.3, "tolerance": 0.01}])
+    assert (statuses, code) == (["missing"], 3)
+
+
+def test_oracle_matches_budget_null(frames, tmp_path):
+    statuses, code, _ = _run(frames, tmp_path, [
+        {"method": "oracle", "budget": None, "metric": "MOTA", "value": 0.6, "tolerance": 0.001}])
+    assert (statuses, code) == (["ok"], 0)
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"method": "a", "budget": 4, "metric": "MOTA", "value": 1}, "needs 'tolerance'"),
+    ({"method": "a", "metric": "MOTA", "value": 1, "tolerance": 0.1}, r"missing \['budget'\]"),
+    ({"method": "a", "budget": 4, "metric": "MOTA", "value": "x", "tolerance": 0.1}, "must be numbers"),
+    ({"method": "a", "budget": 4, "metric": "MOTA", "value": 1, "tolerance": 0.1, "tol": 1}, "unknown keys"),
+])
+def test_bad_expected_files_name_file_and_entry(tmp_path, entry, message):
+    path = _write(tmp_path / "bad.yaml", [entry])
+    with pytest.raises(ValueError, match=rf"bad\.yaml: expected\[0\]: .*{message}"):
+        load_expected(path)
+
+
+def test_cli_prints_table_and_exits_with_the_gate_code(store_path, tmp_path):
+    runner = CliRunner()
+    ok = _write(tmp_path / "ok.yaml", [{"method": "sparse3dtrack", "budget": 4, "metric": "MOTA", "value": 0.42,
+                                        "tolerance": 0.01}])
+    result = runner.invoke(main, ["check", "--expected", str(ok), "--store", str(store_path)])
+    assert result.exit_code == 0, result.output
+    assert "42.00 ± 1.00" in result.output and "42.00 ± 2.00 (3)" in result.output and "ok (exit 0)" in result.output
+    bad = _write(tmp_path / "bad.yaml", [{"method": "sparse3dtrack", "budget": 4, "metric": "MOTA", "value": 0.6,
+                                          "tolerance": 0.01}])
+    result = runner.invoke(main, ["check", "--expected", str(bad), "--store", str(store_path)])
+    assert result.exit_code == 1 and "REGRESSION" in result.output
+    result = runner.invoke(main, ["check", "--expected", str(ok), "--store", str(tmp_path / "absent.sqlite")])
+    assert result.exit_code == 3 and not (tmp_path / "absent.sqlite").exists()
+
+
+def test_written_expectations_pass_against_the_same_store(frames, store_path, tmp_path):
+    runs, metrics = frames
+    doc = expected_from_store(runs, metrics, k=3, min_tolerance=0.005)
+    cell = next(e for e in doc["expected"] if e["method"] == "sparse3dtrack" and e["budget"] == 4
+                and e["metric"] == "MOTA")
+    assert cell["value"] == pytest.approx(0.42) and cell["tolerance"] == pytest.approx(0.06)  # 3 x std 0.02
+    out = tmp_path / "expected" / "nightly.yaml"
+    runner = CliRunner()
+    result = runner.invoke(main, ["check", "--store", str(store_path), "--write-expected", str(out)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["check", "--store", str(store_path), "--expected", str(out)])
+    assert result.exit_code == 0, result.output

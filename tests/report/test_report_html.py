@@ -1,0 +1,87 @@
+"""The HTML site: what it contains, that it needs no network, and that stored strings cannot inject markup."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bench.cli import main
+from bench.report.html import render_report, run_page_name
+
+
+def _render(frames, out: Path) -> dict[str, str]:
+    runs, metrics = frames
+    result = render_report(runs, metrics, out)
+    assert result.index == out / "index.html"
+    return {str(p.relative_to(out)): p.read_text() for p in out.rglob("*.html")}
+
+
+def test_site_has_every_page_and_nothing_outside_the_output_folder(frames, tmp_path):
+    out = tmp_path / "site"
+    pages = _render(frames, out)
+    assert {"index.html", "runs.html", "paper.html"} <= set(pages)
+    assert len([p for p in pages if p.startswith("runs/")]) == 12  # one page per stored run
+    assert {p.name for p in tmp_path.iterdir() if not p.name.startswith("bench.sqlite")} == {"site"}
+    for path in out.rglob("*"):
+        assert path.resolve().is_relative_to(out.resolve())
+    evil = run_page_name("../../escape\"<key>")
+    assert "/" not in evil and ".." not in evil and (out / "runs" / evil).exists()
+    assert run_page_name("s3d-b4-s0") == "s3d-b4-s0.html"
+
+
+def test_user_strings_are_escaped_everywhere(frames, tmp_path):
+    pages = _render(frames, tmp_path / "site")
+    for name, html in pages.items():
+        scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", html, flags=re.S)
+        assert len(scripts) == 1 and "alert" not in scripts[0], f"{name}: only the page's own sorting script"
+        assert "<b>boom</b>" not in html and "</pre><script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages["index.html"]
+    assert "q&#39;uote&#34;base" in pages["index.html"]
+    failed = pages[f"runs/{run_page_name('s3d-b8-s0')}"]
+    assert "ValueError: &lt;b&gt;boom&lt;/b&gt;" in failed
+    assert "&lt;/pre&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in failed  # the resolved config, escaped
+
+
+def test_pages_are_self_contained(frames, tmp_path):
+    pages = _render(frames, tmp_path / "site")
+    for name, html in pages.items():
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), f"{name} loads something from the network"
+        assert "<link" not in html
+    # Plots are inline SVG images, and the SVG text is escaped too.
+    images = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', pages["index.html"])
+    assert len(images) == 2  # budget curve + speed/accuracy plot for the one section
+    curve = base64.b64decode(images[0]).decode()
+    assert curve.lstrip().startswith("<?xml") and "<svg" in curve
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in curve and "<script" not in curve
+
+
+def test_index_shows_mean_std_best_and_failed_runs(frames, tmp_path):
+    html = _render(frames, tmp_path / "site")["index.html"]
+    assert "12 runs" in html and "11 ok" in html and "1 failed" in html
+    assert re.search(r'<td class="best" data-value="42\.0[0-9]*" title="3 seed\(s\)">42\.00 ± 2\.00</td>', html)
+    assert '<tr class="reference"><td class="name">oracle</td>' in html
+    assert "ValueError: &lt;b&gt;boom&lt;/b&gt;" in html
+
+
+def test_paper_page_puts_published_beside_ours(frames, tmp_path):
+    html = _render(frames, tmp_path / "site")["paper.html"]
+    assert "Sparse3DTrack, Table 1" in html and "Sparse3DTrack, Table 3" in html
+    row = re.search(r"<tr><td class=\"name\">sparse3dtrack</td><td class=\"name\">centertrack</td>"
+                    r"<td class=\"name\"></td>.*?MOTA \(%\).*?</tr>", html)
+    assert row is not None
+    assert "29.71" in row.group(0) and "42.00 ± 2.00" in row.group(0) and "+12.29" in row.group(0)
+
+
+def test_cli_report_writes_the_site_and_refuses_a_missing_store(store_path, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["report", "-o", str(tmp_path / "r"), "--store", str(store_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "index.html").exists() and "wrote 15 pages for 12 runs" in result.output
+    result = runner.invoke(main, ["report", "-o", str(tmp_path / "r2"), "--store", str(tmp_path / "none.sqlite")])
+    assert result.exit_code != 0 and "no results store" in result.output
+    assert not (tmp_path / "none.sqlite").exists()
+    result = runner.invoke(main, ["table", "--store", str(store_path), "--format", "latex", "--metric", "MOTA"])
+    assert result.exit_code == 0 and r"\textbf{42.00 $\pm$ 2.00}" in result.output
