@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bench.data.sequence import DataError, Dataset, PointTracks, Split
-from bench.data.tracks import TRACK_COLUMNS, make_tracks, sort_tracks
+from bench.data.tracks import DONTCARE, TRACK_COLUMNS, concat_tracks, make_tracks, sort_tracks
 
 SIDECAR = "bench.json"
 SIDECAR_DIR = "bench"
@@ -126,10 +126,12 @@ def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_sidecar(dataset: Dataset, root: Path, fmt: str, extra_columns: Iterable[str] = EXTRA_COLUMNS) -> None:
+def write_sidecar(dataset: Dataset, root: Path, fmt: str, extra_columns: Iterable[str] = EXTRA_COLUMNS,
+                  keep_dontcare: bool = False) -> None:
     """Write ``bench.json`` (names, splits, hash) and ``bench/`` (extra columns, cameras, layers, points).
 
-    ``extra_columns`` are the track-table columns the native format does not hold exactly.
+    ``extra_columns`` are the track-table columns the native format does not hold exactly;
+    ``keep_dontcare`` stores DontCare rows for formats that have no ignore regions.
     """
     extra_columns = list(extra_columns)
     side = root / SIDECAR_DIR
@@ -145,6 +147,8 @@ def write_sidecar(dataset: Dataset, root: Path, fmt: str, extra_columns: Iterabl
     for name, split in split_of(dataset).items():
         real = split.tracks[split.tracks["track_id"] >= 0]
         real[KEY + extra_columns].to_parquet(side / f"{name}_extras.parquet", index=False)
+        if keep_dontcare:
+            split.tracks[split.tracks["cls"] == DONTCARE].to_parquet(side / f"{name}_dontcare.parquet", index=False)
         for seq_name, seq in split.sequences.items():
             folder = side / "cameras" / name
             folder.mkdir(parents=True, exist_ok=True)
@@ -191,6 +195,9 @@ def apply_sidecar(split: Split, root: Path, split_name: str) -> Split:
             merged[column] = merged[column].fillna(base[column])
         tracks = make_tracks(pd.concat([merged, tracks[~real]], ignore_index=True)[list(TRACK_COLUMNS)],
                              source=str(extras_path))
+    dontcare_path = side / f"{split_name}_dontcare.parquet"
+    if dontcare_path.exists():
+        tracks = concat_tracks([tracks, make_tracks(pd.read_parquet(dontcare_path), source=str(dontcare_path))])
     layers: dict[str, dict[str, np.ndarray]] = {}
     for folder in sorted((side / "layers" / split_name).glob("*")):
         # Memory-mapped: the harness loads per job and most jobs never touch the render layers.
