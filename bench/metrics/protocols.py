@@ -21,6 +21,8 @@ PROTOCOLS: dict[str, str] = {
     "bev-center": "bench.metrics.protocols:evaluate_bev_center",
     "mot17": "bench.metrics.protocols:evaluate_mot17",
     "pseudolabel": "bench.metrics.pseudolabel:evaluate_protocol",
+    "waymo-let": "bench.metrics.let_ap:evaluate_protocol",
+    "tapvid3d": "bench.metrics.tapvid3d:evaluate_protocol",
 }
 
 
