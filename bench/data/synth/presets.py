@@ -1,0 +1,84 @@
+"""Presets (which world and camera) and scales (how much of it) of the synthetic driving world."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, replace
+
+PRESETS: tuple[str, ...] = ("synth-kitti", "synth-nuscenes", "synth-waymo", "synth-mot", "synth-dense")
+SCALES: tuple[str, ...] = ("smoke", "quick", "full")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Everything that decides what one generated dataset looks like."""
+
+    preset: str
+    frame_rate: float  # rate of the kept (labelled) frames
+    sim_rate: float  # rate the world is simulated at (nuScenes keeps every 6th of 12 Hz)
+    width: int
+    height: int
+    focal_ratio: float  # fx / width; KITTI 721/1242 = 0.58, nuScenes CAM_FRONT 1266/1600 = 0.79
+    train_seqs: int
+    val_seqs: int
+    frames: int  # kept frames per sequence
+    pedestrians: float  # mean pedestrians per 100 m of street (0: none)
+    cyclists: float  # mean cyclists per sequence
+    movers: float  # mean moving vehicles per sequence besides the leaders
+    parked_density: float  # share of parking slots that hold a car
+    lidar_cell_deg2: float  # solid angle per LiDAR return (deg^2), for num_lidar_pts
+    point_tracks: int = 0  # dense 3D point tracks per sequence (synth-dense)
+    public_detections: bool = False  # MOTChallenge-style noisy public detections
+    max_depth: float = 80.0  # labelled range (m); visible objects beyond it become DontCare
+
+
+_BASE: dict[str, WorldConfig] = {
+    # KITTI: 1242x375 at 10 Hz, fx ~ 721 px; Car/Van/Truck plus pedestrians and cyclists.
+    "synth-kitti": WorldConfig("synth-kitti", 10.0, 10.0, 416, 128, 721.5 / 1242, 8, 4, 60,
+                               pedestrians=1.0, cyclists=0.6, movers=4.0, parked_density=0.55,
+                               lidar_cell_deg2=0.4 * 0.09),
+    # nuScenes CAM_FRONT: 1600x900, fx ~ 1266 px; keyframes at 2 Hz out of 12 Hz; more people.
+    "synth-nuscenes": WorldConfig("synth-nuscenes", 2.0, 12.0, 384, 216, 1266.4 / 1600, 8, 4, 30,
+                                  pedestrians=2.5, cyclists=1.5, movers=6.0, parked_density=0.5,
+                                  lidar_cell_deg2=1.33 * 0.33),  # 32-beam LiDAR
+    # Waymo FRONT camera: 1920x1280, fx ~ 2055 px, 10 Hz; busier multi-lane streets.
+    "synth-waymo": WorldConfig("synth-waymo", 10.0, 10.0, 384, 256, 2055.6 / 1920, 8, 4, 50,
+                               pedestrians=1.5, cyclists=1.0, movers=8.0, parked_density=0.6,
+                               lidar_cell_deg2=0.31 * 0.16),  # 64-beam top LiDAR
+    # MOTChallenge-like: a car-mounted camera in a street full of pedestrians, 2D boxes + public detections.
+    "synth-mot": WorldConfig("synth-mot", 10.0, 10.0, 416, 234, 0.62, 6, 3, 60,
+                             pedestrians=6.0, cyclists=1.0, movers=2.0, parked_density=0.4,
+                             lidar_cell_deg2=0.4 * 0.09, public_detections=True),
+    # Kubric3D / TAPVid-3D-like: dense 3D point trajectories with visibility.
+    "synth-dense": WorldConfig("synth-dense", 10.0, 10.0, 256, 192, 0.62, 6, 3, 48,
+                               pedestrians=1.0, cyclists=0.5, movers=4.0, parked_density=0.6,
+                               lidar_cell_deg2=0.4 * 0.09, point_tracks=512),
+}
+
+
+def _closest(name: str, options: tuple[str, ...], what: str) -> ValueError:
+    hint = difflib.get_close_matches(name, options, n=1)
+    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+    return ValueError(f"unknown {what} {name!r}{suggestion} (choose from {', '.join(options)})")
+
+
+def config_for(preset: str, scale: str) -> WorldConfig:
+    """The world configuration of ``preset`` at ``scale``; unknown names raise ValueError with a hint."""
+    if preset not in PRESETS:
+        raise _closest(preset, PRESETS, "synthetic preset")
+    if scale not in SCALES:
+        raise _closest(scale, SCALES, "scale")
+    base = _BASE[preset]
+    if scale == "quick":
+        return base
+    if scale == "smoke":
+        # Tiny: seconds for the whole test suite, half the quick resolution.
+        return replace(base, width=base.width // 2, height=base.height // 2, train_seqs=2, val_seqs=1,
+                       frames=12, point_tracks=min(base.point_tracks, 64))
+    # full: the real datasets' resolution and sequence counts (a GPU-sized job).
+    full_size = {"synth-kitti": (1242, 375, 21, 8, 300), "synth-nuscenes": (1600, 900, 40, 10, 40),
+                 "synth-waymo": (1920, 1280, 40, 10, 200), "synth-mot": (1920, 1080, 7, 7, 300),
+                 "synth-dense": (512, 384, 50, 10, 120)}[preset]
+    w, h, n_train, n_val, frames = full_size
+    return replace(base, width=w, height=h, train_seqs=n_train, val_seqs=n_val, frames=frames,
+                   point_tracks=base.point_tracks * 4)
