@@ -127,11 +127,12 @@ def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_sidecar(dataset: Dataset, root: Path, fmt: str, extra_columns: Iterable[str] = EXTRA_COLUMNS,
-                  keep_dontcare: bool = False) -> None:
+                  keep_dontcare: bool = False, keep_tracks: bool = False) -> None:
     """Write ``bench.json`` (names, splits, hash) and ``bench/`` (extra columns, cameras, layers, points).
 
     ``extra_columns`` are the track-table columns the native format does not hold exactly;
-    ``keep_dontcare`` stores DontCare rows for formats that have no ignore regions.
+    ``keep_dontcare`` stores DontCare rows for formats that have no ignore regions, ``keep_tracks``
+    the whole track table for formats without boxes (TAPVid-3D).
     """
     extra_columns = list(extra_columns)
     side = root / SIDECAR_DIR
@@ -147,6 +148,8 @@ def write_sidecar(dataset: Dataset, root: Path, fmt: str, extra_columns: Iterabl
     for name, split in split_of(dataset).items():
         real = split.tracks[split.tracks["track_id"] >= 0]
         real[KEY + extra_columns].to_parquet(side / f"{name}_extras.parquet", index=False)
+        if keep_tracks:
+            split.tracks.to_parquet(side / f"{name}_tracks.parquet", index=False)
         if keep_dontcare:
             split.tracks[split.tracks["cls"] == DONTCARE].to_parquet(side / f"{name}_dontcare.parquet", index=False)
         for seq_name, seq in split.sequences.items():
@@ -164,8 +167,12 @@ def write_sidecar(dataset: Dataset, root: Path, fmt: str, extra_columns: Iterabl
             folder.mkdir(parents=True, exist_ok=True)
             np.savez(folder / f"{seq}.npz", xyz=points.xyz, visible=points.visible, queries=points.queries)
     for key, value in dataset.meta.items():
+        # Tables (box extras, public detections per split) keep their index: parquet stores it.
         if isinstance(value, pd.DataFrame):
-            value.to_parquet(side / f"meta_{key}.parquet", index=False)
+            value.to_parquet(side / f"meta_{key}.parquet")
+        elif isinstance(value, dict) and value and all(isinstance(v, pd.DataFrame) for v in value.values()):
+            for sub, frame in value.items():
+                frame.to_parquet(side / f"meta_{key}__{sub}.parquet")
     (root / SIDECAR).write_text(json.dumps(info, indent=1))
 
 
@@ -184,6 +191,10 @@ def apply_sidecar(split: Split, root: Path, split_name: str) -> Split:
     side = root / SIDECAR_DIR
     extras_path = side / f"{split_name}_extras.parquet"
     tracks = split.tracks
+    tracks_path = side / f"{split_name}_tracks.parquet"
+    if tracks_path.exists():
+        tracks = make_tracks(pd.read_parquet(tracks_path), source=str(tracks_path))
+        extras_path = tracks_path.with_name("none")  # the stored table is already complete
     if extras_path.exists() and len(tracks):
         # DontCare rows (track_id -1) keep what the native file said; the rest take the sidecar's values.
         real = (tracks["track_id"] >= 0).to_numpy()
@@ -218,9 +229,16 @@ def read_camera(root: Path, split_name: str, seq: str) -> dict[str, np.ndarray] 
         return {k: z[k] for k in z.files}
 
 
-def read_meta_frames(root: Path) -> dict[str, pd.DataFrame]:
-    paths = sorted((root / SIDECAR_DIR).glob("meta_*.parquet"))
-    return {p.stem.removeprefix("meta_"): pd.read_parquet(p) for p in paths}
+def read_meta_frames(root: Path) -> dict[str, Any]:
+    """The tables of ``Dataset.meta`` from the sidecar (``meta_<key>__<sub>`` files form a dict)."""
+    out: dict[str, Any] = {}
+    for path in sorted((root / SIDECAR_DIR).glob("meta_*.parquet")):
+        key, _, sub = path.stem.removeprefix("meta_").partition("__")
+        if sub:
+            out.setdefault(key, {})[sub] = pd.read_parquet(path)
+        else:
+            out[key] = pd.read_parquet(path)
+    return out
 
 
 def atomic_dir(final: Path) -> Path:

@@ -247,7 +247,10 @@ def write_dataset(dataset: Dataset, root: Path) -> None:
     for split in (dataset.train, dataset.val):
         for name, seq in split.sequences.items():
             dets = None
-            if isinstance(detections, pd.DataFrame) and "seq" in detections.columns:
+            if isinstance(detections, dict):  # the synthetic world keeps one table per split
+                table = detections.get(split.name)
+                dets = table[table["seq"] == name] if table is not None else None
+            elif isinstance(detections, pd.DataFrame) and "seq" in detections.columns:
                 dets = detections[detections["seq"] == name]
             write_sequence(root / "train", seq, split.tracks_of(name), dataset.frame_rate, dets)
     # MOT has no 3D boxes, fewer classes and coarse visibility; the sidecar keeps them exactly.

@@ -187,6 +187,7 @@ def _table_records(dataset: Dataset, root: Path, version: str) -> dict[str, list
     extras = dataset.meta.get("box_extras")
     lidar_pts = {}
     if isinstance(extras, pd.DataFrame) and "num_lidar_pts" in extras.columns:
+        extras = extras.reset_index() if "seq" not in extras.columns else extras
         lidar_pts = dict(zip(zip(extras["seq"], extras["frame"], extras["track_id"], strict=True),
                              extras["num_lidar_pts"], strict=True))
     image_dir = root / "samples" / CHANNEL

@@ -1,0 +1,161 @@
+"""TAPVid-3D on disk: one ``<video>.npz`` per video, keys as tapnet's tapvid3d code reads them.
+
+Ground truth: ``images_jpeg_bytes`` (T JPEG-encoded frames), ``tracks_XYZ`` (T, N, 3) metres in each
+frame's camera (x right, y down, z forward), ``visibility`` (T, N) bool, ``queries_xyt`` (N, 3) as
+(x px, y px, frame) and ``fx_fy_cx_cy`` (4,). We add ``extrinsics_w2c`` (T, 4, 4), as some
+TAPVid-3D sources carry, so camera poses survive. Predictions: ``tracks_XYZ`` and ``visibility``.
+(tapnet's README says ``tracks_xyz``/``visible``/``intrinsics``; its code uses the names above.)
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from bench.data.formats.common import apply_sidecar, hash_files, read_meta_frames, read_sidecar, write_sidecar
+from bench.data.sequence import DataError, Dataset, PointTracks, Sequence, Split
+from bench.data.tracks import empty_tracks
+
+GT_KEYS = ("images_jpeg_bytes", "tracks_XYZ", "visibility", "queries_xyt", "fx_fy_cx_cy")
+PRED_KEYS = ("tracks_XYZ", "visibility")
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    import imageio.v3 as iio
+
+    return iio.imwrite("<bytes>", image, extension=".jpg", quality=95)
+
+
+def _decode(data: bytes) -> np.ndarray:
+    import imageio.v3 as iio
+
+    return np.asarray(iio.imread(io.BytesIO(data), extension=".jpg"))[:, :, :3]
+
+
+def write_video(path: Path, seq: Sequence, points: PointTracks) -> None:
+    """One TAPVid-3D ground-truth file for a sequence and its point tracks."""
+    k = seq.intrinsics[0]
+    if not np.allclose(seq.intrinsics, k):
+        raise DataError(f"sequence {seq.name}: TAPVid-3D stores one intrinsics vector, but intrinsics vary")
+    images = np.empty(seq.num_frames, dtype=object)
+    images[:] = [_jpeg(seq.image(i)) for i in range(seq.num_frames)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, images_jpeg_bytes=images, tracks_XYZ=np.asarray(points.xyz, dtype=np.float32),
+             visibility=np.asarray(points.visible, dtype=bool), queries_xyt=np.asarray(points.queries, np.float32),
+             fx_fy_cx_cy=np.array([k[0, 0], k[1, 1], k[0, 2], k[1, 2]], dtype=np.float32),
+             extrinsics_w2c=np.linalg.inv(seq.cam_to_world))
+
+
+def read_video(path: Path, frame_rate: float = 10.0) -> tuple[Sequence, PointTracks]:
+    """Read and check one ground-truth file: shapes agree, coordinates finite, images decode to one size."""
+    path = Path(path)
+    try:
+        data = np.load(path, allow_pickle=True)  # images_jpeg_bytes is an object array of bytes
+    except FileNotFoundError:
+        raise DataError(f"{path}: file is missing") from None
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: not a readable npz file ({err})") from None
+    with data:
+        missing = [k for k in GT_KEYS if k not in data.files]
+        if missing:
+            raise DataError(f"{path}: missing keys {missing}; a TAPVid-3D file has {list(GT_KEYS)}")
+        xyz, visible = data["tracks_XYZ"], data["visibility"]
+        queries, intr = data["queries_xyt"], data["fx_fy_cx_cy"]
+        jpegs = list(data["images_jpeg_bytes"])
+        w2c = data["extrinsics_w2c"] if "extrinsics_w2c" in data.files else None
+    t = len(jpegs)
+    if xyz.ndim != 3 or xyz.shape[0] != t or xyz.shape[2] != 3:
+        raise DataError(f"{path}: tracks_XYZ has shape {xyz.shape}, expected ({t}, N, 3) for {t} images")
+    n = xyz.shape[1]
+    if visible.shape != (t, n):
+        raise DataError(f"{path}: visibility has shape {visible.shape}, expected {(t, n)}")
+    if queries.shape != (n, 3):
+        raise DataError(f"{path}: queries_xyt has shape {queries.shape}, expected {(n, 3)}")
+    if intr.shape != (4,) or not np.isfinite(intr).all():
+        raise DataError(f"{path}: fx_fy_cx_cy is {intr}, expected 4 finite numbers")
+    bad = ~np.isfinite(xyz[visible.astype(bool)]).all(axis=-1)
+    if bad.any():
+        raise DataError(f"{path}: tracks_XYZ has non-finite values at visible points")
+    images = np.stack([_decode(b) for b in jpegs])
+    if len({im.shape for im in images}) > 1:
+        raise DataError(f"{path}: images have different sizes")
+    fx, fy, cx, cy = (float(v) for v in intr)
+    k = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
+    poses = np.linalg.inv(w2c) if w2c is not None else np.repeat(np.eye(4)[None], t, axis=0)
+    seq = Sequence(name=path.stem, images=images, intrinsics=k, cam_to_world=poses,
+                   timestamps=np.arange(t) / frame_rate, image_size=(images.shape[2], images.shape[1]))
+    return seq, PointTracks(xyz=xyz, visible=visible.astype(bool), queries=queries)
+
+
+def write_predictions(path: Path | str, xyz: np.ndarray, visible: np.ndarray) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, tracks_XYZ=np.asarray(xyz, dtype=np.float32), visibility=np.asarray(visible, dtype=bool))
+    return path
+
+
+def read_predictions(path: Path | str, shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A prediction file's (tracks_XYZ (T, N, 3), visibility (T, N)); ``shape`` = expected (T, N)."""
+    path = Path(path)
+    try:
+        with np.load(path) as data:
+            missing = [k for k in PRED_KEYS if k not in data.files]
+            if missing:
+                raise DataError(f"{path}: missing keys {missing}; a prediction file has {list(PRED_KEYS)}")
+            xyz, visible = data["tracks_XYZ"], data["visibility"]
+    except FileNotFoundError:
+        raise DataError(f"{path}: prediction file is missing") from None
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: not a readable npz file ({err})") from None
+    want = shape or xyz.shape[:2]
+    if xyz.shape != (*want, 3) or visible.shape != tuple(want):
+        raise DataError(f"{path}: tracks_XYZ {xyz.shape} / visibility {visible.shape}, expected "
+                        f"{(*want, 3)} / {tuple(want)}")
+    return xyz, visible.astype(bool)
+
+
+def write_dataset(dataset: Dataset, root: Path) -> None:
+    """Export every sequence with point tracks as ``<root>/<split>/<seq>.npz``; boxes go to the sidecar."""
+    root = Path(root)
+    for split in (dataset.train, dataset.val):
+        for name, seq in split.sequences.items():
+            if name in split.points:
+                write_video(root / split.name / f"{name}.npz", seq, split.points[name])
+    write_sidecar(dataset, root, "tapvid3d", keep_tracks=True)
+
+
+def read_dataset(root: Path, name: str = "tapvid3d") -> Dataset:
+    """Read TAPVid-3D files. Without a sidecar every ``*.npz`` under ``root`` is a val video (it is an
+    evaluation benchmark, so train is empty)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: TAPVid-3D folder is missing")
+    sidecar = read_sidecar(root)
+    result, files = {}, []
+    for split_name in ("train", "val"):
+        if sidecar:
+            paths = [root / split_name / f"{s}.npz" for s in sidecar["splits"][split_name]]
+            paths = [p for p in paths if p.exists()]
+        else:
+            paths = sorted(root.rglob("*.npz")) if split_name == "val" else []
+        sequences, points = {}, {}
+        for path in paths:
+            seq, pts = read_video(path, sidecar["frame_rate"] if sidecar else 10.0)
+            sequences[seq.name], points[seq.name] = seq, pts
+            files.append(path)
+        if sidecar:  # sequences without point tracks still belong to the split (boxes only)
+            for s in sidecar["splits"][split_name]:
+                if s not in sequences:
+                    raise DataError(f"{root / split_name / (s + '.npz')}: video is missing (listed in bench.json)")
+        split = Split(split_name, sequences, empty_tracks(), points)
+        result[split_name] = apply_sidecar(split, root, split_name) if sidecar else split
+    meta = dict(sidecar.get("meta", {})) if sidecar else {}
+    meta.update(read_meta_frames(root))
+    return Dataset(name=sidecar["name"] if sidecar else name, train=result["train"], val=result["val"],
+                   frame_rate=sidecar["frame_rate"] if sidecar else 10.0,
+                   data_hash=sidecar["data_hash"] if sidecar else hash_files([], stat_only=files),
+                   root=root, meta=meta)
+
+
