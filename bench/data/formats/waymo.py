@@ -1,0 +1,242 @@
+"""Waymo Open Dataset v2 (parquet components), FRONT camera only, written and read with pyarrow.
+
+Layout as the v2 release: ``<root>/<training|validation>/<component>/<segment>.parquet`` for the
+components camera_image, camera_box, camera_calibration, lidar_box and vehicle_pose, with the v2
+column names (``key.segment_context_name``, ``key.frame_timestamp_micros``,
+``[CameraImageComponent].image``, ``[LiDARBoxComponent].box.center.x``, ...).
+
+Frames: the vehicle frame is x forward, y left, z up; ``lidar_box`` boxes are in it (centre,
+size x = length, y = width, z = height, heading about z). The camera extrinsic maps Waymo's camera
+frame (x forward, y left, z up; u = c_u - f_u y/x) to the vehicle; our optical camera (x right,
+y down, z forward) is that frame turned by ``OPTICAL_TO_WAYMO_CAM``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bench.data.formats.common import (
+    EXTRA_COLUMNS,
+    apply_sidecar,
+    hash_files,
+    read_meta_frames,
+    read_sidecar,
+    write_sidecar,
+)
+from bench.data.geometry import boxes_from_world, boxes_to_world, project_boxes_2d, transform_points
+from bench.data.sequence import DataError, Dataset, Sequence, Split
+from bench.data.tracks import BOX2D_COLUMNS, empty_tracks, make_tracks, sort_tracks
+
+COMPONENTS = ("camera_image", "camera_box", "camera_calibration", "lidar_box", "vehicle_pose")
+FRONT = 1  # CameraName.FRONT
+SPLIT_DIRS = {"train": "training", "val": "validation"}
+SEGMENT, TIMESTAMP, CAMERA, LASER_ID, CAMERA_ID = ("key.segment_context_name", "key.frame_timestamp_micros",
+                                                   "key.camera_name", "key.laser_object_id", "key.camera_object_id")
+IMG = "[CameraImageComponent]"
+CBOX = "[CameraBoxComponent]"
+CAL = "[CameraCalibrationComponent]"
+LBOX = "[LiDARBoxComponent]"
+POSE = "[VehiclePoseComponent]"
+# Waymo object types (label.proto) <-> our classes.
+TYPE_OF = {"Car": 1, "Van": 1, "Truck": 1, "Pedestrian": 2, "Cyclist": 4}
+CLASS_OF = {0: "Unknown", 1: "Car", 2: "Pedestrian", 3: "Sign", 4: "Cyclist"}
+OPTICAL_TO_WAYMO_CAM = np.array([[0, 0, 1, 0], [-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
+# Exported synthetic drives: FRONT camera 1.5 m ahead of the vehicle origin, 1.65 m above the ground.
+CAM_TO_VEHICLE = np.array([[1, 0, 0, 1.5], [0, 1, 0, 0], [0, 0, 1, 1.65], [0, 0, 0, 1]], dtype=np.float64)
+
+
+def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(f"{path}: component file is missing (expected <root>/<split>/<component>/<segment>.parquet)")
+    try:
+        table = pq.read_table(path, columns=columns)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise DataError(f"{path}: not a readable parquet file ({err})") from None
+    except KeyError as err:
+        raise DataError(f"{path}: missing column {err}") from None
+    missing = [c for c in columns or [] if c not in table.column_names]
+    if missing:
+        raise DataError(f"{path}: missing columns {missing}")
+    return table.to_pandas()
+
+
+def _write(path: Path, df: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
+
+
+def write_segment(folder: Path, seq: Sequence, tracks: pd.DataFrame, base_us: int = 1_550_000_000_000_000) -> None:
+    """Write one sequence as a v2 segment (FRONT camera) into the five component folders."""
+    import imageio.v3 as iio
+
+    name = seq.name
+    stamps = np.array([base_us + int(round(t * 1e6)) for t in seq.timestamps], dtype=np.int64)
+    cam_to_vehicle = CAM_TO_VEHICLE @ OPTICAL_TO_WAYMO_CAM  # optical camera -> vehicle
+    world_from_vehicle = seq.cam_to_world @ np.linalg.inv(cam_to_vehicle)
+    _write(folder / "vehicle_pose" / f"{name}.parquet", pd.DataFrame({
+        SEGMENT: name, TIMESTAMP: stamps,
+        f"{POSE}.world_from_vehicle.transform": [m.ravel().tolist() for m in world_from_vehicle]}))
+    _write(folder / "camera_image" / f"{name}.parquet", pd.DataFrame({
+        SEGMENT: name, TIMESTAMP: stamps, CAMERA: FRONT,
+        f"{IMG}.image": [iio.imwrite("<bytes>", seq.image(i), extension=".jpg", quality=95)
+                         for i in range(seq.num_frames)],
+        f"{IMG}.pose.transform": [m.ravel().tolist() for m in world_from_vehicle],
+        f"{IMG}.pose_timestamp": stamps / 1e6}))
+    k = seq.intrinsics[0]
+    if not np.allclose(seq.intrinsics, k):
+        raise DataError(f"sequence {name}: Waymo stores one calibration per segment, but intrinsics vary")
+    w, h = seq.image_size
+    _write(folder / "camera_calibration" / f"{name}.parquet", pd.DataFrame({
+        SEGMENT: [name], CAMERA: [FRONT], f"{CAL}.intrinsic.f_u": [k[0, 0]], f"{CAL}.intrinsic.f_v": [k[1, 1]],
+        f"{CAL}.intrinsic.c_u": [k[0, 2]], f"{CAL}.intrinsic.c_v": [k[1, 2]],
+        **{f"{CAL}.intrinsic.{d}": [0.0] for d in ("k1", "k2", "p1", "p2", "k3")},
+        f"{CAL}.extrinsic.transform": [CAM_TO_VEHICLE.ravel().tolist()], f"{CAL}.width": [w], f"{CAL}.height": [h],
+        f"{CAL}.rolling_shutter_direction": [0]}))
+    boxes3d = tracks[np.isfinite(tracks["x"].to_numpy(dtype=float))]
+    index = np.array([seq.index_of(f) for f in boxes3d["frame"]], dtype=np.int64)
+    centres = np.empty((len(boxes3d), 3))
+    headings = np.empty(len(boxes3d))
+    cam = boxes3d[["x", "y", "z", "h", "w", "l", "yaw"]].to_numpy(dtype=float)
+    for i in np.unique(index):
+        m = index == i
+        # Box centre and heading in the vehicle frame: go through the world and back.
+        c_world, h_world = boxes_to_world(cam[m], seq.cam_to_world[i])
+        vehicle_from_world = np.linalg.inv(world_from_vehicle[i])
+        centres[m] = transform_points(c_world, vehicle_from_world)
+        fwd = np.stack([np.cos(h_world), np.sin(h_world), np.zeros_like(h_world)], -1) @ vehicle_from_world[:3, :3].T
+        headings[m] = np.arctan2(fwd[:, 1], fwd[:, 0])
+    ids = boxes3d["track_id"].astype(str).to_numpy()
+    _write(folder / "lidar_box" / f"{name}.parquet", pd.DataFrame({
+        SEGMENT: name, TIMESTAMP: stamps[index] if len(index) else np.zeros(0, np.int64), LASER_ID: ids,
+        f"{LBOX}.box.center.x": centres[:, 0], f"{LBOX}.box.center.y": centres[:, 1],
+        f"{LBOX}.box.center.z": centres[:, 2], f"{LBOX}.box.size.x": cam[:, 5], f"{LBOX}.box.size.y": cam[:, 4],
+        f"{LBOX}.box.size.z": cam[:, 3], f"{LBOX}.box.heading": headings,
+        f"{LBOX}.type": boxes3d["cls"].map(TYPE_OF).fillna(0).astype(np.int8).to_numpy(),
+        f"{LBOX}.num_lidar_points_in_box": np.ones(len(ids), dtype=np.int64)}))
+    real = tracks[tracks["track_id"] >= 0]
+    cidx = np.array([seq.index_of(f) for f in real["frame"]], dtype=np.int64)
+    _write(folder / "camera_box" / f"{name}.parquet", pd.DataFrame({
+        SEGMENT: name, TIMESTAMP: stamps[cidx] if len(cidx) else np.zeros(0, np.int64), CAMERA: FRONT,
+        CAMERA_ID: real["track_id"].astype(str).to_numpy(),
+        f"{CBOX}.box.center.x": ((real["x1"] + real["x2"]) / 2).to_numpy(),
+        f"{CBOX}.box.center.y": ((real["y1"] + real["y2"]) / 2).to_numpy(),
+        f"{CBOX}.box.size.x": (real["x2"] - real["x1"]).to_numpy(),
+        f"{CBOX}.box.size.y": (real["y2"] - real["y1"]).to_numpy(),
+        f"{CBOX}.type": real["cls"].map(TYPE_OF).fillna(0).astype(np.int8).to_numpy()}))
+
+
+def read_segment(folder: Path, name: str, in_view_only: bool = True) -> tuple[Sequence, pd.DataFrame]:
+    """Read one segment's FRONT camera: Sequence (decoded images) and the 3D boxes seen by it."""
+    import io
+
+    import imageio.v3 as iio
+
+    images_df = _read(folder / "camera_image" / f"{name}.parquet", [SEGMENT, TIMESTAMP, CAMERA, f"{IMG}.image"])
+    images_df = images_df[images_df[CAMERA] == FRONT].sort_values(TIMESTAMP)
+    if images_df.empty:
+        raise DataError(f"{folder / 'camera_image' / (name + '.parquet')}: no FRONT camera images")
+    stamps = images_df[TIMESTAMP].to_numpy(dtype=np.int64)
+    pose_path = folder / "vehicle_pose" / f"{name}.parquet"
+    poses_df = _read(pose_path, [TIMESTAMP, f"{POSE}.world_from_vehicle.transform"]).set_index(TIMESTAMP)
+    missing = sorted(set(stamps) - set(poses_df.index))
+    if missing:
+        raise DataError(f"{pose_path}: no vehicle pose for frame timestamp {missing[0]}")
+    world_from_vehicle = np.stack([np.asarray(poses_df.loc[s].iloc[0], dtype=float).reshape(4, 4) for s in stamps])
+    cal_path = folder / "camera_calibration" / f"{name}.parquet"
+    cal = _read(cal_path)
+    cal = cal[cal[CAMERA] == FRONT]
+    if cal.empty:
+        raise DataError(f"{cal_path}: no FRONT camera calibration")
+    c = cal.iloc[0]
+    k = np.array([[c[f"{CAL}.intrinsic.f_u"], 0, c[f"{CAL}.intrinsic.c_u"]],
+                  [0, c[f"{CAL}.intrinsic.f_v"], c[f"{CAL}.intrinsic.c_v"]], [0, 0, 1]], dtype=float)
+    cam_to_vehicle = np.asarray(c[f"{CAL}.extrinsic.transform"], dtype=float).reshape(4, 4) @ OPTICAL_TO_WAYMO_CAM
+    size = (int(c[f"{CAL}.width"]), int(c[f"{CAL}.height"]))
+    images = np.stack([np.asarray(iio.imread(io.BytesIO(b), extension=".jpg"))[:, :, :3]
+                       for b in images_df[f"{IMG}.image"]])
+    if images.shape[1:3] != (size[1], size[0]):
+        raise DataError(f"{folder / 'camera_image' / (name + '.parquet')}: images are {images.shape[2]}x"
+                        f"{images.shape[1]}, calibration says {size[0]}x{size[1]}")
+    cam_to_world = world_from_vehicle @ cam_to_vehicle
+    seq = Sequence(name=name, images=images, intrinsics=k, cam_to_world=cam_to_world,
+                   timestamps=(stamps - stamps[0]) / 1e6, image_size=size, meta={"timestamps_us": stamps.tolist()})
+    box_path = folder / "lidar_box" / f"{name}.parquet"
+    cols = [TIMESTAMP, LASER_ID, *(f"{LBOX}.box.{a}" for a in ("center.x", "center.y", "center.z", "size.x", "size.y",
+                                                                 "size.z", "heading")), f"{LBOX}.type"]
+    boxes = _read(box_path, cols)
+    boxes = boxes[boxes[TIMESTAMP].isin(set(stamps))]
+    if boxes.empty:
+        return seq, empty_tracks()
+    values = boxes[cols[2:9]].to_numpy(dtype=float)
+    bad = ~np.isfinite(values).all(axis=1) | (values[:, 3:6] <= 0).any(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{box_path}: row {i} (laser_object_id {boxes[LASER_ID].iloc[i]}): box {values[i].tolist()}, "
+                        "expected finite numbers and positive sizes")
+    frame_of = {s: i for i, s in enumerate(stamps)}
+    index = boxes[TIMESTAMP].map(frame_of).to_numpy()
+    cam = np.empty((len(boxes), 7))
+    for i in np.unique(index):
+        m = index == i
+        c_world = transform_points(values[m, :3], world_from_vehicle[i])
+        fwd = np.stack([np.cos(values[m, 6]), np.sin(values[m, 6]), np.zeros(m.sum())], -1) @ \
+            world_from_vehicle[i][:3, :3].T
+        hwl = values[m][:, [5, 4, 3]]
+        cam[m] = boxes_from_world(c_world, np.arctan2(fwd[:, 1], fwd[:, 0]), hwl, cam_to_world[i])
+    ids = boxes[LASER_ID].astype(str)
+    numeric = ids.str.fullmatch(r"\d+").all()
+    track_ids = ids.astype(np.int64).to_numpy() if numeric else pd.factorize(ids)[0]
+    box2d = np.empty((len(boxes), 4))
+    for i in np.unique(index):
+        box2d[index == i] = project_boxes_2d(cam[index == i], k, size)
+    df = pd.DataFrame({"seq": name, "frame": seq.frame_ids[index], "track_id": track_ids,
+                       "cls": boxes[f"{LBOX}.type"].map(CLASS_OF).fillna("Unknown").to_numpy(),
+                       "x1": box2d[:, 0], "y1": box2d[:, 1], "x2": box2d[:, 2], "y2": box2d[:, 3],
+                       "x": cam[:, 0], "y": cam[:, 1], "z": cam[:, 2], "h": cam[:, 3], "w": cam[:, 4],
+                       "l": cam[:, 5], "yaw": cam[:, 6]})
+    if in_view_only:
+        # lidar_box covers 360 degrees; the FRONT camera sequence keeps boxes in front and in the image.
+        keep = (df["z"] > 0.5) & np.isfinite(box2d).all(axis=1) & (df["x2"] > df["x1"]) & (df["y2"] > df["y1"])
+        df = df[keep]
+    return seq, make_tracks(df, source=str(box_path))
+
+
+def write_dataset(dataset: Dataset, root: Path) -> None:
+    root = Path(root)
+    for split in (dataset.train, dataset.val):
+        for name, seq in split.sequences.items():
+            write_segment(root / SPLIT_DIRS[split.name], seq, split.tracks_of(name))
+    write_sidecar(dataset, root, "waymo", extra_columns=("cls", *EXTRA_COLUMNS, *BOX2D_COLUMNS), keep_dontcare=True)
+
+
+def read_dataset(root: Path, name: str = "waymo") -> Dataset:
+    """Read ``training/`` as train and ``validation/`` as val (segment = sequence)."""
+    root = Path(root)
+    if not any((root / d / "camera_image").is_dir() for d in SPLIT_DIRS.values()):
+        raise DataError(f"{root}: not a Waymo v2 root, expected {root}/training/camera_image/<segment>.parquet "
+                        f"(and camera_box, camera_calibration, lidar_box, vehicle_pose)")
+    sidecar = read_sidecar(root)
+    result, files = {}, []
+    for split_name, folder_name in SPLIT_DIRS.items():
+        folder = root / folder_name
+        names = sidecar["splits"][split_name] if sidecar else sorted(
+            p.stem for p in (folder / "camera_image").glob("*.parquet"))
+        sequences, tables = {}, []
+        for seq_name in names:
+            seq, tracks = read_segment(folder, seq_name, in_view_only=not sidecar)
+            sequences[seq_name] = seq
+            tables.append(tracks)
+            files += [folder / c / f"{seq_name}.parquet" for c in ("lidar_box", "vehicle_pose", "camera_calibration")]
+        tracks = sort_tracks(pd.concat(tables, ignore_index=True)) if tables else empty_tracks()
+        split = Split(split_name, sequences, tracks)
+        result[split_name] = apply_sidecar(split, root, split_name) if sidecar else split
+    meta = dict(sidecar.get("meta", {})) if sidecar else {}
+    meta.update(read_meta_frames(root))
+    return Dataset(name=sidecar["name"] if sidecar else name, train=result["train"], val=result["val"],
+                   frame_rate=sidecar["frame_rate"] if sidecar else 10.0,
+                   data_hash=sidecar["data_hash"] if sidecar else hash_files(files), root=root, meta=meta)
