@@ -72,7 +72,8 @@ def speed_accuracy_svg(points: list[tuple[str, float, float]], x_label: str, y_l
         ax = fig.add_subplot()
         for label, fps, value in points:
             ax.scatter([fps], [value], label=label)
-        if points and min(p[1] for p in points) > 0:
+        fps = [p[1] for p in points]
+        if fps and min(fps) > 0 and max(fps) / min(fps) > 10:  # log only when speeds span an order of magnitude
             ax.set_xscale("log")
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)

@@ -44,14 +44,16 @@ def fill(store: Store) -> None:
             store.add_metrics(key, rows)
 
 
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    store = Store(tmp_path / "bench.sqlite")
+# Session-scoped: the tests only read the store (each write is a synced SQLite transaction, so
+# rebuilding it per test would dominate this folder's run time).
+@pytest.fixture(scope="session")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = Store(tmp_path_factory.mktemp("store") / "bench.sqlite")
     fill(store)
     return store.path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def frames(store_path: Path):
     store = Store(store_path)
     return store.runs_frame(), store.metrics_frame()

@@ -6,25 +6,31 @@ import base64
 import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bench.cli import main
 from bench.report.html import render_report, run_page_name
 
 
-def _render(frames, out: Path) -> dict[str, str]:
-    runs, metrics = frames
-    result = render_report(runs, metrics, out)
+@pytest.fixture(scope="module")
+def site(frames, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "site"
+    result = render_report(*frames, out)
     assert result.index == out / "index.html"
-    return {str(p.relative_to(out)): p.read_text() for p in out.rglob("*.html")}
+    return out
 
 
-def test_site_has_every_page_and_nothing_outside_the_output_folder(frames, tmp_path):
-    out = tmp_path / "site"
-    pages = _render(frames, out)
+@pytest.fixture(scope="module")
+def pages(site: Path) -> dict[str, str]:
+    return {str(p.relative_to(site)): p.read_text() for p in site.rglob("*.html")}
+
+
+def test_site_has_every_page_and_nothing_outside_the_output_folder(site, pages):
+    out = site
     assert {"index.html", "runs.html", "paper.html"} <= set(pages)
     assert len([p for p in pages if p.startswith("runs/")]) == 12  # one page per stored run
-    assert {p.name for p in tmp_path.iterdir() if not p.name.startswith("bench.sqlite")} == {"site"}
+    assert [p.name for p in out.parent.iterdir()] == ["site"]
     for path in out.rglob("*"):
         assert path.resolve().is_relative_to(out.resolve())
     evil = run_page_name("../../escape\"<key>")
@@ -32,8 +38,7 @@ def test_site_has_every_page_and_nothing_outside_the_output_folder(frames, tmp_p
     assert run_page_name("s3d-b4-s0") == "s3d-b4-s0.html"
 
 
-def test_user_strings_are_escaped_everywhere(frames, tmp_path):
-    pages = _render(frames, tmp_path / "site")
+def test_user_strings_are_escaped_everywhere(pages):
     for name, html in pages.items():
         scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", html, flags=re.S)
         assert len(scripts) == 1 and "alert" not in scripts[0], f"{name}: only the page's own sorting script"
@@ -45,8 +50,7 @@ def test_user_strings_are_escaped_everywhere(frames, tmp_path):
     assert "&lt;/pre&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in failed  # the resolved config, escaped
 
 
-def test_pages_are_self_contained(frames, tmp_path):
-    pages = _render(frames, tmp_path / "site")
+def test_pages_are_self_contained(pages):
     for name, html in pages.items():
         assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), f"{name} loads something from the network"
         assert "<link" not in html
@@ -58,16 +62,16 @@ def test_pages_are_self_contained(frames, tmp_path):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in curve and "<script" not in curve
 
 
-def test_index_shows_mean_std_best_and_failed_runs(frames, tmp_path):
-    html = _render(frames, tmp_path / "site")["index.html"]
+def test_index_shows_mean_std_best_and_failed_runs(pages):
+    html = pages["index.html"]
     assert "12 runs" in html and "11 ok" in html and "1 failed" in html
     assert re.search(r'<td class="best" data-value="42\.0[0-9]*" title="3 seed\(s\)">42\.00 ± 2\.00</td>', html)
     assert '<tr class="reference"><td class="name">oracle</td>' in html
     assert "ValueError: &lt;b&gt;boom&lt;/b&gt;" in html
 
 
-def test_paper_page_puts_published_beside_ours(frames, tmp_path):
-    html = _render(frames, tmp_path / "site")["paper.html"]
+def test_paper_page_puts_published_beside_ours(pages):
+    html = pages["paper.html"]
     assert "Sparse3DTrack, Table 1" in html and "Sparse3DTrack, Table 3" in html
     row = re.search(r"<tr><td class=\"name\">sparse3dtrack</td><td class=\"name\">centertrack</td>"
                     r"<td class=\"name\"></td>.*?MOTA \(%\).*?</tr>", html)
