@@ -1,0 +1,160 @@
+"""The dataset registry: names -> where the data comes from and which on-disk format reads it.
+
+Synthetic datasets are generated once, exported to their native format under a cache folder
+(``data/<name>-<scale>-s<seed>/``, or ``$BENCH_DATA_DIR/<...>``), marked complete atomically, and
+then read back through the same reader a real dataset uses, so the harness always consumes reader
+output and a bug in a reader shows up on the default data too. Real datasets are found through
+``root=`` (the CLI's ``--root``) or an environment variable.
+
+>>> ds = load_dataset("synth-kitti", scale="smoke")
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from bench.data.formats import FORMAT_MODULES
+from bench.data.formats.common import atomic_dir, publish_dir
+from bench.data.sequence import DataError, Dataset
+
+COMPLETE = "COMPLETE"  # written last inside the export, before the folder is renamed into place
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One registered dataset: its on-disk format and where it comes from."""
+
+    name: str
+    format: str  # key of FORMAT_MODULES
+    synthetic: bool
+    description: str
+    env: str | None = None  # environment variable naming a real dataset's root
+    layout: str = ""  # what the root must contain, for the error message
+
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
+    DatasetSpec("synth-kitti", "kitti", True, "synthetic KITTI-like drives, 10 Hz, 3D tracks"),
+    DatasetSpec("synth-nuscenes", "nuscenes", True, "synthetic nuScenes-like CAM_FRONT key frames, 2 Hz"),
+    DatasetSpec("synth-waymo", "waymo", True, "synthetic Waymo-like FRONT camera, 10 Hz"),
+    DatasetSpec("synth-mot", "mot", True, "synthetic MOTChallenge-like 2D pedestrian tracks + public detections"),
+    DatasetSpec("synth-dense", "tapvid3d", True, "synthetic dense 3D point tracks (TAPVid-3D / Kubric3D style)"),
+    DatasetSpec("kitti", "kitti", False, "KITTI tracking", "BENCH_KITTI_ROOT",
+                "training/{image_02,label_02,calib,oxts}"),
+    DatasetSpec("nuscenes", "nuscenes", False, "nuScenes (CAM_FRONT)", "BENCH_NUSCENES_ROOT",
+                "v1.0-*/{scene,sample,...}.json and samples/CAM_FRONT/"),
+    DatasetSpec("mot17", "mot", False, "MOT17", "BENCH_MOT17_ROOT", "train/MOT17-XX-FRCNN/{img1,gt,det,seqinfo.ini}"),
+    DatasetSpec("tapvid3d", "tapvid3d", False, "TAPVid-3D", "BENCH_TAPVID3D_ROOT", "*.npz (tapnet's generator output)"),
+    DatasetSpec("waymo", "waymo", False, "Waymo Open Dataset v2 (FRONT camera)", "BENCH_WAYMO_ROOT",
+                "training/ and validation/ with camera_image, camera_box, camera_calibration, lidar_box, "
+                "vehicle_pose"),
+)}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The registry entry for ``name``; an unknown name raises DataError with a did-you-mean hint."""
+    if name not in DATASETS:
+        hint = difflib.get_close_matches(name, DATASETS, n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise DataError(f"unknown dataset {name!r}{suggestion} (choose from {', '.join(DATASETS)})")
+    return DATASETS[name]
+
+
+def format_module(fmt: str) -> ModuleType:
+    return importlib.import_module(FORMAT_MODULES[fmt])
+
+
+def data_dir() -> Path:
+    """Where synthetic exports are cached: ``$BENCH_DATA_DIR`` or ``./data``."""
+    return Path(os.environ.get("BENCH_DATA_DIR") or "data")
+
+
+def cache_path(name: str, scale: str = "quick", seed: int = 0) -> Path:
+    return data_dir() / f"{name}-{scale}-s{seed}"
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / COMPLETE).exists()
+
+
+def export_dataset(dataset: Dataset, fmt: str, folder: Path) -> Path:
+    """Write ``dataset`` in format ``fmt`` to ``folder`` atomically (temp folder + rename + marker).
+
+    If ``folder`` already holds a complete export it is left alone (same name, scale and seed give
+    the same data); a half-written folder from a crash is never read because it has no marker.
+    """
+    folder = Path(folder)
+    if is_complete(folder):
+        return folder
+    tmp = atomic_dir(folder)
+    try:
+        format_module(fmt).write_dataset(dataset, tmp)
+        (tmp / COMPLETE).write_text(f"{dataset.name} {dataset.data_hash} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+        if folder.exists() and not is_complete(folder):
+            import shutil
+
+            shutil.rmtree(folder)  # leftovers of an interrupted export without its marker
+        publish_dir(tmp, folder)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def make_synthetic(name: str, scale: str = "quick", seed: int = 0, out: Path | None = None,
+                   progress: bool = False) -> Path:
+    """Generate and export a synthetic dataset unless a complete export is already there."""
+    spec = dataset_spec(name)
+    if not spec.synthetic:
+        raise DataError(f"{name!r} is a real dataset: nothing to generate; point --root or ${spec.env} at it")
+    folder = Path(out) if out is not None else cache_path(name, scale, seed)
+    if is_complete(folder):
+        return folder
+    from bench.data.synth import generate
+
+    try:
+        dataset = generate(name, scale=scale, seed=seed, progress=progress)
+    except ValueError as err:  # unknown scale and the like, with the generator's own hint
+        raise DataError(str(err)) from None
+    return export_dataset(dataset, spec.format, folder)
+
+
+def real_root(spec: DatasetSpec, root: Path | None) -> Path:
+    """The root of a real dataset from ``root`` or its environment variable, or a clear error."""
+    candidates = [("--root", root), (f"${spec.env}", os.environ.get(spec.env or ""))]
+    looked = []
+    for how, value in candidates:
+        if value:
+            path = Path(value).expanduser()
+            if path.exists():
+                return path
+            looked.append(f"{path} (from {how}) does not exist")
+    where = "; ".join(looked) if looked else f"no --root given and ${spec.env} is not set"
+    raise DataError(f"dataset {spec.name!r} ({spec.description}) not found: {where}. Download it and pass "
+                    f"--root DIR or set {spec.env}=DIR; DIR must contain {spec.layout}")
+
+
+def load_dataset(name: str, scale: str = "quick", seed: int = 0, root: Path | None = None,
+                 progress: bool = False) -> Dataset:
+    """Load a registered dataset by name, always through its format's reader.
+
+    Synthetic: generated and exported on first use (to ``root`` if given, else the cache folder),
+    then read back. Real: read from ``root`` or the dataset's environment variable. ``scale`` and
+    ``seed`` matter only for synthetic data.
+    """
+    spec = dataset_spec(name)
+    if spec.synthetic:
+        folder = make_synthetic(name, scale, seed, out=root, progress=progress)
+    else:
+        folder = real_root(spec, root)
+    dataset = format_module(spec.format).read_dataset(folder)
+    if not spec.synthetic:
+        dataset.name = name
+    return dataset
