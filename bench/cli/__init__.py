@@ -9,9 +9,11 @@ import click
 # Command name -> "module:attribute". Each module owns its command (or command group).
 COMMANDS: dict[str, str] = {
     "report": "bench.cli.report:report",
+    "data": "bench.cli.data:data",
     **{name: f"bench.cli.run:{name}" for name in ("run", "sweep", "rescore", "ls")},
     "table": "bench.cli.report:table",
     "check": "bench.cli.report:check_command",
+    "eval": "bench.cli.eval:eval_command",
 }
 
 

@@ -1,0 +1,250 @@
+"""``bench eval``: score anyone's prediction files against ground truth with an official protocol.
+
+    bench eval --format kitti --gt data/kitti/training/label_02 --pred results/data
+    bench eval --format mot --gt MOT17/train --pred results/ --json scores.json
+    bench eval --format nuscenes --gt /data/nuscenes --pred tracking_results.json --split val
+
+Inputs are validated before scoring; a bad file stops with a message naming the file (and line) and
+exit code 2. Layouts:
+
+- kitti: ``--gt`` a folder of ``<seq>.txt`` label files (or a folder holding ``label_02/``), ``--pred`` a
+  folder of ``<seq>.txt`` results. Sequence lengths come from an ``evaluate_tracking.seqmap*`` file or
+  ``image_02/<seq>/`` next to the labels when present (then frames beyond a sequence are an error).
+- mot: ``--gt`` a split folder of ``<SEQ>/gt/gt.txt`` + ``seqinfo.ini``, ``--pred`` a folder of ``<SEQ>.txt``.
+- nuscenes: ``--gt`` a nuScenes root (v1.0-* tables), ``--pred`` a tracking submission JSON.
+- waymo: ``--gt``/``--pred`` v2 ``lidar_box`` parquet files. tapvid3d: folders of ``.npz`` files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+
+DEFAULT_PROTOCOL = {"kitti": "kitti-2d", "mot": "mot17", "nuscenes": "nuscenes", "waymo": "waymo-let",
+                    "tapvid3d": "tapvid3d"}
+
+
+class EvalInputError(ValueError):
+    """Bad prediction or ground-truth input; the message names the file (and line)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Loaders: (gt path, pred path, split) -> (gt, pred, evaluate() keyword arguments)
+
+Loaded = tuple[Any, Any, dict[str, Any]]
+
+
+def _line_of(path: Path, predicate: Callable[[list[str]], bool]) -> int:
+    """1-based number of the first line of ``path`` whose whitespace/comma-split fields satisfy ``predicate``."""
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        fields = [f.strip() for f in raw.split(",")] if "," in raw else raw.split()
+        if fields and predicate(fields):
+            return number
+    return 0
+
+
+def _check_frames(pred: pd.DataFrame, lengths: dict[str, int], files: dict[str, Path], frame_offset: int = 0
+                  ) -> None:
+    """Predicted frames must lie inside their sequence (``lengths`` in frames)."""
+    for seq, n in lengths.items():
+        frames = pred.loc[pred["seq"] == seq, "frame"].to_numpy()
+        bad = frames[(frames < 0) | (frames >= n)]
+        if len(bad):
+            frame = int(bad[0])
+            line = _line_of(files[seq], lambda f, fr=frame: f[0].lstrip("-").isdigit()
+                            and int(f[0]) - frame_offset == fr)
+            raise EvalInputError(f"{files[seq]}:{line}: frame {frame + frame_offset} is outside sequence {seq} "
+                                 f"({n} frames)")
+
+
+def _check_files(gt_seqs: list[str], pred_dir: Path, what: str) -> dict[str, Path]:
+    if not pred_dir.is_dir():
+        raise EvalInputError(f"{pred_dir}: prediction folder not found")
+    found = {p.stem: p for p in sorted(pred_dir.glob("*.txt"))}
+    unknown = sorted(set(found) - set(gt_seqs))
+    if unknown:
+        raise EvalInputError(f"{found[unknown[0]]}: unknown sequence {unknown[0]!r}; the {what} has "
+                             f"{', '.join(gt_seqs[:8])}{' ...' if len(gt_seqs) > 8 else ''}")
+    missing = [s for s in gt_seqs if s not in found]
+    if missing:
+        raise EvalInputError(f"{pred_dir}: no prediction file for sequence(s) {', '.join(missing[:8])} "
+                             f"(write an empty {missing[0]}.txt for a sequence without predictions)")
+    return found
+
+
+def _kitti_lengths(gt_dir: Path, seqs: list[str]) -> dict[str, int]:
+    for base in (gt_dir, gt_dir.parent):
+        for seqmap in sorted(base.glob("evaluate_tracking.seqmap*")):
+            lengths = {}
+            for raw in seqmap.read_text().splitlines():
+                fields = raw.split()
+                if len(fields) >= 4 and fields[3].isdigit():
+                    lengths[fields[0]] = int(fields[3])
+            if set(seqs) <= set(lengths):
+                return {s: lengths[s] for s in seqs}
+        images = base / "image_02"
+        if images.is_dir() and all((images / s).is_dir() for s in seqs):
+            return {s: len(list((images / s).glob("*.png"))) for s in seqs}
+    return {}
+
+
+def load_kitti(gt: Path, pred: Path, split: str) -> Loaded:
+    from types import SimpleNamespace
+
+    from bench.data.formats.kitti import read_labels
+    from bench.data.tracks import concat_tracks
+
+    gt_dir = gt / "label_02" if (gt / "label_02").is_dir() else gt
+    gt_files = sorted(gt_dir.glob("*.txt"))
+    if not gt_files:
+        raise EvalInputError(f"{gt_dir}: no <seq>.txt KITTI label files")
+    seqs = [p.stem for p in gt_files]
+    pred_files = _check_files(seqs, pred, "ground truth")
+    gt_table = concat_tracks(read_labels(p, p.stem) for p in gt_files)
+    pred_table = concat_tracks(read_labels(pred_files[s], s) for s in seqs)
+    lengths = _kitti_lengths(gt_dir, seqs)
+    _check_frames(pred_table, lengths, pred_files)
+    sequences = {s: SimpleNamespace(frame_ids=np.arange(n)) for s, n in lengths.items()}
+    return gt_table, pred_table, {"sequences": sequences or None}
+
+
+def load_mot(gt: Path, pred: Path, split: str) -> Loaded:
+    from types import SimpleNamespace
+
+    from bench.data.formats.mot import read_gt, read_seqinfo
+    from bench.data.tracks import concat_tracks
+
+    seq_dirs = sorted(p.parent.parent for p in gt.glob("*/gt/gt.txt"))
+    if not seq_dirs:
+        raise EvalInputError(f"{gt}: no <SEQ>/gt/gt.txt MOTChallenge ground truth")
+    seqs = [d.name for d in seq_dirs]
+    pred_files = _check_files(seqs, pred, "ground truth")
+    lengths = {}
+    for d in seq_dirs:
+        info = d / "seqinfo.ini"
+        if info.exists():
+            lengths[d.name] = int(read_seqinfo(info)["seqlength"])
+    gt_table = concat_tracks(read_gt(d / "gt" / "gt.txt", d.name) for d in seq_dirs)
+    pred_table = concat_tracks(read_gt(pred_files[s], s) for s in seqs)
+    _check_frames(pred_table, lengths, pred_files, frame_offset=1)
+    sequences = {s: SimpleNamespace(frame_ids=np.arange(n)) for s, n in lengths.items()}
+    return gt_table, pred_table, {"sequences": sequences or None}
+
+
+def load_nuscenes(gt: Path, pred: Path, split: str) -> Loaded:
+    from bench.data.formats.nuscenes import read_dataset, read_tracking_submission, submission_to_tracks
+    from bench.data.tracks import concat_tracks
+
+    dataset = read_dataset(gt, check_sizes=False)
+    splits = [dataset.train, dataset.val] if split == "all" else [getattr(dataset, split)]
+    sequences = {name: seq for s in splits for name, seq in s.sequences.items()}
+    gt_table = concat_tracks(s.tracks for s in splits)
+    tokens = {tok for seq in sequences.values() for tok in seq.meta.get("sample_tokens") or []}
+    boxes = read_tracking_submission(pred, tokens)  # unknown tokens, > 500 boxes, NaN, bad keys: file + place
+    submitted = set(json.loads(Path(pred).read_text())["results"])
+    missing = sorted(tokens - submitted)
+    if missing:
+        raise EvalInputError(f"{pred}: results lack {len(missing)} of the {len(tokens)} samples of the {split} "
+                             f"split (e.g. {missing[0]!r}); every sample needs an entry, [] when empty")
+    return gt_table, submission_to_tracks(boxes, sequences), {"sequences": sequences}
+
+
+def load_waymo(gt: Path, pred: Path, split: str) -> Loaded:
+    from bench.metrics.let_ap import load_waymo_parquet
+
+    gt_objects, pred_objects = load_waymo_parquet(gt, pred)
+    return gt_objects, pred_objects, {}
+
+
+def load_tapvid3d(gt: Path, pred: Path, split: str) -> Loaded:
+    from bench.metrics.tapvid3d import load_tapvid3d as load
+
+    gt_points, pred_points, intrinsics = load(gt, pred)
+    unknown = sorted({p.stem for p in Path(pred).glob("*.npz")} - set(gt_points))
+    if unknown:
+        raise EvalInputError(f"{Path(pred) / (unknown[0] + '.npz')}: unknown video {unknown[0]!r}")
+    return gt_points, pred_points, {"intrinsics": intrinsics}
+
+
+LOADERS: dict[str, Callable[[Path, Path, str], Loaded]] = {
+    "kitti": load_kitti, "mot": load_mot, "nuscenes": load_nuscenes, "waymo": load_waymo, "tapvid3d": load_tapvid3d,
+}
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def run_eval(fmt: str, gt: Path, pred: Path, protocol: str | None = None, split: str = "all") -> Any:
+    """Load and validate the files of ``fmt``, then score them; raises on bad input."""
+    from bench.metrics import evaluate
+    from bench.metrics.protocols import PROTOCOLS
+
+    protocol = protocol or DEFAULT_PROTOCOL[fmt]
+    if protocol not in PROTOCOLS:
+        from bench.metrics.protocols import get_protocol
+
+        get_protocol(protocol)  # raises KeyError with a did-you-mean hint
+    gt_data, pred_data, kwargs = LOADERS[fmt](Path(gt), Path(pred), split)
+    return evaluate(protocol, gt_data, pred_data, **kwargs)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.4f}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def print_result(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    per_class = result.extras.get("per_class") if isinstance(result.extras, dict) else None
+    headline = result.extras.get("headline") if isinstance(result.extras, dict) else None
+    table = Table(title=f"bench eval: {result.protocol}" + (f" (value: {headline})" if headline else ""))
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    classes = list(per_class) if isinstance(per_class, dict) and len(per_class) > 1 else []
+    for cls in classes:
+        table.add_column(str(cls), justify="right")
+    for name, value in result.summary.items():
+        if "/" in name:  # per-class copies of a metric, shown as columns instead
+            continue
+        table.add_row(name, _fmt(value), *(_fmt(per_class[c].get(name, float("nan"))) for c in classes))
+    console.print(table)
+
+
+@click.command("eval")
+@click.option("--format", "fmt", type=click.Choice(sorted(LOADERS)), required=True, help="prediction file format")
+@click.option("--gt", type=click.Path(exists=True, path_type=Path), required=True, help="ground truth")
+@click.option("--pred", type=click.Path(exists=True, path_type=Path), required=True, help="predictions")
+@click.option("--protocol", default=None, help="metric protocol (default: the format's official one)")
+@click.option("--split", type=click.Choice(["all", "train", "val"]), default="all",
+              help="nuscenes: which split of the dataset root is the ground truth")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="also write the MetricResult as JSON here")
+def eval_command(fmt: str, gt: Path, pred: Path, protocol: str | None, split: str, json_out: Path | None) -> None:
+    """Score prediction files against ground truth and print the metric table."""
+    from bench.data.sequence import DataError
+    from bench.data.tracks import TrackTableError
+
+    try:
+        result = run_eval(fmt, gt, pred, protocol, split)
+    except (EvalInputError, DataError, TrackTableError, FileNotFoundError, KeyError, ValueError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        click.echo(f"error: {message}", err=True)
+        raise SystemExit(2) from None
+    print_result(result)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result.to_dict(), indent=1))
+        click.echo(f"wrote {json_out}")

@@ -1,0 +1,114 @@
+"""``bench eval``: scores files like the golden TrackEval numbers, rejects bad files with file:line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench.cli import main
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "metrics" / "trackeval"
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["eval", *args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def kitti_case(tmp_path: Path) -> Path:
+    case = tmp_path / "case"
+    shutil.copytree(FIXTURES / "kitti" / "random_0", case)
+    return case
+
+
+def test_kitti_scores_equal_trackeval_and_json(kitti_case: Path, tmp_path: Path) -> None:
+    out = tmp_path / "scores.json"
+    code, text = _run("--format", "kitti", "--gt", str(kitti_case / "gt"), "--pred", str(kitti_case / "pred"),
+                      "--json", str(out))
+    assert code == 0, text
+    assert "HOTA" in text and "pedestrian" in text
+    written = json.loads(out.read_text())
+    expected = json.loads((kitti_case / "expected.json").read_text())["results"]["car"]["combined"]
+    assert written["protocol"] == "kitti-2d"
+    for name, value in expected.items():
+        assert written["summary"][name] == pytest.approx(value, abs=1e-6)
+    assert {"seq", "metric", "value"} <= set(written["per_sequence"][0])
+
+
+def test_mot_folder_layout(tmp_path: Path) -> None:
+    case = FIXTURES / "mot17" / "noisy"
+    expected = json.loads((case / "expected.json").read_text())
+    gt = tmp_path / "train"
+    for seq, n in expected["n_frames"].items():
+        (gt / seq / "gt").mkdir(parents=True)
+        shutil.copy(case / "gt" / f"{seq}.txt", gt / seq / "gt" / "gt.txt")
+        (gt / seq / "seqinfo.ini").write_text(f"[Sequence]\nname={seq}\nimDir=img1\nframeRate=30\nseqLength={n}\n"
+                                              "imWidth=1920\nimHeight=1080\nimExt=.jpg\n")
+    out = tmp_path / "s.json"
+    code, text = _run("--format", "mot", "--gt", str(gt), "--pred", str(case / "pred"), "--json", str(out))
+    assert code == 0, text
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["HOTA"] == pytest.approx(expected["results"]["pedestrian"]["combined"]["HOTA"], abs=1e-6)
+    # A predicted frame past seqLength names the file and line.
+    seq = sorted(expected["n_frames"])[0]
+    bad = tmp_path / "pred_bad"
+    shutil.copytree(case / "pred", bad)
+    with (bad / f"{seq}.txt").open("a") as fh:
+        fh.write("999,5,10,10,20,40,0.5\n")
+    n_lines = len((bad / f"{seq}.txt").read_text().splitlines())
+    code, text = _run("--format", "mot", "--gt", str(gt), "--pred", str(bad))
+    assert code == 2 and f"{seq}.txt:{n_lines}: frame 999 is outside sequence" in text
+
+
+def _append_line(path: Path, line: str) -> int:
+    with path.open("a") as fh:
+        fh.write(line + "\n")
+    return len(path.read_text().splitlines())
+
+
+def _first_pred_line(case: Path) -> list[str]:
+    return (case / "pred" / "0000.txt").read_text().splitlines()[0].split()
+
+
+@pytest.mark.parametrize("problem", ["duplicate", "nan", "columns"])
+def test_bad_prediction_lines_name_file_and_line(kitti_case: Path, problem: str) -> None:
+    fields = _first_pred_line(kitti_case)
+    if problem == "nan":
+        fields[6] = "nan"
+    elif problem == "columns":
+        fields = fields[:12]
+    line = _append_line(kitti_case / "pred" / "0000.txt", " ".join(fields))
+    code, text = _run("--format", "kitti", "--gt", str(kitti_case / "gt"), "--pred", str(kitti_case / "pred"))
+    assert code == 2
+    assert f"0000.txt:{line}:" in text
+
+
+def test_unknown_and_missing_sequences(kitti_case: Path) -> None:
+    shutil.copy(kitti_case / "pred" / "0000.txt", kitti_case / "pred" / "0099.txt")
+    code, text = _run("--format", "kitti", "--gt", str(kitti_case / "gt"), "--pred", str(kitti_case / "pred"))
+    assert code == 2 and "0099.txt: unknown sequence '0099'" in text
+    (kitti_case / "pred" / "0099.txt").unlink()
+    (kitti_case / "pred" / "0001.txt").unlink()
+    code, text = _run("--format", "kitti", "--gt", str(kitti_case / "gt"), "--pred", str(kitti_case / "pred"))
+    assert code == 2 and "no prediction file for sequence(s) 0001" in text
+
+
+def test_frames_outside_a_sequence_with_a_seqmap(kitti_case: Path) -> None:
+    (kitti_case / "gt" / "evaluate_tracking.seqmap.val").write_text(
+        "0000 empty 000000 000030\n0001 empty 000000 000030\n0002 empty 000000 000030\n")
+    fields = _first_pred_line(kitti_case)
+    fields[0], fields[1] = "30", "4242"
+    line = _append_line(kitti_case / "pred" / "0002.txt", " ".join(fields))
+    code, text = _run("--format", "kitti", "--gt", str(kitti_case / "gt"), "--pred", str(kitti_case / "pred"))
+    assert code == 2 and f"0002.txt:{line}: frame 30 is outside sequence 0002 (30 frames)" in text
+
+
+def test_unknown_protocol_suggests(kitti_case: Path) -> None:
+    code, text = _run("--format", "kitti", "--gt", str(kitti_case / "gt"), "--pred", str(kitti_case / "pred"),
+                      "--protocol", "kitti2d")
+    assert code == 2 and "Did you mean: kitti-2d" in text
