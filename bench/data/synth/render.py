@@ -20,6 +20,7 @@ from bench.data.synth.world import CLASS_NAMES, LANE, World
 
 KIND_SKY, KIND_GROUND, KIND_STATIC, KIND_OBJECT = 0, 1, 2, 3
 MAX_RANGE = 400.0  # ground beyond this is treated as horizon (sky)
+STATIC_RANGE = 200.0  # scenery beyond this is lost in the haze anyway and skipped
 
 
 @dataclass
@@ -62,13 +63,17 @@ class Renderer:
         self.rays_cam = np.stack([kinv[0, 0] * u + kinv[0, 2], kinv[1, 1] * v + kinv[1, 2],
                                   np.ones_like(u)], -1).astype(np.float32)  # (H, W, 3), z = 1
         r2 = ((u - width / 2) ** 2 + (v - height / 2) ** 2) / ((width / 2) ** 2 + (height / 2) ** 2)
-        self.vignette = (1.0 - 0.22 * r2).astype(np.float32)[..., None]
+        vignette = (1.0 - 0.22 * r2).reshape(-1, 1)
+        self.vignette_tint = (vignette * world.look["tint"]).astype(np.float32)  # (H * W, 3)
         objs = world.objects
         self.obj_cls = np.array([CLASS_NAMES.index(o.cls) for o in objs], dtype=np.int64)
         self.obj_hwl = np.array([o.hwl for o in objs], dtype=np.float32).reshape(-1, 3)
         self.obj_colour = np.array([o.colour for o in objs], dtype=np.float32).reshape(-1, 3)
         self.obj_colour2 = np.array([o.colour2 for o in objs], dtype=np.float32).reshape(-1, 3)
         self._noise: np.ndarray | None = None
+        self.obj_parts = np.zeros((len(objs), 2, 6), dtype=np.float32)  # padded part boxes, for face lookup
+        for i, ob in enumerate(objs):
+            self.obj_parts[i, : len(ob.parts)] = ob.parts
         st = world.static
         self.st_material = st.material.astype(np.int8)
         self.st_colour = st.colour.astype(np.float32)
@@ -77,23 +82,24 @@ class Renderer:
         self.st_top = st.boxes[:, 5].astype(np.float32)
 
     # ---- camera-frame boxes for culling -------------------------------------------------------
-    def _static_regions(self, world_to_cam: np.ndarray) -> list[tuple[int, tuple[int, int, int, int], float]]:
+    def _static_regions(self, world_to_cam: np.ndarray) -> list[tuple[int, list[int], float]]:
         b = self.world.static.boxes
         if len(b) == 0:
             return []
         centre = np.stack([(b[:, 0] + b[:, 1]) / 2, (b[:, 2] + b[:, 3]) / 2, b[:, 4]], -1)
         return self._regions(centre, np.zeros(len(b)), b[:, 1] - b[:, 0], b[:, 3] - b[:, 2],
-                             b[:, 5] - b[:, 4], world_to_cam)
+                             b[:, 5] - b[:, 4], world_to_cam, STATIC_RANGE)
 
     def _regions(self, bottom: np.ndarray, heading: np.ndarray, length: np.ndarray, width: np.ndarray,
-                 height: np.ndarray, world_to_cam: np.ndarray) -> list[tuple[int, tuple[int, int, int, int], float]]:
+                 height: np.ndarray, world_to_cam: np.ndarray, max_range: float = MAX_RANGE
+                 ) -> list[tuple[int, list[int], float]]:
         """Pixel rectangles (x0, y0, x1, y1) covered by world boxes, nearest first, with their nearest depth."""
         bottom_cam = bottom @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
         forward = np.stack([np.cos(heading), np.sin(heading), np.zeros_like(heading)], -1) @ world_to_cam[:3, :3].T
         yaw = np.arctan2(-forward[:, 2], forward[:, 0])
         boxes = np.stack([bottom_cam[:, 0], bottom_cam[:, 1], bottom_cam[:, 2], height, width, length, yaw], -1)
         radius = 0.5 * np.hypot(length, width) + height
-        keep = (bottom_cam[:, 2] + radius > 0.1) & (np.linalg.norm(bottom_cam, axis=1) - radius < MAX_RANGE)
+        keep = (bottom_cam[:, 2] + radius > 0.1) & (np.linalg.norm(bottom_cam, axis=1) - radius < max_range)
         idx = np.flatnonzero(keep)
         if len(idx) == 0:
             return []
@@ -101,16 +107,13 @@ class Renderer:
         with warnings.catch_warnings():  # boxes wholly behind the camera project to NaN, on purpose
             warnings.simplefilter("ignore", RuntimeWarning)
             rect = project_boxes_2d(boxes[idx], self.K, (self.width, self.height))
-        out = []
-        for i, r, z in zip(idx, rect, near, strict=True):
-            if not np.isfinite(r).all():
-                continue
-            x0, y0 = int(np.floor(r[0])), int(np.floor(r[1]))
-            x1, y1 = int(np.ceil(r[2])), int(np.ceil(r[3]))
-            if x1 > x0 and y1 > y0:
-                out.append((int(i), (x0, y0, x1, y1), float(z)))
-        out.sort(key=lambda item: item[2])
-        return out
+        finite = np.isfinite(rect).all(1)
+        rect = np.where(finite[:, None], rect, 0)
+        lo, hi = np.floor(rect[:, :2]).astype(np.int64), np.ceil(rect[:, 2:]).astype(np.int64)
+        ok = np.flatnonzero(finite & (hi[:, 0] > lo[:, 0]) & (hi[:, 1] > lo[:, 1]))
+        ok = ok[np.argsort(near[ok], kind="stable")]
+        return list(zip(idx[ok].tolist(), np.concatenate([lo[ok], hi[ok]], 1).tolist(), near[ok].tolist(),
+                        strict=True))
 
     # ---- the pass ---------------------------------------------------------------------------
     def render(self, index: int, rng: np.random.Generator) -> Frame:
@@ -128,9 +131,8 @@ class Renderer:
         depth = np.where(ground, t_ground, np.inf).astype(np.float32)
         kind = ground.astype(np.uint8)  # KIND_GROUND where ground, else KIND_SKY
         idx = np.full((H, W), -1, dtype=np.int32)
-        face = np.zeros((H, W), dtype=np.int8)  # axis * 2 + (1 if the normal points to -axis)
         part = np.zeros((H, W), dtype=np.int8)
-        local = np.zeros((H, W, 3), dtype=np.float32)
+        local = np.empty((H, W, 3), dtype=np.float32)  # read only where an object was hit
         shadow = np.ones((H, W), dtype=np.float32)
 
         # Static scenery: world-axis-aligned boxes, near to far, skipped when already hidden.
@@ -145,12 +147,9 @@ class Renderer:
             hit = (t_near <= t_far) & (t_near > 0) & (t_near < dsub)
             if not hit.any():
                 continue
-            t_hit = t_near[hit]
-            dsub[hit] = t_hit
+            dsub[hit] = t_near[hit]
             kind[sub][hit] = KIND_STATIC
             idx[sub][hit] = i
-            q = np.stack([o[k] + t_hit * c[sub][hit] for k, c in enumerate((dx, dy, dz))], -1)
-            face[sub][hit] = _face_of(q, bx)
 
         # Objects: parts in the object frame (x forward, y left, z up), slab test per part.
         n_obj = len(world.objects)
@@ -203,15 +202,15 @@ class Renderer:
             dsub[win] = t_win
             kind[sub][win] = KIND_OBJECT
             idx[sub][win] = i
-            p_win = best_part[win]
-            part[sub][win] = p_win
-            q = np.stack([o_l[0] + t_win * dlx[win], o_l[1] + t_win * dly[win], o_l[2] + t_win * dz[sub][win]], -1)
-            face[sub][win] = _face_of(q, ob.parts[p_win])
-            local[sub][win] = q
+            part[sub][win] = best_part[win]
+            lsub = local[sub]
+            lsub[..., 0][win] = o_l[0] + t_win * dlx[win]
+            lsub[..., 1][win] = o_l[1] + t_win * dly[win]
+            lsub[..., 2][win] = o_l[2] + t_win * dz[sub][win]
 
         obj = kind == KIND_OBJECT
         visible = np.bincount(idx[obj], minlength=n_obj)[:n_obj] if n_obj else amodal * 0
-        rgb = self._shade((dx, dy, dz), o, depth, kind, idx, face, part, local, shadow, index, rng)
+        rgb = self._shade((dx, dy, dz), o, depth, kind, idx, part, local, shadow, index, rng)
         instance = np.full((H, W), -1, dtype=np.int32)
         if n_obj:
             ids = np.array([ob.track_id for ob in world.objects], dtype=np.int32)
@@ -224,7 +223,7 @@ class Renderer:
 
     # ---- appearance ---------------------------------------------------------------------------
     def _shade(self, d: tuple[np.ndarray, np.ndarray, np.ndarray], o: np.ndarray, depth: np.ndarray,
-               kind: np.ndarray, idx: np.ndarray, face: np.ndarray, part: np.ndarray, local: np.ndarray,
+               kind: np.ndarray, idx: np.ndarray, part: np.ndarray, local: np.ndarray,
                shadow: np.ndarray, index: int, rng: np.random.Generator) -> np.ndarray:
         look = self.world.look
         H, W = depth.shape
@@ -250,19 +249,19 @@ class Renderer:
         st = np.flatnonzero(kind == KIND_STATIC)
         if len(st):
             ps = np.stack([o[0] + depth[st] * dx[st], o[1] + depth[st] * dy[st], o[2] + depth[st] * dz[st]], -1)
-            colour, normal = self._static(ps, idx.ravel()[st], face.ravel()[st])
+            ids = idx.ravel()[st]
+            colour, normal = self._static(ps, ids, _face_of(ps, self.world.static.boxes[ids].astype(np.float32)))
             light_and_fog(st, colour, normal)
         ob = np.flatnonzero(kind == KIND_OBJECT)
         if len(ob):
-            colour, normal = self._objects(local.reshape(-1, 3)[ob], idx.ravel()[ob], face.ravel()[ob],
-                                           part.ravel()[ob], index)
+            q, ids, parts = local.reshape(-1, 3)[ob], idx.ravel()[ob], part.ravel()[ob]
+            colour, normal = self._objects(q, ids, _face_of(q, self.obj_parts[ids, parts]), parts, index)
             light_and_fog(ob, colour, normal)
         gain = look["exposure"] * (1 + 0.03 * np.sin(index * 0.7 + look["texture_seed"]))
-        out *= (gain * look["tint"]).astype(np.float32)
-        out *= self.vignette.reshape(-1, 1)
+        out *= self.vignette_tint
         # Gamma through a lookup table, then sensor noise from a per-sequence bank at a random offset.
-        code = np.minimum(out * 1023.0, 1023.0).astype(np.int32)
-        srgb = _SRGB[np.maximum(code, 0)]
+        code = np.clip(out * np.float32(1023.0 * gain), 0, 1023).astype(np.int32)
+        srgb = _SRGB[code]
         if self._noise is None:
             self._noise = rng.standard_normal(H * W * 3 + 8192, dtype=np.float32) * np.float32(look["noise"])
         start = int(rng.integers(8192))

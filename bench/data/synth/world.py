@@ -280,7 +280,7 @@ def build_world(rng: np.random.Generator, cfg: WorldConfig, num_frames: int) -> 
         colour = PAINTS[paint].copy()
         if cls in ("Pedestrian", "Cyclist"):
             colour = rng.uniform(0.05, 0.8, 3)
-        vel = np.gradient(xy, sim_dt, axis=0) if len(xy) > 1 else np.zeros_like(xy)
+        vel = np.gradient(xy, sim_dt, axis=0) if len(xy) > 1 and motion != "parked" else np.zeros_like(xy)
         objects.append(Object(
             track_id=len(objects), cls=cls, hwl=(h, w, l), colour=colour,
             colour2=rng.uniform(0.05, 0.6, 3) if cls != "Truck" else rng.uniform(0.5, 0.95) * np.ones(3),

@@ -1,0 +1,74 @@
+"""Statistics of a dataset's ground truth: counts, track lengths, occlusion, look-alikes, depth range."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bench.data.sequence import Dataset, Split
+from bench.data.tracks import DONTCARE
+
+# Published figures of the KITTI tracking benchmark (Geiger et al., CVPR 2012; cvlibs.net), for comparison.
+KITTI_TRACKING_REFERENCE: dict[str, object] = {
+    "train_sequences": 21,
+    "train_frames": 8008,
+    "test_sequences": 29,
+    "test_frames": 11095,
+    "frame_rate": 10,
+    "image_size": "~1242x375",
+}
+
+
+def _histogram(values: pd.Series, levels: list[int]) -> dict[int, float]:
+    counts = values.value_counts()
+    total = max(int(counts.sum()), 1)
+    return {level: round(float(counts.get(level, 0)) / total, 4) for level in levels}
+
+
+def split_stats(split: Split, attrs: pd.DataFrame | None = None) -> dict:
+    """Counts and difficulty figures of one split; ``attrs`` (the generator's track_attrs) adds look-alikes."""
+    gt = split.tracks
+    real = gt[gt["cls"] != DONTCARE]
+    frames = split.num_frames
+    lengths = real.groupby(["seq", "track_id"]).size()
+    out: dict[str, object] = {
+        "sequences": len(split.sequences),
+        "frames": frames,
+        "boxes": len(real),
+        "dontcare": int((gt["cls"] == DONTCARE).sum()),
+        "boxes_per_frame": round(len(real) / max(frames, 1), 2),
+        "tracks": int(len(lengths)),
+        "track_length_mean": round(float(lengths.mean()), 1) if len(lengths) else 0.0,
+        "track_length_median": float(lengths.median()) if len(lengths) else 0.0,
+        "track_length_max": int(lengths.max()) if len(lengths) else 0,
+        "classes": {str(k): int(v) for k, v in real["cls"].value_counts().items()},
+        "occlusion": _histogram(real["occlusion"], [0, 1, 2, 3]),
+        "truncation": _histogram(real["truncation"], [0, 1, 2]),
+        "visibility": _histogram(real["visibility"], [1, 2, 3, 4]),
+        "depth_min": round(float(real["z"].min()), 1) if len(real) else float("nan"),
+        "depth_median": round(float(real["z"].median()), 1) if len(real) else float("nan"),
+        "depth_max": round(float(real["z"].max()), 1) if len(real) else float("nan"),
+    }
+    if attrs is not None and len(lengths):
+        seen = lengths.reset_index()[["seq", "track_id"]]
+        a = seen.merge(attrs, on=["seq", "track_id"], how="left")
+        vehicles = a[a["cls"].isin(["Car", "Van", "Truck"])]
+        twins = vehicles.groupby(["seq", "appearance"])["track_id"].transform("size")
+        out["lookalike_share"] = round(float((twins > 1).mean()), 3) if len(vehicles) else 0.0
+        out["moving_share"] = round(float((a["motion"] != "parked").mean()), 3)
+    return out
+
+
+def dataset_stats(ds: Dataset) -> dict:
+    """Per-split and total statistics of a dataset, next to KITTI tracking's published figures."""
+    attrs = ds.meta.get("track_attrs")
+    result: dict[str, object] = {"name": ds.name, "frame_rate": ds.frame_rate,
+                                 "image_size": ds.meta.get("image_size"), "kitti_reference": KITTI_TRACKING_REFERENCE}
+    for name, split in (("train", ds.train), ("val", ds.val)):
+        split_attrs = attrs[attrs["split"] == name].drop(columns="split") if attrs is not None else None
+        result[name] = split_stats(split, split_attrs)
+    if ds.train.layers:
+        depths = np.concatenate([layer["depth"][np.isfinite(layer["depth"])].ravel()[::97]
+                                 for layer in ds.train.layers.values()])
+        result["pixel_depth_p50_p95"] = [round(float(np.percentile(depths, q)), 1) for q in (50, 95)]
+    return result
