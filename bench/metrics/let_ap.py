@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from bench.metrics.similarity import convex_intersection_area
 
@@ -235,96 +237,136 @@ def _candidate_pairs(pred: WaymoObjects, gt: WaymoObjects, p_shard: np.ndarray, 
 
 def _accumulate(pred: WaymoObjects, gt: WaymoObjects, generator: str, config: DetectionConfig
                 ) -> dict[int, dict[str, np.ndarray]]:
-    """Per shard: tp / fp / fn (levels x cutoffs) and the HA / LA sums, summed over frames."""
+    """Per shard: tp / fp / fn (levels x cutoffs) and the HA / LA sums over all frames, one value per cutoff.
+
+    Matching decomposes over the connected components of the can-match graph (edges never cross frames or
+    shards), so objects without edges are counted in bulk, one-edge components (the common case) are counted
+    vectorised, and only the rest go through the Hungarian, once per distinct prediction subset.
+    """
     cutoffs = np.asarray(config.score_cutoffs, np.float32)
     levels = np.asarray(config.difficulty_levels)
     n_cut, n_lvl = len(cutoffs), len(levels)
-    p_shard, g_shard = _shards(pred, generator), _shards(gt, generator)
-    scores32 = pred.scores.astype(np.float32)
-    # Cutoff k keeps the predictions with score >= cutoffs[k]: a prediction is kept for k < n_kept.
-    n_kept = np.searchsorted(cutoffs, scores32, side="right")
-    pi, gi, iou, la = _candidate_pairs(pred, gt, p_shard, g_shard, config)
-
-    stats: dict[int, dict[str, np.ndarray]] = {}
     n_shards = 4 if generator == "OBJECT_TYPE" else 12
+    p_shard, g_shard = _shards(pred, generator), _shards(gt, generator)
+    # Cutoff k keeps the predictions with score >= cutoffs[k], i.e. prediction i for k < n_kept[i].
+    n_kept = np.searchsorted(cutoffs, pred.scores.astype(np.float32), side="right")
+    pi, gi, iou, la = _candidate_pairs(pred, gt, p_shard, g_shard, config)
+    if config.let is None:
+        la = np.ones(len(pi), np.float32)
+    ha = heading_accuracy(pred.boxes[pi, 6], gt.boxes[gi, 6])
+    weight = np.round(np.float32(iou * la) * np.float32(_MAX_IOU)).astype(np.int64)
+    g_fn = gt.difficulty[None, :] <= levels[:, None]  # (levels, gts): would count as a FN when unmatched
+    p_fp = ~pred.overlap_nlz
 
-    def shard_stats(s: int) -> dict[str, np.ndarray]:
-        if s not in stats:
-            stats[s] = {"tp": np.zeros(n_cut), "fp": np.zeros(n_cut), "fn": np.zeros((n_lvl, n_cut)),
-                        "ha": np.zeros(n_cut), "la": np.zeros(n_cut)}
-        return stats[s]
+    # Contributions on cutoff ranges [lo, hi): summed through difference arrays at the end.
+    acc: dict[str, list[np.ndarray]] = {k: [] for k in ("shard", "lo", "hi", "tp", "fp", "ha", "la", "fn")}
 
-    for s in range(n_shards):
-        shard_stats(s)
-    # Objects without any edge: a prediction is a FP at every cutoff it survives, a GT a FN at every cutoff.
+    def add(shard, lo, hi, tp=0.0, fp=0.0, sum_ha=0.0, sum_la=0.0, fn=None) -> None:
+        size = len(np.atleast_1d(shard))
+        acc["shard"].append(np.broadcast_to(shard, size))
+        acc["lo"].append(np.broadcast_to(lo, size))
+        acc["hi"].append(np.broadcast_to(hi, size))
+        for key, value in (("tp", tp), ("fp", fp), ("ha", sum_ha), ("la", sum_la)):
+            acc[key].append(np.broadcast_to(np.asarray(value, np.float64), size))
+        acc["fn"].append(np.zeros((n_lvl, size)) if fn is None else np.broadcast_to(fn, (n_lvl, size)))
+
     p_edge = np.zeros(len(pred), bool)
     p_edge[pi] = True
     g_edge = np.zeros(len(gt), bool)
     g_edge[gi] = True
-    for s in range(n_shards):
-        st = stats[s]
-        lone_p = (p_shard == s) & ~p_edge & ~pred.overlap_nlz
-        st["fp"] += np.bincount(n_kept[lone_p], minlength=n_cut + 1)[::-1].cumsum()[::-1][1:]
-        lone_g = (g_shard == s) & ~g_edge
-        st["fn"] += (gt.difficulty[lone_g][None, :] <= levels[:, None]).sum(1)[:, None]
+    # Objects without edges: a FP at every cutoff that keeps it / a FN at every cutoff.
+    lone_p = np.flatnonzero((p_shard >= 0) & ~p_edge & p_fp)
+    add(p_shard[lone_p], 0, n_kept[lone_p], fp=1.0)
+    lone_g = np.flatnonzero((g_shard >= 0) & ~g_edge)
+    add(g_shard[lone_g], 0, n_cut, fn=g_fn[:, lone_g])
 
-    if len(pi) == 0:
-        return stats
-    # Frames (per shard) with edges: Hungarian per distinct prediction subset.
-    order = np.lexsort((gi, pi, p_shard[pi], pred.frame_ids[pi]))
-    pi, gi, iou, la = pi[order], gi[order], iou[order], la[order]
-    weight = np.round(np.float32(iou * la) * np.float32(_MAX_IOU)).astype(np.int64)
-    frame, shard = pred.frame_ids[pi], p_shard[pi]
-    bounds = np.flatnonzero((np.diff(frame) != 0) | (np.diff(shard) != 0)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [len(pi)]])
-    for a, b in zip(starts, ends, strict=True):
-        st = stats[int(p_shard[pi[a]])]
-        preds, p_loc = np.unique(pi[a:b], return_inverse=True)
-        gts, g_loc = np.unique(gi[a:b], return_inverse=True)
-        # Rows sorted by score (descending) so that each cutoff's subset is a prefix.
-        p_order = np.argsort(-scores32[preds], kind="stable")
-        rank = np.empty_like(p_order)
-        rank[p_order] = np.arange(len(preds))
-        w = np.zeros((len(preds), len(gts)), np.int64)
-        w[rank[p_loc], g_loc] = weight[a:b]
-        ok = np.zeros_like(w, bool)
-        ok[rank[p_loc], g_loc] = True
-        ha = np.zeros(w.shape, np.float32)
-        ha[rank[p_loc], g_loc] = heading_accuracy(pred.boxes[pi[a:b], 6], gt.boxes[gi[a:b], 6])
-        lam = np.zeros(w.shape, np.float32)
-        lam[rank[p_loc], g_loc] = la[a:b] if config.let is not None else 1.0
-        sorted_preds = preds[p_order]
-        nlz = pred.overlap_nlz[sorted_preds]
-        g_diff = gt.difficulty[gts]
-        kept = n_kept[sorted_preds]
-        # Number of rows in the subset for each cutoff.
-        rows_per_cut = (kept[None, :] > np.arange(n_cut)[:, None]).sum(1)
-        for n in np.unique(rows_per_cut):
-            cuts = rows_per_cut == n
-            g_matched = np.zeros(len(gts), bool)
-            tp = fp = 0
-            sum_ha = sum_la = 0.0
-            if n > 0:
-                r, c = linear_sum_assignment(w[:n], maximize=True)
-                valid = ok[r, c]
-                r, c = r[valid], c[valid]
-                h = ha[r, c]
-                good = h > config.min_heading_accuracy
-                tp = int(good.sum())
-                sum_ha = float(h[good].sum())
-                sum_la = float(lam[r[good], c[good]].sum())
-                g_matched[c] = True  # matched, even with a flipped heading, is never a FN
-                unmatched = np.ones(n, bool)
-                unmatched[r] = False
-                fp = int((unmatched & ~nlz[:n]).sum())
-            st["tp"][cuts] += tp
-            st["fp"][cuts] += fp
-            st["ha"][cuts] += sum_ha
-            st["la"][cuts] += sum_la
-            fn = (g_diff[~g_matched][None, :] <= levels[:, None]).sum(1)
-            st["fn"][:, cuts] += fn[:, None]
+    if len(pi):
+        n_nodes = len(pred) + len(gt)
+        graph = coo_matrix((np.ones(len(pi)), (pi, len(pred) + gi)), shape=(n_nodes, n_nodes))
+        component = connected_components(graph, directed=False)[1][pi]
+        single = np.bincount(component)[component] == 1
+        # One prediction, one ground truth, one edge: matched while the prediction is kept, else a FN.
+        p, g, h = pi[single], gi[single], ha[single]
+        good = (h > config.min_heading_accuracy).astype(np.float64)
+        add(p_shard[p], 0, n_kept[p], tp=good, sum_ha=h * good, sum_la=la[single] * good)
+        add(p_shard[p], n_kept[p], n_cut, fn=g_fn[:, g])
+        multi = np.flatnonzero(~single)
+        order = multi[np.argsort(component[multi], kind="stable")]
+        bounds = np.flatnonzero(np.diff(component[order])) + 1
+        for edges in np.split(order, bounds) if len(order) else []:
+            _match_component(edges, pi, gi, weight, ha, la, n_kept, p_shard, p_fp, g_fn, n_cut, config, add)
+
+    stats: dict[int, dict[str, np.ndarray]] = {}
+    shard = np.concatenate(acc["shard"]).astype(np.int64)
+    lo = np.concatenate(acc["lo"]).astype(np.int64)
+    hi = np.concatenate(acc["hi"]).astype(np.int64)
+    nonempty = hi > lo
+    for s in range(n_shards):
+        rows = nonempty & (shard == s)
+        st = {}
+        for key in ("tp", "fp", "ha", "la"):
+            st[key] = _range_sum(lo[rows], hi[rows], np.concatenate(acc[key])[rows], n_cut)
+        fn = np.concatenate(acc["fn"], axis=1)[:, rows]
+        st["fn"] = np.stack([_range_sum(lo[rows], hi[rows], fn[li], n_cut) for li in range(n_lvl)])
+        stats[s] = st
     return stats
+
+
+def _range_sum(lo: np.ndarray, hi: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Sum of ``values`` added on the index ranges [lo, hi) of a length-``n`` array."""
+    diff = np.zeros(n + 1)
+    np.add.at(diff, lo, values)
+    np.add.at(diff, hi, -values)
+    return np.cumsum(diff[:n])
+
+
+def _match_component(edges: np.ndarray, pi: np.ndarray, gi: np.ndarray, weight: np.ndarray, ha: np.ndarray,
+                     la: np.ndarray, n_kept: np.ndarray, p_shard: np.ndarray, p_fp: np.ndarray, g_fn: np.ndarray,
+                     n_cut: int, config: DetectionConfig, add: Any) -> None:
+    """Hungarian matching of one connected component, once per distinct prediction subset (cutoff range)."""
+    preds, p_loc = np.unique(pi[edges], return_inverse=True)
+    gts, g_loc = np.unique(gi[edges], return_inverse=True)
+    # Rows by descending score, so that each cutoff keeps a prefix of them.
+    p_order = np.argsort(-n_kept[preds], kind="stable")
+    rank = np.empty_like(p_order)
+    rank[p_order] = np.arange(len(preds))
+    r_idx, c_idx = rank[p_loc], g_loc
+    w = np.zeros((len(preds), len(gts)), np.int64)
+    w[r_idx, c_idx] = weight[edges]
+    ok = np.zeros(w.shape, bool)
+    ok[r_idx, c_idx] = True
+    h = np.zeros(w.shape, np.float32)
+    h[r_idx, c_idx] = ha[edges]
+    lam = np.zeros(w.shape, np.float32)
+    lam[r_idx, c_idx] = la[edges]
+    kept = n_kept[preds[p_order]]
+    fp_able = p_fp[preds[p_order]]
+    fn_able = g_fn[:, gts]
+    shard = p_shard[preds[0]]
+    # n rows are kept on the cutoffs [kept[n], kept[n - 1]) (kept is non-increasing).
+    upper = np.concatenate([[n_cut], kept])
+    lower = np.concatenate([kept, [0]])
+    for n in range(len(preds) + 1):
+        lo, hi = lower[n], upper[n]
+        if hi <= lo:
+            continue
+        matched_g = np.zeros(len(gts), bool)
+        tp = fp = 0
+        sum_ha = sum_la = 0.0
+        if n:
+            r, c = linear_sum_assignment(w[:n], maximize=True)
+            valid = ok[r, c]
+            r, c = r[valid], c[valid]
+            good = h[r, c] > config.min_heading_accuracy
+            tp = int(good.sum())
+            sum_ha = float(h[r, c][good].sum())
+            sum_la = float(lam[r, c][good].sum())
+            matched_g[c] = True  # matched, even with a flipped heading, is never a FN
+            unmatched = np.ones(n, bool)
+            unmatched[r] = False
+            fp = int((unmatched & fp_able[:n]).sum())
+        add(shard, lo, hi, tp=tp, fp=fp, sum_ha=sum_ha, sum_la=sum_la,
+            fn=fn_able[:, ~matched_g].sum(1)[:, None])
 
 
 # --------------------------------------------------------------------------------------------- AP
