@@ -123,6 +123,8 @@ def check(expectations: list[Expectation], runs: pd.DataFrame, metrics: pd.DataF
     schema = schema or MetricSchema.load()
     summary = summarize(metrics)
     runs = runs.assign(base=runs["base"].fillna("").astype(str)) if not runs.empty else runs
+    # Compare names as the schema knows them: an expected "AMOTA" matches the devkit's stored "amota".
+    metric_names = summary["metric"].map(schema.canonical)
     outcomes = []
     for exp in expectations:
         n_failed = 0
@@ -132,7 +134,7 @@ def check(expectations: list[Expectation], runs: pd.DataFrame, metrics: pd.DataF
             n_failed = int((cell_runs["status"] == "failed").sum())
         rows = summary[(summary["method"] == exp.method) & (summary["base"] == exp.base)
                        & (summary["dataset"] == exp.dataset) & _same_budget(summary["budget"], exp.budget)
-                       & (summary["metric"] == exp.metric)]
+                       & (metric_names == schema.canonical(exp.metric))]
         if exp.protocol is not None:
             rows = rows[rows["protocol"] == exp.protocol]
         if exp.split is not None:

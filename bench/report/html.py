@@ -126,7 +126,7 @@ def render_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path | str
     pages.append(_write(out / "runs.html", env.get_template("runs.html.j2").render(
         title="All runs", root="", runs=_runs_view(runs), **common)))
     pages.append(_write(out / "paper.html", env.get_template("paper.html.j2").render(
-        title="Paper vs reproduced", root="", groups=_paper_view(paper_comparison(published, summary), schema),
+        title="Paper vs reproduced", root="", groups=_paper_view(paper_comparison(published, summary, schema), schema),
         **common)))
     run_template = env.get_template("run.html.j2")
     by_run = _metrics_by_run(metrics)

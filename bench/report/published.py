@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from bench.report.schema import LEADERBOARDS_DIR
+from bench.report.schema import LEADERBOARDS_DIR, MetricSchema
 
 PUBLISHED_DIR = LEADERBOARDS_DIR / "published"
 # Printed unit -> factor to the store's units (fractions, metres).
@@ -83,23 +83,27 @@ def load_published(directory: Path | str | None = None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PUBLISHED_COLUMNS)
 
 
-def paper_comparison(published: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+def paper_comparison(published: pd.DataFrame, summary: pd.DataFrame,
+                     schema: MetricSchema | None = None) -> pd.DataFrame:
     """Published value beside our mean ± std for the same (method, base, budget, metric).
 
     A published row is matched on each of its ``reproduce_on`` datasets and every protocol and split we
     stored for it, so one paper number can appear next to several of our protocols (named in the row).
-    Rows with nothing stored keep empty ``ours_*`` columns ("not run")."""
+    Rows with nothing stored keep empty ``ours_*`` columns ("not run"). Metric names are compared by the
+    schema's canonical name, so a paper's "AMOTA" meets the devkit's stored "amota"."""
+    schema = schema or MetricSchema.load()
     out = []
     index: dict[tuple[str, str, str, object, str], list[dict[str, Any]]] = {}
     for rec in summary.to_dict("records"):
         budget = None if pd.isna(rec["budget"]) else int(rec["budget"])
-        index.setdefault((rec["dataset"], rec["method"], rec["base"], budget, rec["metric"]), []).append(rec)
+        metric = schema.canonical(rec["metric"])
+        index.setdefault((rec["dataset"], rec["method"], rec["base"], budget, metric), []).append(rec)
     for rec in published.to_dict("records"):
         budget = None if rec["budget"] is None or pd.isna(rec["budget"]) else int(rec["budget"])
         matches = []
         if rec["compare"]:
             for dataset in rec["reproduce_on"]:
-                matches += index.get((dataset, rec["method"], rec["base"], budget, rec["metric"]), [])
+                matches += index.get((dataset, rec["method"], rec["base"], budget, schema.canonical(rec["metric"])), [])
         base_row = {k: rec[k] for k in ("citation", "method", "base", "variant", "metric", "printed", "value",
                                         "compare")}
         base_row.update(paper_dataset=rec["dataset"], budget=budget)

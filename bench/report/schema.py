@@ -68,6 +68,8 @@ class MetricSchema:
         self.metrics: dict[str, dict[str, Any]] = data.get("metrics", {})
         self.protocols: dict[str, dict[str, Any]] = data.get("protocols", {})
         self.reference_methods: frozenset[str] = frozenset(data.get("reference_methods", []))
+        self.aliases: dict[str, str] = {str(k): str(v) for k, v in (data.get("aliases") or {}).items()}
+        self._lowercase = {name.lower(): name for name in self.metrics}
         for name, meta in self.metrics.items():
             self._check_unit(meta.get("unit", "number"), f"metric {name}")
         for proto, spec in self.protocols.items():
@@ -102,16 +104,28 @@ class MetricSchema:
                 return spec
         return {}
 
+    def canonical(self, metric: str) -> str:
+        """The schema's name for a stored metric name: as is, via aliases, or case-insensitively."""
+        if metric in self.metrics:
+            return metric
+        if metric in self.aliases:
+            return self.aliases[metric]
+        return self._lowercase.get(metric.lower(), metric)
+
     def info(self, metric: str, protocol: str | None = None) -> MetricInfo:
         key = (metric, protocol)
         if key not in self._cache:
-            meta = dict(self.metrics.get(metric, {}))
-            meta.update((self._protocol_entry(protocol).get("overrides") or {}).get(metric, {}))
+            # "AMOTA/car" -> AMOTA's metadata, shown as "AMOTA car".
+            base, _, qualifier = metric.partition("/")
+            name = self.canonical(base)
+            meta = dict(self.metrics.get(name, {}))
+            meta.update((self._protocol_entry(protocol).get("overrides") or {}).get(name, {}))
+            display = str(meta.get("display", base)) + (f" {qualifier}" if qualifier else "")
             unit = meta.get("unit", "number")
             unit_meta = self.units.get(unit, {"scale": 1, "decimals": 3, "label": ""})
             self._cache[key] = MetricInfo(
                 name=metric,
-                display=str(meta.get("display", metric)),
+                display=display,
                 higher_is_better=meta.get("higher_is_better"),
                 unit=unit,
                 scale=float(unit_meta.get("scale", 1)),
@@ -132,8 +146,12 @@ class MetricSchema:
     def metric_order(self, protocol: str, present: list[str] | set[str]) -> list[str]:
         """The metrics present, in the protocol's order (headline first), then the rest alphabetically."""
         spec = self.protocol(protocol)
-        ordered = [m for m in ((spec.headline,) if spec.headline else ()) + spec.metrics if m in present]
-        ordered = list(dict.fromkeys(ordered))
+        by_name: dict[str, str] = {}
+        for stored in sorted(present):
+            if "/" not in stored:
+                by_name.setdefault(self.canonical(stored), stored)
+        wanted = ((spec.headline,) if spec.headline else ()) + spec.metrics
+        ordered = list(dict.fromkeys(by_name[m] for m in wanted if m in by_name))
         return ordered + sorted(set(present) - set(ordered))
 
     def headline(self, protocol: str, present: list[str] | set[str]) -> str | None:

@@ -148,3 +148,14 @@ def test_paper_comparison_matches_our_cell_on_the_stand_in_dataset(frames):
     # Ablation variants we do not implement are listed but never matched.
     a1 = comparison[comparison["variant"].str.startswith("A1")]
     assert (a1["n"] == 0).all()
+
+
+def test_schema_resolves_devkit_spellings_aliases_and_per_class_names():
+    assert SCHEMA.info("amota", "nuscenes").format(0.2397) == "23.97"  # nuscenes-devkit's lowercase names
+    motp = SCHEMA.info("motp", "nuscenes-fixed-interp")  # glob protocol entry "nuscenes*"
+    assert (motp.higher_is_better, motp.unit) == (False, "metres")
+    per_class = SCHEMA.info("AMOTA/car", "nuscenes")
+    assert per_class.display == "AMOTA car" and per_class.higher_is_better is True
+    assert SCHEMA.info("AJ3D", "tapvid3d").display == SCHEMA.info("3D-AJ", "tapvid3d").display == "3D-AJ"
+    # The protocol's order first (headline leading), then the rest alphabetically.
+    assert SCHEMA.metric_order("nuscenes", {"amota/car", "motp", "amota", "gt"}) == ["amota", "motp", "amota/car", "gt"]
