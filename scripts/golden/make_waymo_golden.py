@@ -278,6 +278,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=FIXTURES)
     parser.add_argument("--check", action="store_true", help="new cases to a temp dir, compare with bench live")
     parser.add_argument("--compare", type=Path, help="(bench venv) compare bench against the cases in this folder")
+    parser.add_argument("--bench-python", type=Path, default=ROOT / ".venv" / "bin" / "python",
+                        help="with --check: the Python that has bench installed (tox passes its own)")
     args = parser.parse_args()
     if args.compare:
         return 1 if compare(args.compare) else 0
@@ -290,8 +292,7 @@ def main() -> int:
         (out / f"{i:02d}_{case['name']}.json").write_text(json.dumps(case, separators=(",", ":")))
     print(f"wrote {i + 1} cases to {out}")
     if args.check:
-        bench_python = ROOT / ".venv" / "bin" / "python"
-        return subprocess.call([str(bench_python), __file__, "--compare", str(out)])
+        return subprocess.call([str(args.bench_python), __file__, "--compare", str(out)])
     return 0
 
 
