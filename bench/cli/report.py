@@ -105,7 +105,11 @@ def check_command(expected_path: Path | None, store_path: Path | None, write_exp
         doc = expected_from_store(runs, metrics, k=k_std, min_tolerance=min_tolerance, dataset=dataset,
                                   protocol=protocol, metrics_only=list(metric_names) or None)
         write_expected.parent.mkdir(parents=True, exist_ok=True)
-        write_expected.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+        header = (f"# Written by `bench check --write-expected` from {store_path or 'the default store'}:\n"
+                  f"# value = seed mean, tolerance = max({k_std:g} x seed std, {min_tolerance:g}) (store units).\n"
+                  "# Format and semantics: leaderboards/README.md. Re-generate after an intended change in results.\n")
+        doc["name"] = write_expected.stem
+        write_expected.write_text(header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
         click.echo(f"wrote {len(doc['expected'])} expected values to {write_expected}")
         return
     if expected_path is None:
@@ -134,7 +138,7 @@ def _print_outcomes(outcomes: list[Outcome], code: int, path: Path) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from bench.report.schema import MetricSchema
+    from bench.report.schema import MetricSchema, signed
 
     schema = MetricSchema.load()
     grid = Table(title=f"bench check: {escape(str(path))}")
@@ -144,7 +148,7 @@ def _print_outcomes(outcomes: list[Outcome], code: int, path: Path) -> None:
         e = o.expectation
         info = schema.info(e.metric, o.protocol or e.protocol)
         ours = "" if o.n_ok == 0 else f"{info.format(o.mean, o.std)} ({o.n_ok})"
-        delta = "" if o.n_ok == 0 else f"{info.shown(o.mean - e.value):+.{info.decimals}f}"
+        delta = "" if o.n_ok == 0 else signed(info.shown(o.mean - e.value), info.decimals)
         status = o.status + (f", {o.n_failed} failed" if o.n_failed and o.status != "failed" else "")
         status += f" ({o.n_failed} failed)" if o.status == "failed" else ""
         where = f"{o.protocol or e.protocol or '*'} / {o.split or e.split or '*'}"

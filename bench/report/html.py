@@ -24,7 +24,7 @@ import pandas as pd
 
 from bench.report import plots
 from bench.report.published import load_published, paper_comparison
-from bench.report.schema import MetricSchema
+from bench.report.schema import MetricSchema, signed
 from bench.report.tables import FULL, Leaderboard, budget_label, build_leaderboards, summarize
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -255,7 +255,7 @@ def _paper_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[str
             "published": info.format(r["value"]), "published_value": _num(info.shown(r["value"])),
             "dataset": r["dataset"] or ("–" if not r["compare"] else "not run"), "protocol": r["protocol"],
             "ours": info.format(ours, r["ours_std"]) if has_ours else "", "ours_value": _num(info.shown(ours)),
-            "n": r["n"] or "", "delta": f"{info.shown(delta):+.{info.decimals}f}" if has_ours else "",
+            "n": r["n"] or "", "delta": signed(info.shown(delta), info.decimals) if has_ours else "",
             "delta_value": _num(info.shown(delta)),
         })
     return [{"citation": c, "rows": rows} for c, rows in groups.items()]

@@ -14,6 +14,11 @@ LEADERBOARDS_DIR = Path(__file__).resolve().parents[2] / "leaderboards"
 DEFAULT_SCHEMA_PATH = LEADERBOARDS_DIR / "metrics.yaml"
 
 
+def signed(value: float, decimals: int) -> str:
+    """``+1.20`` / ``-0.35``; a difference that rounds to zero is ``+0.00``, never ``-0.00``."""
+    return f"{round(value, decimals) + 0.0:+.{decimals}f}"  # -0.0 + 0.0 is +0.0
+
+
 @dataclass(frozen=True)
 class MetricInfo:
     """How one metric is shown and compared (for one protocol)."""
