@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import socket
 import subprocess
@@ -57,6 +58,7 @@ def collect_manifest(device: str, deterministic: bool) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "hostname": socket.gethostname(),
+        "pid": os.getpid(),
         "deterministic": deterministic,
         **device_info(device),
     }
