@@ -229,15 +229,32 @@ def read_camera(root: Path, split_name: str, seq: str) -> dict[str, np.ndarray] 
         return {k: z[k] for k in z.files}
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a sidecar parquet table with text as ``object`` columns, as the tables were built in memory
+    (pandas 3 would otherwise read text back as its ``str`` dtype)."""
+    df = pd.read_parquet(path)
+    for column in df.columns:
+        if pd.api.types.is_string_dtype(df[column].dtype) and df[column].dtype != object:
+            df[column] = df[column].astype(object)
+    if isinstance(df.index, pd.MultiIndex):
+        df.index = df.index.set_levels([lvl.astype(object) if pd.api.types.is_string_dtype(lvl.dtype) else lvl
+                                        for lvl in df.index.levels])
+    elif pd.api.types.is_string_dtype(df.index.dtype) and df.index.dtype != object:
+        df.index = df.index.astype(object)
+    return df
+
+
 def read_meta_frames(root: Path) -> dict[str, Any]:
     """The tables of ``Dataset.meta`` from the sidecar (``meta_<key>__<sub>`` files form a dict)."""
     out: dict[str, Any] = {}
+    if not (root / SIDECAR).exists():  # a real dataset, or an export whose sidecar was removed
+        return out
     for path in sorted((root / SIDECAR_DIR).glob("meta_*.parquet")):
         key, _, sub = path.stem.removeprefix("meta_").partition("__")
         if sub:
-            out.setdefault(key, {})[sub] = pd.read_parquet(path)
+            out.setdefault(key, {})[sub] = read_table(path)
         else:
-            out[key] = pd.read_parquet(path)
+            out[key] = read_table(path)
     return out
 
 

@@ -113,22 +113,36 @@ def read_gt(path: Path, seq: str) -> pd.DataFrame:
     return make_tracks(df, source=str(path))
 
 
-def read_det(path: Path, seq: str) -> pd.DataFrame:
-    """Parse a public ``det.txt`` (track_id -1, score = detector confidence)."""
+def read_tracker_file(path: Path, seq: str, with_ids: bool = True) -> pd.DataFrame:
+    """Parse tracker results (``frame, id, left, top, w, h, score[, x, y, z]``) or, with
+    ``with_ids=False``, a public ``det.txt`` (ids become -1). ``score`` is the confidence."""
     path = Path(path)
-    out = []
+    out, seen = [], {}
     for number, values in _read_rows(path, DET_FIELDS, 7):
+        frame = parse_int(f"{values[0]:g}", path, number, "frame")
+        if frame < 1:
+            raise line_error(path, number, f"frame {frame}, expected >= 1 (MOTChallenge frames are 1-based)")
         if values[4] < 0 or values[5] < 0:
-            raise line_error(path, number, f"box size {values[4]} x {values[5]}, expected >= 0")
-        if values[0] < 1:
-            raise line_error(path, number, f"frame {values[0]:g}, expected >= 1 (MOTChallenge frames are 1-based)")
-        out.append((seq, int(values[0]) - 1, -1, "Pedestrian", values[6], values[2], values[3],
+            raise line_error(path, number, f"box size {values[4]} x {values[5]}, expected width and height >= 0")
+        track_id = parse_int(f"{values[1]:g}", path, number, "id") - 1 if with_ids else len(out)
+        if with_ids:
+            if (frame, track_id) in seen:
+                raise line_error(path, number, f"duplicate (frame {frame}, id {track_id + 1}); first on line "
+                                               f"{seen[frame, track_id]}")
+            seen[frame, track_id] = number
+        out.append((seq, frame - 1, track_id, "Pedestrian", values[6], values[2], values[3],
                     values[2] + values[4], values[3] + values[5]))
     if not out:
         return empty_tracks()
-    df = pd.DataFrame(out, columns=["seq", "frame", "track_id", "cls", "score", "x1", "y1", "x2", "y2"])
-    # Detections have no identities: validate with placeholder ids, then mark them all -1.
-    return make_tracks(df.assign(track_id=np.arange(len(df))), source=str(path)).assign(track_id=-1)
+    df = make_tracks(pd.DataFrame(out, columns=["seq", "frame", "track_id", "cls", "score", "x1", "y1", "x2", "y2"]),
+                     source=str(path))
+    # Detections have no identities: validated with placeholder ids above, then all marked -1.
+    return df if with_ids else df.assign(track_id=-1)
+
+
+def read_det(path: Path, seq: str) -> pd.DataFrame:
+    """Parse a public ``det.txt`` (track_id -1, score = detector confidence)."""
+    return read_tracker_file(path, seq, with_ids=False)
 
 
 def format_gt(tracks: pd.DataFrame) -> str:
@@ -163,7 +177,7 @@ def write_results(folder: Path, tracks: pd.DataFrame) -> None:
 def read_results(folder: Path, sequences: list[str] | None = None) -> pd.DataFrame:
     folder = Path(folder)
     names = sequences if sequences is not None else sorted(p.stem for p in folder.glob("*.txt"))
-    tables = [read_gt(folder / f"{s}.txt", s) for s in names]
+    tables = [read_tracker_file(folder / f"{s}.txt", s) for s in names]
     return sort_tracks(pd.concat(tables, ignore_index=True)) if tables else empty_tracks()
 
 
@@ -267,7 +281,7 @@ def read_dataset(root: Path, name: str = "mot17", check_sizes: bool = True) -> D
         chosen = [s for s in available if not s.startswith("MOT17") or s.endswith("FRCNN")]
         val = [s for s in chosen if s.split("-")[1:2] and s.split("-")[1] in MOT17_VAL_NUMBERS]
         splits = {"train": [s for s in chosen if s not in val], "val": val}
-    result, all_dets, hashed = {}, [], []
+    result, dets_of, hashed = {}, {}, []
     for split_name in ("train", "val"):
         sequences, tables = {}, []
         for seq_name in splits[split_name]:
@@ -282,15 +296,15 @@ def read_dataset(root: Path, name: str = "mot17", check_sizes: bool = True) -> D
             sequences[seq_name] = seq
             tables.append(tracks)
             if dets is not None:
-                all_dets.append(dets)
+                dets_of.setdefault(split_name, []).append(dets)
             hashed += [p for p in (train_dir / seq_name / "gt" / "gt.txt", train_dir / seq_name / "seqinfo.ini")
                        if p.exists()]
         tracks = sort_tracks(pd.concat(tables, ignore_index=True)) if tables else empty_tracks()
         split = Split(split_name, sequences, tracks)
         result[split_name] = apply_sidecar(split, root, split_name) if sidecar else split
     meta = dict(sidecar.get("meta", {})) if sidecar else {}
-    if all_dets:
-        meta["public_detections"] = sort_tracks(pd.concat(all_dets, ignore_index=True))
+    if dets_of:  # one table per split, as the synthetic world has them
+        meta["public_detections"] = {k: sort_tracks(pd.concat(v, ignore_index=True)) for k, v in dets_of.items()}
     meta.update(read_meta_frames(root))
     frame_rate = sidecar["frame_rate"] if sidecar else next(
         (s.meta["frame_rate"] for s in result["train"].sequences.values()), 30.0)
