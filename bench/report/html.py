@@ -226,9 +226,14 @@ def _run_view(record: dict[str, Any], rows: list[tuple[str, str, str, str, float
         info = schema.info(metric, protocol)
         entry = {"text": info.format(value), "raw": _num(value)}
         if seq == "":
-            overall.append({"split": split, "protocol": protocol, "metric": info.header, **entry})
+            overall.append({"split": split, "protocol": protocol, "metric": info.header, "name": metric, **entry})
         else:
             per_seq.setdefault((split, protocol), {}).setdefault(seq, {})[metric] = entry
+    # Each (split, protocol) block in the schema's metric order, headline first.
+    order = {(sp, pr): {m: i for i, m in enumerate(schema.metric_order(pr, {o["name"] for o in overall
+                                                                          if (o["split"], o["protocol"]) == (sp, pr)}))}
+             for sp, pr in {(o["split"], o["protocol"]) for o in overall}}
+    overall.sort(key=lambda o: (o["split"], o["protocol"], order[(o["split"], o["protocol"])][o["name"]]))
     seq_tables = []
     for (split, protocol), seqs in per_seq.items():
         names = schema.metric_order(protocol, {m for cells in seqs.values() for m in cells})
@@ -236,7 +241,8 @@ def _run_view(record: dict[str, Any], rows: list[tuple[str, str, str, str, float
             "split": split, "protocol": protocol, "metrics": [schema.info(m, protocol).header for m in names],
             "rows": [(seq, [cells.get(m, {"text": "", "raw": ""}) for m in names]) for seq, cells in seqs.items()],
         })
-    return {"title": f"Run {record['method']} · {record['dataset']} · {budget_label(budget)} · seed {record['seed']}",
+    return {"title": f"Run {record['method']} · {record['dataset']} · budget {budget_label(budget)} · "
+                     f"seed {record['seed']}",
             "fields": fields, "error": record.get("error") or "", "overall": overall, "per_seq": seq_tables,
             "config": _pretty_json(record["config"]), "manifest": _pretty_json(record["manifest"])}
 
