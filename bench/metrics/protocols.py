@@ -21,6 +21,8 @@ PROTOCOLS: dict[str, str] = {
     "bev-center": "bench.metrics.protocols:evaluate_bev_center",
     "mot17": "bench.metrics.protocols:evaluate_mot17",
     "pseudolabel": "bench.metrics.pseudolabel:evaluate_protocol",
+    "nuscenes": "bench.metrics.nuscenes_tracking:evaluate_protocol",
+    "nuscenes-fixed-interp": "bench.metrics.nuscenes_tracking:evaluate_protocol_fixed_interp",
     "waymo-let": "bench.metrics.let_ap:evaluate_protocol",
     "tapvid3d": "bench.metrics.tapvid3d:evaluate_protocol",
 }
@@ -140,7 +142,7 @@ _BOX3D = ("x", "y", "z", "h", "w", "l", "yaw")
 
 
 def _evaluate_plain(protocol: str, gt: pd.DataFrame, pred: pd.DataFrame, sequences: dict[str, Any] | None,
-                    similarity_fn: SimilarityFn, threshold: float, classes: tuple[str, ...] | None,
+                    paired_fn: SimilarityFn, threshold: float, classes: tuple[str, ...] | None,
                     columns: tuple[str, ...] = _BOX3D) -> Any:
     """Per class, match boxes of the same class; no preprocessing (DontCare and other ID -1 rows are dropped)."""
     gt = gt[np.isfinite(_box_columns(gt, columns)).all(axis=1) & (gt["track_id"].to_numpy() >= 0)
@@ -165,26 +167,40 @@ def _evaluate_plain(protocol: str, gt: pd.DataFrame, pred: pd.DataFrame, sequenc
             n = frame_count(seq, g, p, sequences)
             g = g[g["cls"].to_numpy() == cls]
             p = p[p["cls"].to_numpy() == cls]
-            per_class[cls][seq] = _plain_sequence(seq, n, g, p, columns, similarity_fn)
+            per_class[cls][seq] = _plain_sequence(seq, n, g, p, columns, paired_fn)
     return score_tracking(protocol, per_class, threshold=threshold)
 
 
+def batched_similarity(g_box: np.ndarray, p_box: np.ndarray, g_sl: list[np.ndarray], p_sl: list[np.ndarray],
+                       paired_fn: SimilarityFn) -> list[np.ndarray]:
+    """Per-frame G x T similarity matrices from ONE call of a row-aligned similarity over all frames' pairs.
+
+    Cheaper than a matrix call per frame when the similarity has many numpy steps (rotated 3D IoU).
+    """
+    sizes = [(len(gi), len(pi)) for gi, pi in zip(g_sl, p_sl, strict=True)]
+    rows = [np.repeat(gi, len(pi)) for gi, pi in zip(g_sl, p_sl, strict=True)]
+    cols = [np.tile(pi, len(gi)) for gi, pi in zip(g_sl, p_sl, strict=True)]
+    values = paired_fn(g_box[np.concatenate(rows)], p_box[np.concatenate(cols)]) if rows else np.zeros(0)
+    chunks = np.split(values, np.cumsum([n * m for n, m in sizes])[:-1])
+    return [chunk.reshape(n, m) for chunk, (n, m) in zip(chunks, sizes, strict=True)]
+
+
 def _plain_sequence(seq: str, n_frames: int, g: pd.DataFrame, p: pd.DataFrame, columns: tuple[str, ...],
-                    similarity_fn: SimilarityFn) -> dict[str, Any]:
+                    paired_fn: SimilarityFn) -> dict[str, Any]:
     g_ids, p_ids = g["track_id"].to_numpy(), p["track_id"].to_numpy()
     g_box, p_box = _box_columns(g, columns), _box_columns(p, columns)
     g_sl = frame_slices(g["frame"].to_numpy(), n_frames)
     p_sl = frame_slices(p["frame"].to_numpy(), n_frames)
-    sims = [similarity_fn(g_box[gi], p_box[pi]) for gi, pi in zip(g_sl, p_sl, strict=True)]
+    sims = batched_similarity(g_box, p_box, g_sl, p_sl, paired_fn)
     return sequence_data(seq, [g_ids[i] for i in g_sl], [p_ids[i] for i in p_sl], sims)
 
 
 def evaluate_3d_iou(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[str, Any] | None = None,
                     threshold: float = 0.25, classes: tuple[str, ...] | None = None) -> Any:
     """CLEAR/Identity/HOTA on rotated 3D IoU of camera-frame boxes, a match needs IoU >= ``threshold``."""
-    from bench.metrics.similarity import iou_3d
+    from bench.metrics.similarity import iou_3d_pairs
 
-    return _evaluate_plain("3d-iou", gt, pred, sequences, iou_3d, threshold, classes)
+    return _evaluate_plain("3d-iou", gt, pred, sequences, iou_3d_pairs, threshold, classes)
 
 
 def evaluate_bev_center(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[str, Any] | None = None,
@@ -194,10 +210,10 @@ def evaluate_bev_center(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict
     TrackEval zeroes similarities below ``threshold - eps``; a threshold of ``2 eps`` keeps exactly the
     pairs with positive similarity, i.e. ``d < max_distance`` (the strict test nuScenes also uses).
     """
-    from bench.metrics.similarity import bev_center_similarity
+    from bench.metrics.similarity import bev_center_similarity_pairs
 
     def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return bev_center_similarity(a, b, zero_distance=max_distance)
+        return bev_center_similarity_pairs(a, b, zero_distance=max_distance)
 
     return _evaluate_plain("bev-center", gt, pred, sequences, similarity, 2 * _EPS, classes)
 
@@ -205,9 +221,9 @@ def evaluate_bev_center(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict
 def evaluate_2d_iou(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[str, Any] | None = None,
                     threshold: float = 0.5, classes: tuple[str, ...] | None = None) -> Any:
     """CLEAR/Identity/HOTA on plain 2D IoU (>= ``threshold``) per class, without any benchmark's preprocessing."""
-    from bench.metrics.similarity import iou_2d
+    from bench.metrics.similarity import iou_2d_pairs
 
-    return _evaluate_plain("2d-iou", gt, pred, sequences, iou_2d, threshold, classes, ("x1", "y1", "x2", "y2"))
+    return _evaluate_plain("2d-iou", gt, pred, sequences, iou_2d_pairs, threshold, classes, ("x1", "y1", "x2", "y2"))
 
 
 # MOTChallenge class ids (TrackEval's MotChallenge2DBox); readers may give names or the numeric ids as strings.

@@ -116,27 +116,28 @@ def iou_3d(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     """3D IoU of rotated KITTI camera-frame boxes: BEV polygon intersection times vertical overlap."""
     a = np.asarray(boxes1, dtype=float).reshape(-1, 7)
     b = np.asarray(boxes2, dtype=float).reshape(-1, 7)
-    n, m = len(a), len(b)
-    out = np.zeros((n, m))
-    if n == 0 or m == 0:
+    rows, cols = np.meshgrid(np.arange(len(a)), np.arange(len(b)), indexing="ij")
+    return iou_3d_pairs(a[rows.ravel()], b[cols.ravel()]).reshape(len(a), len(b))
+
+
+def iou_3d_pairs(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """3D IoU of aligned rows ``(P, 7), (P, 7) -> (P,)``; lets callers batch the pairs of many frames at once."""
+    a = np.asarray(boxes1, dtype=float).reshape(-1, 7)
+    b = np.asarray(boxes2, dtype=float).reshape(-1, 7)
+    out = np.zeros(len(a))
+    if len(a) == 0:
         return out
     # y points down and y is the bottom face, so a box spans [y - h, y].
-    top = np.maximum((a[:, 1] - a[:, 3])[:, None], (b[:, 1] - b[:, 3])[None, :])
-    bottom = np.minimum(a[:, 1][:, None], b[:, 1][None, :])
-    height = np.clip(bottom - top, 0, None)
+    height = np.clip(np.minimum(a[:, 1], b[:, 1]) - np.maximum(a[:, 1] - a[:, 3], b[:, 1] - b[:, 3]), 0, None)
     # Only pairs whose footprints' circumscribed circles touch can overlap; skip the polygon work for the rest.
-    radius1 = 0.5 * np.hypot(a[:, 4], a[:, 5])
-    radius2 = 0.5 * np.hypot(b[:, 4], b[:, 5])
-    dist = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 2] - b[None, :, 2])
-    rows, cols = np.nonzero((dist < radius1[:, None] + radius2[None, :]) & (height > 0))
-    if len(rows) == 0:
+    reach = 0.5 * (np.hypot(a[:, 4], a[:, 5]) + np.hypot(b[:, 4], b[:, 5]))
+    near = np.flatnonzero((np.hypot(a[:, 0] - b[:, 0], a[:, 2] - b[:, 2]) < reach) & (height > 0))
+    if len(near) == 0:
         return out
-    area = convex_intersection_area(bev_footprints(a)[rows], bev_footprints(b)[cols])
-    inter = area * height[rows, cols]
-    vol1 = a[:, 3] * a[:, 4] * a[:, 5]
-    vol2 = b[:, 3] * b[:, 4] * b[:, 5]
-    union = vol1[rows] + vol2[cols] - inter
-    out[rows, cols] = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    a, b = a[near], b[near]
+    inter = convex_intersection_area(bev_footprints(a), bev_footprints(b)) * height[near]
+    union = a[:, 3] * a[:, 4] * a[:, 5] + b[:, 3] * b[:, 4] * b[:, 5] - inter
+    out[near] = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
     return out
 
 
@@ -150,3 +151,24 @@ def bev_center_distance(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
 def bev_center_similarity(boxes1: np.ndarray, boxes2: np.ndarray, zero_distance: float = 2.0) -> np.ndarray:
     """``max(0, 1 - d / zero_distance)`` of the BEV centre distance ``d`` (TrackEval's euclidean similarity)."""
     return np.clip(1.0 - bev_center_distance(boxes1, boxes2) / zero_distance, 0.0, None)
+
+
+def bev_center_similarity_pairs(boxes1: np.ndarray, boxes2: np.ndarray, zero_distance: float = 2.0) -> np.ndarray:
+    """:func:`bev_center_similarity` of aligned rows ``(P, 7), (P, 7) -> (P,)``."""
+    a = np.asarray(boxes1, dtype=float).reshape(-1, 7)
+    b = np.asarray(boxes2, dtype=float).reshape(-1, 7)
+    return np.clip(1.0 - np.hypot(a[:, 0] - b[:, 0], a[:, 2] - b[:, 2]) / zero_distance, 0.0, None)
+
+
+def iou_2d_pairs(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """:func:`iou_2d` of aligned rows ``(P, 4), (P, 4) -> (P,)``, with the same guards."""
+    a = np.asarray(boxes1, dtype=float).reshape(-1, 4)
+    b = np.asarray(boxes2, dtype=float).reshape(-1, 4)
+    wh = np.clip(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]), 0, None)
+    inter = wh[:, 0] * wh[:, 1]
+    area1 = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area2 = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area1 + area2 - inter
+    inter[(area1 <= _EPS) | (area2 <= _EPS) | (union <= _EPS)] = 0
+    union[union <= _EPS] = 1
+    return inter / union

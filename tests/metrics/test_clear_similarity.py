@@ -90,3 +90,24 @@ def test_iou_3d_empty_inputs_and_shape() -> None:
 def test_bev_center_similarity() -> None:
     sim = bev_center_similarity(BOX, np.vstack([BOX, _moved(x=1.0), _moved(x=3.0, y=-5), _moved(z=12.0)]))
     np.testing.assert_allclose(sim, [[1.0, 0.5, 0.0, 0.0]])  # height (y) is ignored, 2 m apart -> 0
+
+
+def test_paired_forms_and_batching_equal_the_matrices() -> None:
+    from bench.metrics.protocols import batched_similarity, frame_slices
+    from bench.metrics.similarity import bev_center_similarity_pairs, iou_2d_pairs, iou_3d_pairs
+
+    rng = np.random.default_rng(3)
+    boxes = np.column_stack([rng.uniform(-3, 3, (40, 3)), rng.uniform(1, 3, (40, 3)), rng.uniform(-3, 3, 40)])
+    other = boxes + rng.normal(0, 0.5, boxes.shape) * [1, 1, 1, 0, 0, 0, 1]
+    np.testing.assert_allclose(iou_3d_pairs(boxes, other), np.diag(iou_3d(boxes, other)), atol=1e-12)
+    np.testing.assert_allclose(bev_center_similarity_pairs(boxes, other), np.diag(bev_center_similarity(boxes, other)))
+    b2 = np.column_stack([boxes[:, :2] * 50 + 200, boxes[:, :2] * 50 + 200 + boxes[:, 3:5] * 30])
+    o2 = b2 + rng.normal(0, 10, b2.shape)
+    o2[:, 2:] = np.maximum(o2[:, 2:], o2[:, :2])
+    np.testing.assert_array_equal(iou_2d_pairs(b2, o2), np.diag(iou_2d(b2, o2)))
+    g_frames, p_frames = rng.integers(0, 6, 40), rng.integers(0, 6, 40)
+    g_sl, p_sl = frame_slices(g_frames, 7), frame_slices(p_frames, 7)
+    mats = batched_similarity(boxes, other, g_sl, p_sl, iou_3d_pairs)
+    for m, gi, pi in zip(mats, g_sl, p_sl, strict=True):
+        np.testing.assert_allclose(m, iou_3d(boxes[gi], other[pi]), atol=1e-12)
+    assert mats[6].shape == (0, 0)
