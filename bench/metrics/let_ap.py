@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -86,27 +87,22 @@ LET_CONFIG = DetectionConfig(let=LetConfig())
 PLAIN_3D_CONFIG = DetectionConfig()
 
 
-@dataclass
 class WaymoObjects:
-    """Columnar 3D objects: ``boxes (N, 7)`` = center x y z, length, width, height, heading (vehicle frame)."""
+    """Columnar 3D objects: ``boxes (N, 7)`` = center x y z, length, width, height, heading (vehicle frame).
 
-    boxes: np.ndarray
-    types: np.ndarray
-    frame_ids: np.ndarray
-    scores: np.ndarray | None = None  # predictions
-    difficulty: np.ndarray | None = None  # ground truth; 0/1 = LEVEL_1, 2 = LEVEL_2
-    overlap_nlz: np.ndarray | None = None  # predictions inside a no-label zone are never FPs
+    ``scores`` (predictions; default 1), ``difficulty`` (ground truth; 0/1 = LEVEL_1, 2 = LEVEL_2; default 2),
+    ``overlap_nlz`` (predictions inside a no-label zone are never FPs; default False).
+    """
 
-    def __post_init__(self) -> None:
-        self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 7)
+    def __init__(self, boxes: ArrayLike, types: ArrayLike, frame_ids: ArrayLike, scores: ArrayLike | None = None,
+                 difficulty: ArrayLike | None = None, overlap_nlz: ArrayLike | None = None) -> None:
+        self.boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 7)
         n = len(self.boxes)
-        self.types = np.asarray(self.types, dtype=np.int64).reshape(n)
-        self.frame_ids = np.asarray(self.frame_ids, dtype=np.int64).reshape(n)
-        self.scores = (np.ones(n) if self.scores is None else np.asarray(self.scores, np.float64)).reshape(n)
-        self.difficulty = (np.full(n, 2) if self.difficulty is None
-                           else np.asarray(self.difficulty, np.int64)).reshape(n)
-        self.overlap_nlz = (np.zeros(n, bool) if self.overlap_nlz is None
-                            else np.asarray(self.overlap_nlz, bool)).reshape(n)
+        self.types = np.asarray(types, dtype=np.int64).reshape(n)
+        self.frame_ids = np.asarray(frame_ids, dtype=np.int64).reshape(n)
+        self.scores = (np.ones(n) if scores is None else np.asarray(scores, np.float64)).reshape(n)
+        self.difficulty = (np.full(n, 2) if difficulty is None else np.asarray(difficulty, np.int64)).reshape(n)
+        self.overlap_nlz = (np.zeros(n, bool) if overlap_nlz is None else np.asarray(overlap_nlz, bool)).reshape(n)
         if not np.isfinite(self.boxes).all() or not np.isfinite(self.scores).all():
             raise ValueError("WaymoObjects: boxes and scores must be finite")
 
@@ -186,7 +182,7 @@ def let_align(pred_xyz: np.ndarray, gt_xyz: np.ndarray, let: LetConfig) -> tuple
 def heading_accuracy(pred_heading: np.ndarray, gt_heading: np.ndarray) -> np.ndarray:
     """``1 - |heading error| / pi`` with the error wrapped to [0, pi], as ``ComputeHeadingAccuracy``."""
     def normalize(x: np.ndarray) -> np.ndarray:
-        return np.float32(((x + np.pi) % (2 * np.pi)) - np.pi)
+        return (((x + np.pi) % (2 * np.pi)) - np.pi).astype(np.float32)
     diff = np.abs(normalize(pred_heading) - normalize(gt_heading)).astype(np.float64)
     diff = np.where(diff > np.pi, 2 * np.pi - diff, diff)
     return np.clip(1.0 - diff / np.pi, 0.0, 1.0).astype(np.float32)
@@ -254,7 +250,7 @@ def _accumulate(pred: WaymoObjects, gt: WaymoObjects, generator: str, config: De
     if config.let is None:
         la = np.ones(len(pi), np.float32)
     ha = heading_accuracy(pred.boxes[pi, 6], gt.boxes[gi, 6])
-    weight = np.round(np.float32(iou * la) * np.float32(_MAX_IOU)).astype(np.int64)
+    weight = np.round((iou * la).astype(np.float32) * np.float32(_MAX_IOU)).astype(np.int64)
     g_fn = gt.difficulty[None, :] <= levels[:, None]  # (levels, gts): would count as a FN when unmatched
     p_fp = ~pred.overlap_nlz
 
@@ -453,9 +449,9 @@ def tracks_to_waymo(tracks: pd.DataFrame, frame_index: dict[tuple[str, int], int
     from bench.data.geometry import boxes_to_world
 
     frame_index = dict(frame_index or {})
-    types = tracks["cls"].map(CLASS_TO_TYPE)
-    df = tracks[types.notna().to_numpy()]
-    types = types[types.notna()].to_numpy(np.int64)
+    mapped = tracks["cls"].map(CLASS_TO_TYPE)
+    df = tracks[mapped.notna().to_numpy()]
+    types = mapped[mapped.notna()].to_numpy(np.int64)
     keys = list(zip(df["seq"].astype(str), df["frame"].astype(int), strict=True))
     for key in keys:
         frame_index.setdefault(key, len(frame_index))

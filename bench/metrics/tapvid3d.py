@@ -124,9 +124,9 @@ def evaluate(gt: dict[str, Any], pred: dict[str, Any], intrinsics: dict[str, np.
                                         use_fixed_metric_threshold=use_fixed_metric_threshold)
     table = pd.DataFrame.from_dict(per_video, orient="index")
     if groups:
-        table = table.groupby(table.index.map(lambda n: groups.get(n, "default"))).mean()
+        table = table.groupby(table.index.map(lambda n: groups.get(str(n), "default"))).mean()
     means = table.mean() if len(table) else pd.Series(ZERO_METRICS) * np.nan
-    summary = {HEADLINE.get(k, k): float(v) for k, v in means.items()}
+    summary = {HEADLINE.get(str(k), str(k)): float(v) for k, v in means.items()}
     return summary, per_video
 
 
@@ -149,7 +149,7 @@ def evaluate_protocol(gt: dict[str, Any], pred: dict[str, Any], *, sequences: di
                 raise ValueError(f"tapvid3d: no sequence {name!r} to take intrinsics from")
             s = sequences[name]
             k = np.asarray(s.intrinsics)[0]
-            intrinsics[name] = eval_intrinsics([k[0, 0], k[1, 1], k[0, 2], k[1, 2]], s.image_size)
+            intrinsics[name] = eval_intrinsics(np.array([k[0, 0], k[1, 1], k[0, 2], k[1, 2]]), s.image_size)
     unknown = sorted(set(pred) - set(gt))
     if unknown:
         raise ValueError(f"tapvid3d: predictions for unknown sequences {unknown[:5]}")
@@ -222,6 +222,6 @@ def _image_size(z: Any, path: Path) -> tuple[int, int]:
 
         import imageio.v3 as iio
 
-        frame = iio.imread(io.BytesIO(bytes(z["images_jpeg_bytes"][0])))
+        frame = iio.imread(io.BytesIO(bytes(z["images_jpeg_bytes"][0])), extension=".jpg")
         return int(frame.shape[1]), int(frame.shape[0])
     raise ValueError(f"{path}: needs images_jpeg_bytes or image_size (w, h) to rescale the intrinsics")
