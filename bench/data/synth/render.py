@@ -20,7 +20,8 @@ from bench.data.synth.world import CLASS_NAMES, LANE, World
 
 KIND_SKY, KIND_GROUND, KIND_STATIC, KIND_OBJECT = 0, 1, 2, 3
 MAX_RANGE = 400.0  # ground beyond this is treated as horizon (sky)
-STATIC_RANGE = 200.0  # scenery beyond this is lost in the haze anyway and skipped
+STATIC_RANGE = 160.0  # scenery beyond this is lost in the haze anyway and skipped
+OBJECT_RANGE = 150.0  # objects beyond this cover about a pixel; not rendered (nor labelled)
 
 
 @dataclass
@@ -148,11 +149,10 @@ class Renderer:
             if not hit.any():
                 continue
             dsub[hit] = t_near[hit]
-            kind[sub][hit] = KIND_STATIC
             idx[sub][hit] = i
 
         # Objects: parts in the object frame (x forward, y left, z up), slab test per part.
-        n_obj = len(world.objects)
+        n_obj, n_static = len(world.objects), len(boxes)
         amodal = np.zeros(n_obj, dtype=np.int64)
         behind_scenery = np.zeros(n_obj, dtype=np.int64)
         scenery_depth = depth.copy()
@@ -161,7 +161,7 @@ class Renderer:
             heading = np.array([ob.heading[index] for ob in world.objects])
             hwl = self.obj_hwl.astype(np.float64)
             bottom = np.concatenate([xy, np.zeros((n_obj, 1))], 1)
-            regions = self._regions(bottom, heading, hwl[:, 2], hwl[:, 1], hwl[:, 0], world_to_cam)
+            regions = self._regions(bottom, heading, hwl[:, 2], hwl[:, 1], hwl[:, 0], world_to_cam, OBJECT_RANGE)
         else:
             regions = []
         for i, (x0, y0, x1, y1), near in regions:
@@ -175,8 +175,8 @@ class Renderer:
             o_l = np.array([c * rel[0] + s * rel[1], -s * rel[0] + c * rel[1], o[2]], dtype=np.float32)
             sx, sy = dx[sub], dy[sub]
             dlx, dly = c * sx + s * sy, -s * sx + c * sy
-            inv_l = (1.0 / np.where(np.abs(dlx) < tiny, tiny, dlx), 1.0 / np.where(np.abs(dly) < tiny, tiny, dly),
-                     iz[sub])
+            with np.errstate(divide="ignore"):  # an infinite slab parameter is what a parallel ray needs
+                inv_l = (np.reciprocal(dlx), np.reciprocal(dly), iz[sub])
             best = np.full(sx.shape, np.inf, dtype=np.float32)
             best_part = np.zeros(sx.shape, dtype=np.int8)
             for p, ext in enumerate(ob.parts):
@@ -189,26 +189,30 @@ class Renderer:
             if amodal[i] == 0:
                 continue
             behind_scenery[i] = int(np.count_nonzero(covered & (best > behind)))
-            # Contact shadow on the ground under the object.
-            tg = t_ground[sub]
-            gx, gy = o_l[0] + tg * dlx, o_l[1] + tg * dly
-            under = (np.abs(gx) < ob.hwl[2] / 2 + 0.25) & (np.abs(gy) < ob.hwl[1] / 2 + 0.25)
-            shadow[sub][under] *= 0.5
+            # Contact shadow on the ground under the object (invisible, so skipped, for far ones).
+            if amodal[i] > 150:
+                tg = t_ground[sub]
+                gx, gy = o_l[0] + tg * dlx, o_l[1] + tg * dly
+                under = (np.abs(gx) < ob.hwl[2] / 2 + 0.25) & (np.abs(gy) < ob.hwl[1] / 2 + 0.25)
+                shadow[sub][under] *= 0.5
             dsub = depth[sub]
             win = covered & (best < dsub)
             if not win.any():
                 continue
             t_win = best[win]
             dsub[win] = t_win
-            kind[sub][win] = KIND_OBJECT
-            idx[sub][win] = i
+            idx[sub][win] = n_static + i
             part[sub][win] = best_part[win]
             lsub = local[sub]
             lsub[..., 0][win] = o_l[0] + t_win * dlx[win]
             lsub[..., 1][win] = o_l[1] + t_win * dly[win]
             lsub[..., 2][win] = o_l[2] + t_win * dz[sub][win]
 
-        obj = kind == KIND_OBJECT
+        n_static = len(boxes)
+        kind[(idx >= 0) & (idx < n_static)] = KIND_STATIC
+        obj = idx >= n_static
+        kind[obj] = KIND_OBJECT
+        idx[obj] -= n_static
         visible = np.bincount(idx[obj], minlength=n_obj)[:n_obj] if n_obj else amodal * 0
         rgb = self._shade((dx, dy, dz), o, depth, kind, idx, part, local, shadow, index, rng)
         instance = np.full((H, W), -1, dtype=np.int32)
@@ -233,9 +237,7 @@ class Renderer:
         sun = look["sun"].astype(np.float32)
         horizon = look["sky_horizon"].astype(np.float32)
 
-        def light_and_fog(pix: np.ndarray, colour: np.ndarray, normal: np.ndarray | None, base: float = 0.0
-                          ) -> None:
-            diffuse = base if normal is None else np.clip(normal @ sun, 0, None)
+        def light_and_fog(pix: np.ndarray, colour: np.ndarray, diffuse: np.ndarray | float) -> None:
             lit = (look["ambient"] + look["sun_strength"] * diffuse) * 1.6
             fog = 1.0 - np.exp(-depth[pix] / look["fog"])
             out[pix] = colour * (lit * (1 - fog))[:, None] + horizon * fog[:, None]
@@ -245,18 +247,26 @@ class Renderer:
         out[sky] = horizon * (1 - mix) + look["sky_top"].astype(np.float32) * mix
         g = np.flatnonzero(kind == KIND_GROUND)
         gx, gy = o[0] + depth[g] * dx[g], o[1] + depth[g] * dy[g]
-        light_and_fog(g, self._ground(gx, gy) * shadow.ravel()[g][:, None], None, base=float(sun[2]))
+        light_and_fog(g, self._ground(gx, gy) * shadow.ravel()[g][:, None], max(float(sun[2]), 0.0))
         st = np.flatnonzero(kind == KIND_STATIC)
         if len(st):
             ps = np.stack([o[0] + depth[st] * dx[st], o[1] + depth[st] * dy[st], o[2] + depth[st] * dz[st]], -1)
             ids = idx.ravel()[st]
-            colour, normal = self._static(ps, ids, _face_of(ps, self.world.static.boxes[ids].astype(np.float32)))
-            light_and_fog(st, colour, normal)
+            face = _face_of(ps, self.world.static.boxes[ids].astype(np.float32))
+            # Lambert term per face code (axis * 2 + min face) of world-aligned boxes: a 6-entry table.
+            face_light = np.clip(np.repeat(sun, 2) * np.tile(np.float32([1, -1]), 3), 0, None)
+            light_and_fog(st, self._static(ps, ids, face), face_light[face])
         ob = np.flatnonzero(kind == KIND_OBJECT)
         if len(ob):
             q, ids, parts = local.reshape(-1, 3)[ob], idx.ravel()[ob], part.ravel()[ob]
-            colour, normal = self._objects(q, ids, _face_of(q, self.obj_parts[ids, parts]), parts, index)
-            light_and_fog(ob, colour, normal)
+            face = _face_of(q, self.obj_parts[ids, parts])
+            # Lambert term per (object, face): face normals turn with the object's heading.
+            heading = np.array([o.heading[index] for o in self.world.objects], dtype=np.float32)
+            c, sn = np.cos(heading), np.sin(heading)
+            along, across = c * sun[0] + sn * sun[1], -sn * sun[0] + c * sun[1]
+            table = np.clip(np.stack([along, -along, across, -across, np.full_like(c, sun[2]),
+                                      np.full_like(c, -sun[2])], 1), 0, None)
+            light_and_fog(ob, self._objects(q, ids, face, parts), table[ids, face])
         gain = look["exposure"] * (1 + 0.03 * np.sin(index * 0.7 + look["texture_seed"]))
         out *= self.vignette_tint
         # Gamma through a lookup table, then sensor noise from a per-sequence bank at a random offset.
@@ -311,10 +321,8 @@ class Renderer:
         out[lot] = grass * (0.7 + 0.6 * coarse[lot])[:, None]
         return out
 
-    def _static(self, p: np.ndarray, ids: np.ndarray, face: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        axis, neg = face // 2, face % 2
-        normal = np.zeros((len(p), 3), dtype=np.float32)
-        normal[np.arange(len(p)), axis] = np.where(neg == 1, np.float32(-1), np.float32(1))
+    def _static(self, p: np.ndarray, ids: np.ndarray, face: np.ndarray) -> np.ndarray:
+        axis = face // 2
         mat, colour = self.st_material[ids], self.st_colour[ids]
         seed = self.st_seed[ids]
         u = np.where(axis == 0, p[:, 1], p[:, 0])  # along the facade
@@ -348,10 +356,9 @@ class Renderer:
             q = np.floor(p[leaves] * np.float32(1 / 0.15))
             leaf = hash01(q[:, 0], q[:, 2] + 1000 * q[:, 1], seed[leaves])
             colour[leaves] *= (0.4 + 1.2 * leaf)[:, None]
-        return colour, normal
+        return colour
 
-    def _objects(self, q: np.ndarray, ids: np.ndarray, face: np.ndarray, part: np.ndarray,
-                 index: int) -> tuple[np.ndarray, np.ndarray]:
+    def _objects(self, q: np.ndarray, ids: np.ndarray, face: np.ndarray, part: np.ndarray) -> np.ndarray:
         """Vehicle paint with wheels, windows and lights; pedestrians' skin, shirt and trousers."""
         f, s, u = q[:, 0], q[:, 1], q[:, 2]
         axis, neg = face // 2, face % 2
@@ -404,15 +411,7 @@ class Renderer:
         ring = bike & side & (np.abs(np.sqrt(np.minimum((f - 0.55) ** 2, (f + 0.55) ** 2) + (u - 0.35) ** 2)
                                      - 0.32) < 0.05)
         colour[ring] = dark
-        # World normal from the face axis and the object's heading this frame.
-        heading = np.array([ob.heading[index] for ob in self.world.objects], dtype=np.float32)[ids]
-        c, sn = np.cos(heading), np.sin(heading)
-        sign = np.where(neg == 1, -1.0, 1.0).astype(np.float32)
-        normal = np.zeros((len(q), 3), dtype=np.float32)
-        normal[:, 0] = np.where(axis == 0, c, np.where(axis == 1, -sn, 0)) * sign
-        normal[:, 1] = np.where(axis == 0, sn, np.where(axis == 1, c, 0)) * sign
-        normal[:, 2] = np.where(axis == 2, 1.0, 0.0) * sign
-        return colour, normal
+        return colour
 
 
 def _slab(inv: tuple[np.ndarray, np.ndarray, np.ndarray], lo_rel: np.ndarray, hi_rel: np.ndarray

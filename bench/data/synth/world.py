@@ -233,7 +233,7 @@ def build_world(rng: np.random.Generator, cfg: WorldConfig, num_frames: int) -> 
 
     # Ego: start between intersections on the street y = 0, heading +x, then follow the grid.
     start = np.array([rng.uniform(half + 20, block - 40), -ego_offset])
-    vmax = rng.uniform(9, 15)
+    vmax = rng.uniform(0.6, 1.0) * cfg.ego_speed
     path, path_heading, turning = _ego_path(rng, start, 0.0, ego_offset, block,
                                             length=vmax * sim_times[-1] + 150)
     seg = np.linalg.norm(np.diff(path, axis=0), axis=1)
