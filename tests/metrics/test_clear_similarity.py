@@ -47,7 +47,7 @@ def test_iou_3d_hand_cases(other: np.ndarray, expected: float) -> None:
     assert iou_3d(other, BOX)[0, 0] == pytest.approx(expected, abs=1e-9)
 
 
-def _raster_area(p: np.ndarray, q: np.ndarray, n: int = 800) -> float:
+def _raster_area(p: np.ndarray, q: np.ndarray, n: int = 500) -> float:
     """Intersection area of two convex quads by counting grid cells (an independent, slow reference)."""
     lo, hi = np.minimum(p.min(0), q.min(0)), np.maximum(p.max(0), q.max(0))
     xs = np.linspace(lo[0], hi[0], n)
@@ -76,7 +76,7 @@ def test_rotated_footprint_intersection_matches_rasterisation() -> None:
     ours = convex_intersection_area(f1, f2)
     for i in range(6):
         ref = _raster_area(f1[i], f2[i])
-        assert ours[i] == pytest.approx(ref, rel=0.02, abs=0.02)
+        assert ours[i] == pytest.approx(ref, rel=0.03, abs=0.03)
     # With unit heights at the same level, 3D IoU is area / (A1 + A2 - area).
     areas1, areas2 = boxes1[:, 4] * boxes1[:, 5], boxes2[:, 4] * boxes2[:, 5]
     np.testing.assert_allclose(np.diag(iou_3d(boxes1, boxes2)), ours / (areas1 + areas2 - ours), atol=1e-12)
