@@ -28,6 +28,7 @@ for frames with edges, once per distinct prediction subset rather than once per 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,9 +232,11 @@ def _candidate_pairs(pred: WaymoObjects, gt: WaymoObjects, p_shard: np.ndarray, 
     return pi[keep], gi[keep], iou[keep], la[keep].astype(np.float32)
 
 
-def _accumulate(pred: WaymoObjects, gt: WaymoObjects, generator: str, config: DetectionConfig
-                ) -> dict[int, dict[str, np.ndarray]]:
-    """Per shard: tp / fp / fn (levels x cutoffs) and the HA / LA sums over all frames, one value per cutoff.
+def _accumulate(pred: WaymoObjects, gt: WaymoObjects, generator: str, config: DetectionConfig,
+                frame_groups: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """tp, fp, HA and LA sums ``(groups, shards, cutoffs)`` and fn ``(groups, shards, levels, cutoffs)``.
+
+    Frames are summed into groups (``frame_groups[frame_id]``; one group when None), e.g. one per sequence.
 
     Matching decomposes over the connected components of the can-match graph (edges never cross frames or
     shards), so objects without edges are counted in bulk, one-edge components (the common case) are counted
@@ -255,10 +258,11 @@ def _accumulate(pred: WaymoObjects, gt: WaymoObjects, generator: str, config: De
     p_fp = ~pred.overlap_nlz
 
     # Contributions on cutoff ranges [lo, hi): summed through difference arrays at the end.
-    acc: dict[str, list[np.ndarray]] = {k: [] for k in ("shard", "lo", "hi", "tp", "fp", "ha", "la", "fn")}
+    acc: dict[str, list[np.ndarray]] = {k: [] for k in ("frame", "shard", "lo", "hi", "tp", "fp", "ha", "la", "fn")}
 
-    def add(shard, lo, hi, tp=0.0, fp=0.0, sum_ha=0.0, sum_la=0.0, fn=None) -> None:
+    def add(frame, shard, lo, hi, tp=0.0, fp=0.0, sum_ha=0.0, sum_la=0.0, fn=None) -> None:
         size = len(np.atleast_1d(shard))
+        acc["frame"].append(np.broadcast_to(frame, size))
         acc["shard"].append(np.broadcast_to(shard, size))
         acc["lo"].append(np.broadcast_to(lo, size))
         acc["hi"].append(np.broadcast_to(hi, size))
@@ -272,9 +276,9 @@ def _accumulate(pred: WaymoObjects, gt: WaymoObjects, generator: str, config: De
     g_edge[gi] = True
     # Objects without edges: a FP at every cutoff that keeps it / a FN at every cutoff.
     lone_p = np.flatnonzero((p_shard >= 0) & ~p_edge & p_fp)
-    add(p_shard[lone_p], 0, n_kept[lone_p], fp=1.0)
+    add(pred.frame_ids[lone_p], p_shard[lone_p], 0, n_kept[lone_p], fp=1.0)
     lone_g = np.flatnonzero((g_shard >= 0) & ~g_edge)
-    add(g_shard[lone_g], 0, n_cut, fn=g_fn[:, lone_g])
+    add(gt.frame_ids[lone_g], g_shard[lone_g], 0, n_cut, fn=g_fn[:, lone_g])
 
     if len(pi):
         n_nodes = len(pred) + len(gt)
@@ -284,36 +288,37 @@ def _accumulate(pred: WaymoObjects, gt: WaymoObjects, generator: str, config: De
         # One prediction, one ground truth, one edge: matched while the prediction is kept, else a FN.
         p, g, h = pi[single], gi[single], ha[single]
         good = (h > config.min_heading_accuracy).astype(np.float64)
-        add(p_shard[p], 0, n_kept[p], tp=good, sum_ha=h * good, sum_la=la[single] * good)
-        add(p_shard[p], n_kept[p], n_cut, fn=g_fn[:, g])
+        add(pred.frame_ids[p], p_shard[p], 0, n_kept[p], tp=good, sum_ha=h * good, sum_la=la[single] * good)
+        add(pred.frame_ids[p], p_shard[p], n_kept[p], n_cut, fn=g_fn[:, g])
         multi = np.flatnonzero(~single)
         order = multi[np.argsort(component[multi], kind="stable")]
         bounds = np.flatnonzero(np.diff(component[order])) + 1
         for edges in np.split(order, bounds) if len(order) else []:
-            _match_component(edges, pi, gi, weight, ha, la, n_kept, p_shard, p_fp, g_fn, n_cut, config, add)
+            _match_component(edges, pi, gi, weight, ha, la, n_kept, p_shard, p_fp, g_fn, n_cut, config,
+                             functools.partial(add, pred.frame_ids[pi[edges[0]]]))
 
-    stats: dict[int, dict[str, np.ndarray]] = {}
     shard = np.concatenate(acc["shard"]).astype(np.int64)
+    frame = np.concatenate(acc["frame"]).astype(np.int64)
+    group = np.zeros(len(frame), np.int64) if frame_groups is None else np.asarray(frame_groups)[frame]
+    n_groups = 1 if frame_groups is None else int(np.max(frame_groups, initial=-1)) + 1
     lo = np.concatenate(acc["lo"]).astype(np.int64)
     hi = np.concatenate(acc["hi"]).astype(np.int64)
-    nonempty = hi > lo
-    for s in range(n_shards):
-        rows = nonempty & (shard == s)
-        st = {}
-        for key in ("tp", "fp", "ha", "la"):
-            st[key] = _range_sum(lo[rows], hi[rows], np.concatenate(acc[key])[rows], n_cut)
-        fn = np.concatenate(acc["fn"], axis=1)[:, rows]
-        st["fn"] = np.stack([_range_sum(lo[rows], hi[rows], fn[li], n_cut) for li in range(n_lvl)])
-        stats[s] = st
+    stats = {}
+    for key in ("tp", "fp", "ha", "la"):
+        stats[key] = _range_sum((group, shard), lo, hi, np.concatenate(acc[key]), (n_groups, n_shards), n_cut)
+    fn = np.concatenate(acc["fn"], axis=1)
+    stats["fn"] = np.stack([_range_sum((group, shard), lo, hi, fn[li], (n_groups, n_shards), n_cut)
+                            for li in range(n_lvl)], axis=2)
     return stats
 
 
-def _range_sum(lo: np.ndarray, hi: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Sum of ``values`` added on the index ranges [lo, hi) of a length-``n`` array."""
-    diff = np.zeros(n + 1)
-    np.add.at(diff, lo, values)
-    np.add.at(diff, hi, -values)
-    return np.cumsum(diff[:n])
+def _range_sum(index: tuple[np.ndarray, ...], lo: np.ndarray, hi: np.ndarray, values: np.ndarray,
+               shape: tuple[int, ...], n: int) -> np.ndarray:
+    """Sums of ``values`` added at ``index`` on the last-axis ranges [lo, hi): an array ``shape + (n,)``."""
+    diff = np.zeros((*shape, n + 1))
+    np.add.at(diff, (*index, lo), values)
+    np.add.at(diff, (*index, hi), -values)
+    return np.cumsum(diff[..., :n], axis=-1)
 
 
 def _match_component(edges: np.ndarray, pi: np.ndarray, gi: np.ndarray, weight: np.ndarray, ha: np.ndarray,
@@ -397,6 +402,7 @@ def mean_average_precision(precisions: np.ndarray, recalls: np.ndarray, recall_d
 
 
 def _pr_curves(st: dict[str, np.ndarray], level: int, config: DetectionConfig) -> tuple[np.ndarray, ...]:
+    """Per-cutoff precision (plain, HA- and LA-weighted) and recall of one shard (1-D stats, fn ``(levels, C)``)."""
     tp, fp, fn = st["tp"], st["fp"], st["fn"][level]
     det = tp + fp
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -414,21 +420,40 @@ def detection_metrics(pred: WaymoObjects, gt: WaymoObjects,
                       config: DetectionConfig = LET_CONFIG) -> dict[str, BreakdownResult]:
     """Waymo 3D detection metrics for every breakdown shard and difficulty level, keyed like the official
     ``config_util_py.get_breakdown_names_from_config`` (e.g. ``OBJECT_TYPE_TYPE_VEHICLE_LEVEL_2``)."""
-    out: dict[str, BreakdownResult] = {}
+    return detection_metrics_by_group(pred, gt, None, config)[-1]
+
+
+def detection_metrics_by_group(pred: WaymoObjects, gt: WaymoObjects, frame_groups: np.ndarray | None,
+                               config: DetectionConfig = LET_CONFIG) -> dict[int, dict[str, BreakdownResult]]:
+    """:func:`detection_metrics` for each group of frames (``frame_groups[frame_id]`` = group, dense frame ids)
+    and, under key -1, for all frames together -- from one matching pass, since the counts simply add up."""
+    out: dict[int, dict[str, BreakdownResult]] = {}
     for generator in config.breakdowns:
-        stats = _accumulate(pred, gt, generator, config)
+        stats = _accumulate(pred, gt, generator, config, frame_groups)
         g_shard = _shards(gt, generator)
-        for shard in sorted(stats):
-            for li, level in enumerate(config.difficulty_levels):
-                prec, prec_ha, prec_la, rec = _pr_curves(stats[shard], li, config)
-                delta = config.desired_recall_delta
-                name = f"{_shard_name(generator, shard)}_LEVEL_{level}"
-                out[name] = BreakdownResult(
-                    name=name, ap=mean_average_precision(prec, rec, delta),
-                    aph=mean_average_precision(prec_ha, rec, delta),
-                    apl=mean_average_precision(prec_la, rec, delta),
-                    precision=prec, recall=rec, precision_ha=prec_ha, precision_la=prec_la,
-                    num_gt=int(((g_shard == shard) & (gt.difficulty <= level)).sum()))
+        g_group = np.zeros(len(gt), np.int64) if frame_groups is None else np.asarray(frame_groups)[gt.frame_ids]
+        n_groups = stats["tp"].shape[0]
+        groups = [-1] + (list(range(n_groups)) if frame_groups is not None else [])
+        for group in groups:
+            if group == -1:
+                st_all = {k: v.sum(0) for k, v in stats.items()}
+                in_group = np.ones(len(gt), bool)
+            else:
+                st_all = {k: v[group] for k, v in stats.items()}
+                in_group = g_group == group
+            result = out.setdefault(group, {})
+            for shard in range(st_all["tp"].shape[0]):
+                st = {k: v[shard] for k, v in st_all.items()}
+                for li, level in enumerate(config.difficulty_levels):
+                    prec, prec_ha, prec_la, rec = _pr_curves(st, li, config)
+                    delta = config.desired_recall_delta
+                    name = f"{_shard_name(generator, shard)}_LEVEL_{level}"
+                    result[name] = BreakdownResult(
+                        name=name, ap=mean_average_precision(prec, rec, delta),
+                        aph=mean_average_precision(prec_ha, rec, delta),
+                        apl=mean_average_precision(prec_la, rec, delta),
+                        precision=prec, recall=rec, precision_ha=prec_ha, precision_la=prec_la,
+                        num_gt=int((in_group & (g_shard == shard) & (gt.difficulty <= level)).sum()))
     return out
 
 
@@ -498,27 +523,25 @@ def evaluate_protocol(gt: Any, pred: Any, *, sequences: Any = None, per_sequence
         g, index = tracks_to_waymo(gt, camera_mount=camera_mount)
         p, index = tracks_to_waymo(pred, index, camera_mount=camera_mount)
         seq_of_frame = {fid: seq for (seq, _), fid in index.items()}
-    let = detection_metrics(p, g, LET_CONFIG)
-    plain = detection_metrics(p, g, PLAIN_3D_CONFIG)
+    seqs: list[str] = []
+    frame_groups = None
+    if per_sequence and seq_of_frame is not None:
+        seqs = sorted(set(seq_of_frame.values()))
+        seq_id = {name: i for i, name in enumerate(seqs)}
+        frame_groups = np.array([seq_id[seq_of_frame[i]] for i in range(len(seq_of_frame))], np.int64)
+    let_groups = detection_metrics_by_group(p, g, frame_groups, LET_CONFIG)
+    plain_groups = detection_metrics_by_group(p, g, frame_groups, PLAIN_3D_CONFIG)
+    let, plain = let_groups[-1], plain_groups[-1]
     summary = summarize(let, plain)
     rows = []
-    if per_sequence and seq_of_frame is not None:
-        frame_seq = np.array([seq_of_frame[i] for i in range(len(seq_of_frame))], dtype=object)
-        for seq in sorted(set(seq_of_frame.values())):
-            gm, pm = frame_seq[g.frame_ids] == seq, frame_seq[p.frame_ids] == seq
-            s = summarize(detection_metrics(_subset(p, pm), _subset(g, gm), LET_CONFIG),
-                          detection_metrics(_subset(p, pm), _subset(g, gm), PLAIN_3D_CONFIG))
-            rows += [(seq, k, v) for k, v in s.items() if "/" not in k]
+    for i, seq in enumerate(seqs):
+        s = summarize(let_groups[i], plain_groups[i])
+        rows += [(seq, k, v) for k, v in s.items() if "/" not in k]
     per_seq = pd.DataFrame(rows, columns=["seq", "metric", "value"])
     extras = {"breakdowns": {k: {"ap": r.ap, "aph": r.aph, "apl": r.apl, "num_gt": r.num_gt}
                              for k, r in let.items()},
               "breakdowns_3d": {k: {"ap": r.ap, "aph": r.aph, "num_gt": r.num_gt} for k, r in plain.items()}}
     return MetricResult(protocol="waymo-let", summary=summary, per_sequence=per_seq, extras=extras)
-
-
-def _subset(objects: WaymoObjects, mask: np.ndarray) -> WaymoObjects:
-    return WaymoObjects(objects.boxes[mask], objects.types[mask], objects.frame_ids[mask], objects.scores[mask],
-                        objects.difficulty[mask], objects.overlap_nlz[mask])
 
 
 # Waymo v2 parquet (LiDARBoxComponent) column names.

@@ -206,3 +206,16 @@ def test_parquet_loader(tmp_path: Path):
     nan.to_parquet(tmp_path / "nan.parquet")
     with pytest.raises(ValueError, match=r"nan\.parquet: row 3: NaN"):
         load_waymo_parquet(tmp_path / "gt.parquet", tmp_path / "nan.parquet")
+
+
+def test_per_sequence_scores_equal_scoring_each_sequence_alone():
+    rng = np.random.default_rng(3)
+    gt = _scene()
+    pred = _scene(shift_z=0.04)
+    pred["score"] = rng.uniform(0.1, 1.0, len(pred))
+    pred.loc[pred.index[::5], "x"] += 1.5  # some misses, so sequences differ
+    together = evaluate_protocol(gt, pred).per_sequence.set_index(["seq", "metric"])["value"]
+    for seq in ("a", "b"):
+        alone = evaluate_protocol(gt[gt["seq"] == seq], pred[pred["seq"] == seq], per_sequence=False).summary
+        for metric in ("LET-3D-AP", "LET-3D-APL", "LET-3D-APH", "3D-AP", "3D-APH"):
+            assert together[(seq, metric)] == pytest.approx(alone[metric], abs=1e-12), (seq, metric)
