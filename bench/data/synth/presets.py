@@ -48,7 +48,7 @@ _BASE: dict[str, WorldConfig] = {
                                lidar_cell_deg2=0.31 * 0.16),  # 64-beam top LiDAR
     # MOTChallenge-like: a car-mounted camera in a street full of pedestrians, 2D boxes + public detections.
     "synth-mot": WorldConfig("synth-mot", 10.0, 10.0, 416, 234, 0.62, 6, 3, 60,
-                             pedestrians=12.0, cyclists=1.0, movers=2.0, parked_density=0.4,
+                             pedestrians=25.0, cyclists=1.0, movers=2.0, parked_density=0.4,
                              lidar_cell_deg2=0.4 * 0.09, public_detections=True, ego_speed=6.0),
     # Kubric3D / TAPVid-3D-like: dense 3D point trajectories with visibility.
     "synth-dense": WorldConfig("synth-dense", 10.0, 10.0, 256, 192, 0.62, 6, 3, 48,

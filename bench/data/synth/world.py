@@ -410,8 +410,21 @@ def build_world(rng: np.random.Generator, cfg: WorldConfig, num_frames: int) -> 
                     continue
             kept.append(ob)
         objects = kept
-        for new_id, ob in enumerate(objects):
-            ob.track_id = new_id
+    # People crossing or walking must not pass through parked cars (moving vehicles keep to their lanes).
+    parked = [ob for ob in objects if ob.motion == "parked"]
+    if parked:
+        parked_xy = np.array([ob.xy[0] for ob in parked])
+        kept = []
+        for ob in objects:
+            if ob.cls in ("Pedestrian", "Cyclist"):
+                near = np.flatnonzero(np.linalg.norm(ob.xy[:, None] - parked_xy[None], axis=-1).min(0) < 5.0)
+                if any(_footprint_overlap(ob.xy, ob.heading, (ob.hwl[2], ob.hwl[1]), parked[j].xy, parked[j].heading,
+                                          (parked[j].hwl[2], parked[j].hwl[1]), margin=0.2) for j in near):
+                    continue
+            kept.append(ob)
+        objects = kept
+    for new_id, ob in enumerate(objects):
+        ob.track_id = new_id
 
     look = _lighting(rng)
     return World(times=times, cam_to_world=poses[::keep], block=block, lanes=lanes, sidewalk=sidewalk,
