@@ -144,7 +144,10 @@ _BOX3D = ("x", "y", "z", "h", "w", "l", "yaw")
 def _evaluate_plain(protocol: str, gt: pd.DataFrame, pred: pd.DataFrame, sequences: dict[str, Any] | None,
                     paired_fn: SimilarityFn, threshold: float, classes: tuple[str, ...] | None,
                     columns: tuple[str, ...] = _BOX3D) -> Any:
-    """Per class, match boxes of the same class; no preprocessing (DontCare and other ID -1 rows are dropped)."""
+    """Per class, match boxes of the same class; no preprocessing (DontCare and other ID -1 rows are dropped).
+
+    ``classes`` defaults to the classes present in the GT; predictions of other classes are not scored.
+    """
     gt = gt[np.isfinite(_box_columns(gt, columns)).all(axis=1) & (gt["track_id"].to_numpy() >= 0)
             & (gt["cls"].to_numpy() != "DontCare")]
     pred = pred[pred["track_id"].to_numpy() >= 0]
