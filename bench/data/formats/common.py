@@ -230,16 +230,24 @@ def read_camera(root: Path, split_name: str, seq: str) -> dict[str, np.ndarray] 
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a sidecar parquet table with text as ``object`` columns, as the tables were built in memory
-    (pandas 3 would otherwise read text back as its ``str`` dtype)."""
+    """Read a sidecar parquet table with the text dtypes it was written with.
+
+    pandas 3 reads every text column back as its ``str`` dtype; columns (and index levels) that
+    were ``object`` when written (track tables use object text) are turned back, using the pandas
+    metadata parquet keeps, so a round trip gives equal frames.
+    """
+    import pyarrow.parquet as pq
+
     df = pd.read_parquet(path)
+    meta = pq.read_schema(path).pandas_metadata or {}
+    was_object = {c["name"] for c in meta.get("columns", []) if c.get("numpy_type") == "object"}
     for column in df.columns:
-        if pd.api.types.is_string_dtype(df[column].dtype) and df[column].dtype != object:
+        if column in was_object and df[column].dtype != object:
             df[column] = df[column].astype(object)
     if isinstance(df.index, pd.MultiIndex):
-        df.index = df.index.set_levels([lvl.astype(object) if pd.api.types.is_string_dtype(lvl.dtype) else lvl
-                                        for lvl in df.index.levels])
-    elif pd.api.types.is_string_dtype(df.index.dtype) and df.index.dtype != object:
+        df.index = df.index.set_levels([lvl.astype(object) if name in was_object else lvl
+                                        for name, lvl in zip(df.index.names, df.index.levels, strict=True)])
+    elif df.index.name in was_object:
         df.index = df.index.astype(object)
     return df
 
