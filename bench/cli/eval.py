@@ -58,8 +58,11 @@ def _check_frames(pred: pd.DataFrame, lengths: dict[str, int], files: dict[str, 
         bad = frames[(frames < 0) | (frames >= n)]
         if len(bad):
             frame = int(bad[0])
-            line = _line_of(files[seq], lambda f, fr=frame: f[0].lstrip("-").isdigit()
-                            and int(f[0]) - frame_offset == fr)
+
+            def is_bad_line(fields: list[str], wanted: int = frame) -> bool:
+                return fields[0].lstrip("-").isdigit() and int(fields[0]) - frame_offset == wanted
+
+            line = _line_of(files[seq], is_bad_line)
             raise EvalInputError(f"{files[seq]}:{line}: frame {frame + frame_offset} is outside sequence {seq} "
                                  f"({n} frames)")
 
@@ -213,7 +216,9 @@ def print_result(result: Any) -> None:
     table = Table(title=f"bench eval: {result.protocol}" + (f" (value: {headline})" if headline else ""))
     table.add_column("metric")
     table.add_column("value", justify="right")
-    classes = list(per_class) if isinstance(per_class, dict) and len(per_class) > 1 else []
+    if not isinstance(per_class, dict):
+        per_class = {}
+    classes = list(per_class) if len(per_class) > 1 else []
     for cls in classes:
         table.add_column(str(cls), justify="right")
     for name, value in result.summary.items():

@@ -98,7 +98,8 @@ def score_tracking(protocol: str, per_class: dict[str, dict[str, dict[str, Any]]
     from bench.metrics.hota import HotaMetric
     from bench.metrics.identity import IdentityMetric
 
-    metrics = [ClearMetric(threshold), IdentityMetric(threshold), HotaMetric()]
+    metrics: list[ClearMetric | IdentityMetric | HotaMetric] = [ClearMetric(threshold), IdentityMetric(threshold),
+                                                               HotaMetric()]
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for cls, seqs in per_class.items():
         raw[cls] = {seq: [m.eval_sequence(data) for m in metrics] for seq, data in seqs.items()}
