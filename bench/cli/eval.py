@@ -142,21 +142,22 @@ def load_mot(gt: Path, pred: Path, split: str) -> Loaded:
 
 
 def load_nuscenes(gt: Path, pred: Path, split: str) -> Loaded:
-    from bench.data.formats.nuscenes import read_dataset, read_tracking_submission, submission_to_tracks
-    from bench.data.tracks import concat_tracks
+    """GT dataroot (or GT JSON) + submission, read as the devkit does by bench.metrics.nuscenes_io.
 
-    dataset = read_dataset(gt, check_sizes=False)
-    splits = [dataset.train, dataset.val] if split == "all" else [getattr(dataset, split)]
-    sequences = {name: seq for s in splits for name, seq in s.sequences.items()}
-    gt_table = concat_tracks(s.tracks for s in splits)
-    tokens = {tok for seq in sequences.values() for tok in seq.meta.get("sample_tokens") or []}
-    boxes = read_tracking_submission(pred, tokens)  # unknown tokens, > 500 boxes, NaN, bad keys: file + place
-    submitted = set(json.loads(Path(pred).read_text())["results"])
-    missing = sorted(tokens - submitted)
-    if missing:
-        raise EvalInputError(f"{pred}: results lack {len(missing)} of the {len(tokens)} samples of the {split} "
-                             f"split (e.g. {missing[0]!r}); every sample needs an entry, [] when empty")
-    return gt_table, submission_to_tracks(boxes, sequences), {"sequences": sequences}
+    Its reader rejects unknown sample tokens, > 500 boxes per sample, non-finite numbers, wrong keys and
+    samples missing from the results, naming the file and the JSON place.
+    """
+    from bench.metrics.nuscenes_io import load_nuscenes_eval
+
+    scenes = None
+    if split != "all":
+        sidecar = gt / "bench.json"
+        if not sidecar.exists():
+            raise EvalInputError(f"{sidecar}: --split {split} needs the scene lists of a bench.json sidecar; "
+                                 f"use --split all to evaluate every scene")
+        scenes = set(json.loads(sidecar.read_text())["splits"][split])
+    gt_boxes, pred_boxes = load_nuscenes_eval(gt, pred, scenes=scenes)
+    return gt_boxes, pred_boxes, {}
 
 
 def load_waymo(gt: Path, pred: Path, split: str) -> Loaded:

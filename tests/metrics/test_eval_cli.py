@@ -112,3 +112,59 @@ def test_unknown_protocol_suggests(kitti_case: Path) -> None:
     code, text = _run("--format", "kitti", "--gt", str(kitti_case / "gt"), "--pred", str(kitti_case / "pred"),
                       "--protocol", "kitti2d")
     assert code == 2 and "Did you mean: kitti-2d" in text
+
+
+def _nuscenes_files(tmp_path: Path) -> tuple[Path, Path, dict]:
+    """A GT JSON and a submission built from the nuScenes golden case ``multi_class`` (devkit numbers known)."""
+    case = json.loads((FIXTURES.parent / "nuscenes" / "multi_class.json").read_text())
+    inputs = case["inputs"]
+    ego: dict[str, list[float]] = {}
+    for part in ("gt", "pred"):
+        cols = inputs[part]
+        for tok, t, e in zip(cols["sample_token"], cols["translation"], cols["ego_translation"], strict=True):
+            ego[tok] = [a - b for a, b in zip(t, e, strict=True)]
+    s = inputs["samples"]
+    samples = {tok: {"scene": sc, "timestamp": ts, "ego_translation": ego.get(tok, [0.0, 0.0, 0.0])}
+               for tok, sc, ts in zip(s["sample_token"], s["scene"], s["timestamp"], strict=True)}
+
+    def boxes(part: str, extra: str) -> dict[str, list[dict]]:
+        cols = inputs[part]
+        out: dict[str, list[dict]] = {tok: [] for tok in samples}
+        for i, tok in enumerate(cols["sample_token"]):
+            out[tok].append({"sample_token": tok, "translation": cols["translation"][i], "size": [1.8, 4.5, 1.6],
+                             "rotation": [1.0, 0.0, 0.0, 0.0], "velocity": [0.0, 0.0],
+                             "tracking_id": str(cols["tracking_id"][i]), "tracking_name": cols["tracking_name"][i],
+                             extra: cols[extra][i]})
+        return out
+
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"samples": samples, "results": boxes("gt", "num_pts")}))
+    submission = {"meta": {"use_camera": True, "use_lidar": False, "use_radar": False, "use_map": False,
+                           "use_external": False}, "results": boxes("pred", "tracking_score")}
+    return gt, tmp_path / "pred.json", {"submission": submission, "expected": case["expected"]["overall"]}
+
+
+def test_nuscenes_submission(tmp_path: Path) -> None:
+    gt, pred, data = _nuscenes_files(tmp_path)
+    pred.write_text(json.dumps(data["submission"]))
+    out = tmp_path / "s.json"
+    code, text = _run("--format", "nuscenes", "--gt", str(gt), "--pred", str(pred), "--json", str(out))
+    assert code == 0, text
+    summary = json.loads(out.read_text())["summary"]
+    for name in ("amota", "amotp", "mota", "ids"):
+        assert summary[name] == pytest.approx(data["expected"][name], abs=1e-6)
+
+    results = data["submission"]["results"]
+    first = next(iter(results))
+    too_many = dict(results, **{first: [dict(results[first][0], tracking_id=str(i)) for i in range(501)]})
+    pred.write_text(json.dumps(dict(data["submission"], results=too_many)))
+    code, text = _run("--format", "nuscenes", "--gt", str(gt), "--pred", str(pred))
+    assert code == 2 and "501 boxes, at most 500" in text and "pred.json" in text
+
+    pred.write_text(json.dumps(dict(data["submission"], results=dict(results, **{"no-such-sample": []}))))
+    code, text = _run("--format", "nuscenes", "--gt", str(gt), "--pred", str(pred))
+    assert code == 2 and "'no-such-sample'" in text and "unknown sample token" in text
+
+    pred.write_text(json.dumps(dict(data["submission"], results={k: v for k, v in results.items() if k != first})))
+    code, text = _run("--format", "nuscenes", "--gt", str(gt), "--pred", str(pred))
+    assert code == 2 and "results lack 1 of the" in text
