@@ -43,12 +43,19 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+_profiles: dict[tuple[Path, float], dict[str, Any]] = {}
+
+
 def load_profile(name: str) -> dict[str, Any]:
-    """The profile's YAML as a dict (a profile name, or a path to a YAML file)."""
+    """The profile's YAML as a dict (a profile name, or a path to a YAML file). Returns a fresh copy."""
     path = Path(name) if name.endswith((".yaml", ".yml")) else PROFILES_DIR / f"{name}.yaml"
     if not path.exists():
         raise ConfigError(f"unknown profile {name!r}: no {path}; known profiles: {', '.join(profile_names())}")
-    return load_yaml(path)
+    # Parsed once per file version: a 1000-cell sweep resolves the same profile 1000 times.
+    key = (path.resolve(), path.stat().st_mtime)
+    if key not in _profiles:
+        _profiles[key] = load_yaml(path)
+    return copy.deepcopy(_profiles[key])
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -9,7 +9,6 @@ local variables and the loaded dataset is released before any method code runs.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import random
@@ -17,6 +16,8 @@ import resource
 import sys
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,7 @@ def score(planned: PlannedJob, gt: dict[str, pd.DataFrame], views: dict[str, Spl
 
 def write_metrics(stage: StageDir, rows: list[MetricRow]) -> None:
     frame = pd.DataFrame([r.__dict__ for r in rows], columns=["split", "protocol", "seq", "metric", "value"])
+    stage.start()
     write_parquet(stage.file("metrics.parquet"), frame)
     stage.mark_done(["metrics.parquet"])
 
@@ -126,9 +128,26 @@ def _check_output(frame: Any, what: str, path: Path) -> pd.DataFrame:
     return frame
 
 
+@contextmanager
+def _timed(planned: PlannedJob, what: str) -> Iterator[None]:
+    """Add the block's wall time to ``planned.info["timings"][what]`` (stored in the run's manifest)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield
+    finally:
+        timings = planned.info.setdefault("timings", {})
+        timings[what] = timings.get(what, 0.0) + time.perf_counter() - start
+        cpu_key = what.replace("_s", "_cpu_s")  # CPU time too: wall time on a shared machine is noisy
+        timings[cpu_key] = timings.get(cpu_key, 0.0) + time.process_time() - cpu
+
+
 def _load_views(planned: PlannedJob) -> tuple[dict[str, pd.DataFrame], dict[str, SplitView], pd.DataFrame]:
     """Load the dataset, cut the labels, build the firewalled views, and keep only the GT tables."""
-    dataset = load_dataset_for(planned.loader, planned.config["data"])
+    with _timed(planned, "data_s"):
+        dataset = load_dataset_for(planned.loader, planned.config["data"])
+        for split in (dataset.train, dataset.val):
+            for seq in split.sequences.values():
+                seq.load_images()  # the views hand out pixels, never paths into the dataset folder
     if str(dataset.data_hash) != planned.data_hash:
         raise RuntimeError(f"dataset {planned.job.dataset} changed since planning "
                            f"({dataset.data_hash} != {planned.data_hash}); plan again")
@@ -137,8 +156,13 @@ def _load_views(planned: PlannedJob) -> tuple[dict[str, pd.DataFrame], dict[str,
         labels = read_parquet(labels_dir.file("labels.parquet"))
     else:
         budget = None if planned.method_cls.sees_ground_truth else planned.job.budget
-        labels, manifest = budget_labels(dataset.train.tracks, budget, planned.job.seed)
-        labels_dir.path.mkdir(parents=True, exist_ok=True)
+        with _timed(planned, "labels_s"):
+            manifest = planned.info.get("manifest") if budget is not None else None
+            if manifest is not None and manifest.sha256 == planned.manifest_hash:  # sampled while planning
+                labels = manifest.labels(dataset.train.tracks)
+            else:
+                labels, manifest = budget_labels(dataset.train.tracks, budget, planned.job.seed)
+        labels_dir.start()
         write_parquet(labels_dir.file("labels.parquet"), labels)
         files = ["labels.parquet"]
         if manifest is not None:
@@ -151,8 +175,9 @@ def _load_views(planned: PlannedJob) -> tuple[dict[str, pd.DataFrame], dict[str,
         "val": firewall.split_view(dataset.val, dataset.frame_rate),
     }
     planned.info["data_root"] = str(dataset.root) if dataset.root else None
-    del dataset  # no reference to the hidden GT objects survives into method code
-    gc.collect()
+    # Drop the runner's reference: the Split objects (hidden tracks, points, layers) are freed by
+    # reference counting here, before any method code runs (no gc.collect needed: no cycles).
+    del dataset
     return gt, views, labels
 
 
@@ -179,7 +204,8 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path) -> tuple[dict
         if stage.is_done():
             outputs["pseudolabels"] = read_parquet(stage.file("pseudolabels.parquet"))
         else:
-            with firewall.guard(forbidden, allowed=[work]):
+            stage.start()
+            with _timed(planned, "method_s"), firewall.guard(forbidden, allowed=[work]):
                 method.fit(train, ctx("method"))
                 pseudo = method.label(train, ctx("method"))
             outputs["pseudolabels"] = _check_output(pseudo, f"{planned.job.method}.label", stage.path)
@@ -202,14 +228,16 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path) -> tuple[dict
     if training.is_done():
         learner.load_state_dict(load_checkpoint(training.file("model.pt")))
     else:
-        with firewall.guard(forbidden, allowed=[work]):
+        training.start()
+        with _timed(planned, "method_s"), firewall.guard(forbidden, allowed=[work]):
             learner.fit(train, firewall.copy_labels(learner_labels), ctx(section))
         state = learner.state_dict()
         if state is not None:
             save_checkpoint(training.file("model.pt"), state)
             training.mark_done(["model.pt"])
+    prediction.start()
     start = time.perf_counter()
-    with firewall.guard(forbidden, allowed=[work]):
+    with _timed(planned, "method_s"), firewall.guard(forbidden, allowed=[work]):
         predictions = learner.predict(views["val"], ctx(section))
     elapsed = time.perf_counter() - start
     fps = views["val"].num_frames / elapsed if elapsed > 0 else None
@@ -260,13 +288,15 @@ def execute(planned: PlannedJob, runs_root: Path, store_path: Path, device: str 
             fps = json.loads(timing.read_text()).get("fps") if timing.exists() else None
         else:
             outputs, fps, gt, views = _run_stages(planned, device, runs_root)
-            rows = score(planned, gt, views, outputs)
+            with _timed(planned, "score_s"):
+                rows = score(planned, gt, views, outputs)
             write_metrics(metrics_dir, rows)
         store.add_metrics(planned.key, rows)
         status, error = "ok", None
     except Exception:
         status, error, fps = "failed", traceback.format_exc(), None
     wall = time.perf_counter() - t0
+    manifest["timings"] = {**planned.info.get("timings", {}), "wall_s": wall}
     record = record_for(planned, status, device, started, error=error, finished_at=time.time(), wall_s=wall,
                         peak_mem_mb=peak_memory_mb(), fps=fps, manifest=manifest)
     write_text(planned.run_dir / "run.json", json.dumps(record.__dict__, default=str, indent=1))

@@ -112,10 +112,44 @@ def budget_labels(tracks: pd.DataFrame, budget: int | None, seed: int) -> tuple[
     return manifest.labels(tracks), manifest
 
 
-def manifest_hash(tracks: pd.DataFrame, budget: int, seed: int) -> str:
+# Manifests sampled while planning in this process, by (data hash, budget, seed): the labels stage
+# of a job planned here reuses them instead of sampling twice. They list (seq, frame, track_id) only.
+_manifests: dict[tuple[str, int, int], Any] = {}
+
+
+def manifest_hash(tracks: pd.DataFrame, budget: int, seed: int, data_hash: str = "") -> str:
     from bench.labels import make_manifest
 
-    return str(make_manifest(tracks, budget, seed).sha256)
+    manifest = make_manifest(tracks, budget, seed)
+    _manifests[(data_hash, budget, seed)] = manifest
+    return str(manifest.sha256)
+
+
+def _labels_code() -> str:
+    import bench.labels
+
+    return code_version(bench.labels.LabelManifest)
+
+
+def cached_manifest_hash(cache_dir: Path | None, data_hash: str, tracks_fn: Callable[[], pd.DataFrame],
+                         budget: int, seed: int) -> str:
+    """The label manifest's sha256, remembered on disk per (data hash, budget, seed, sampler code).
+
+    Sampling is a pure function of those, so a re-planned sweep need not load and sample again.
+    """
+    path = None
+    if cache_dir is not None:
+        path = cache_dir / "manifests" / data_hash[:32] / _labels_code() / f"b{budget}-s{seed}.sha256"
+        if path.exists():
+            text = path.read_text().strip()
+            if len(text) == 64:
+                return text
+    sha = manifest_hash(tracks_fn(), budget, seed, data_hash)
+    if path is not None:
+        from bench.runner.stages import write_text
+
+        write_text(path, sha)
+    return sha
 
 
 def _load(loader: Callable[..., Any], data_cfg: dict[str, Any]) -> Any:
@@ -127,7 +161,8 @@ def load_dataset_for(loader: Callable[..., Any], data_cfg: dict[str, Any]) -> An
     return _load(loader, data_cfg)
 
 
-def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], sees_gt: bool) -> tuple[str, str]:
+def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], sees_gt: bool,
+            cache_dir: Path | None) -> tuple[str, str]:
     cache_key = (job.dataset, repr(sorted(data_cfg.items())))
     info = _data_info.get(cache_key)
     if info is None:
@@ -138,9 +173,15 @@ def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], sees
         return info.data_hash, FULL_LABELS
     cell = (job.budget, job.seed)
     if cell not in info.manifests:
-        if info.tracks is None:
-            raise RuntimeError("planning cache lost its tracks")
-        info.manifests[cell] = "full" if job.budget is None else manifest_hash(info.tracks, job.budget, job.seed)
+        if job.budget is None:
+            info.manifests[cell] = FULL_LABELS
+        else:
+            def tracks() -> pd.DataFrame:
+                if info.tracks is None:  # dropped after an earlier planning pass: load again
+                    info.tracks = _load(loader, data_cfg).train.tracks
+                return info.tracks
+
+            info.manifests[cell] = cached_manifest_hash(cache_dir, info.data_hash, tracks, job.budget, job.seed)
     return info.data_hash, info.manifests[cell]
 
 
@@ -162,11 +203,7 @@ def plan_job(job: Job, runs_root: Path) -> PlannedJob:
     config = resolve_config(job.profile, job.method, job.base, job.overrides)
     loader = registry.get_dataset_loader(job.dataset)
     sees_gt = bool(method_cls.sees_ground_truth)
-    cache_key = (job.dataset, repr(sorted(config["data"].items())))
-    info = _data_info.get(cache_key)
-    if info is not None and info.tracks is None and (job.budget, job.seed) not in info.manifests and not sees_gt:
-        _data_info.pop(cache_key)  # hashes for this cell were never computed: reload
-    data_hash, labels_hash = _hashes(job, loader, config["data"], sees_gt)
+    data_hash, labels_hash = _hashes(job, loader, config["data"], sees_gt, Path(runs_root) / ".cache")
     version = protocol_version()
     parts = {
         "config": config,
@@ -178,8 +215,11 @@ def plan_job(job: Job, runs_root: Path) -> PlannedJob:
     }
     key = job_key(parts)
     run_dir = run_path(runs_root, job.dataset, job.method, job.base, job.budget, job.seed, key)
-    return PlannedJob(job=job, config=config, key=key, run_dir=run_dir, method_cls=method_cls, base_cls=base_cls,
-                      loader=loader, data_hash=data_hash, manifest_hash=labels_hash, protocol_version=version)
+    planned = PlannedJob(job=job, config=config, key=key, run_dir=run_dir, method_cls=method_cls, base_cls=base_cls,
+                         loader=loader, data_hash=data_hash, manifest_hash=labels_hash, protocol_version=version)
+    if job.budget is not None and (data_hash, job.budget, job.seed) in _manifests:
+        planned.info["manifest"] = _manifests[(data_hash, job.budget, job.seed)]
+    return planned
 
 
 def decide(planned: PlannedJob, statuses: dict[str, str], force: bool, rerun_failed: bool) -> None:

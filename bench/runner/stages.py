@@ -32,8 +32,8 @@ def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
+        # No fsync: os.replace is atomic against a killed process, which is what a sweep must survive;
+        # after a power loss a file may come back short, and the marker's recorded sizes catch that.
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -95,3 +95,9 @@ class StageDir:
 
     def clear(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+    def start(self) -> None:
+        """Begin producing this stage: leftovers of an interrupted attempt (temp files, partial
+        artifacts without a marker) are removed first."""
+        self.clear()
+        self.path.mkdir(parents=True, exist_ok=True)
