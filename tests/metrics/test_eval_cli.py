@@ -168,3 +168,51 @@ def test_nuscenes_submission(tmp_path: Path) -> None:
     pred.write_text(json.dumps(dict(data["submission"], results={k: v for k, v in results.items() if k != first})))
     code, text = _run("--format", "nuscenes", "--gt", str(gt), "--pred", str(pred))
     assert code == 2 and "results lack 1 of the" in text
+
+
+def test_waymo_parquet(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    v2 = "[LiDARBoxComponent]"
+    rng = np.random.default_rng(1)
+    n = 8
+    df = pd.DataFrame({
+        "key.segment_context_name": ["seg"] * n, "key.frame_timestamp_micros": np.arange(n) // 2,
+        "key.laser_object_id": [f"o{i}" for i in range(n)],
+        f"{v2}.box.center.x": rng.uniform(5, 40, n), f"{v2}.box.center.y": rng.uniform(-5, 5, n),
+        f"{v2}.box.center.z": np.ones(n), f"{v2}.box.size.x": np.full(n, 4.5), f"{v2}.box.size.y": np.full(n, 1.9),
+        f"{v2}.box.size.z": np.full(n, 1.6), f"{v2}.box.heading": rng.uniform(-3, 3, n), f"{v2}.type": np.ones(n, int)})
+    df.to_parquet(tmp_path / "gt.parquet")
+    df.assign(score=0.7).to_parquet(tmp_path / "pred.parquet")
+    out = tmp_path / "s.json"
+    code, text = _run("--format", "waymo", "--gt", str(tmp_path / "gt.parquet"), "--pred",
+                      str(tmp_path / "pred.parquet"), "--json", str(out))
+    assert code == 0, text
+    assert json.loads(out.read_text())["summary"]["LET-3D-AP/VEHICLE"] == pytest.approx(1.0)
+    df.assign(score=[0.7] * 3 + [float("nan")] + [0.7] * 4).to_parquet(tmp_path / "nan.parquet")
+    code, text = _run("--format", "waymo", "--gt", str(tmp_path / "gt.parquet"),
+                      "--pred", str(tmp_path / "nan.parquet"))
+    assert code == 2 and "nan.parquet: row 4: NaN" in text
+
+
+def test_tapvid3d_npz(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    xyz = np.column_stack([rng.uniform(-1, 1, 5), rng.uniform(-1, 1, 5), rng.uniform(3, 8, 5)])
+    xyz = np.repeat(xyz[None], 4, 0) + rng.normal(0, 0.01, (4, 5, 3))
+    visible = rng.uniform(size=(4, 5)) < 0.8
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    np.savez(tmp_path / "gt" / "a.npz", tracks_XYZ=xyz, visibility=visible, queries_xyt=np.zeros((5, 3)),
+             fx_fy_cx_cy=np.array([600.0, 600, 320, 240]), image_size=np.array([640, 480]))
+    np.savez(tmp_path / "pred" / "a.npz", tracks_XYZ=xyz * 2, visibility=visible)  # median scaling undoes x2
+    out = tmp_path / "s.json"
+    code, text = _run("--format", "tapvid3d", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"),
+                      "--json", str(out))
+    assert code == 0, text
+    assert json.loads(out.read_text())["summary"]["APD3D"] == pytest.approx(1.0)
+    np.savez(tmp_path / "pred" / "zz.npz", tracks_XYZ=xyz, visibility=visible)
+    code, text = _run("--format", "tapvid3d", "--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "pred"))
+    assert code == 2 and "zz" in text
