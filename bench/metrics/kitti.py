@@ -64,8 +64,8 @@ def preprocess_sequence(seq: str, n_frames: int, gt: pd.DataFrame, pred: pd.Data
     r_box = regions[_BOX].to_numpy(dtype=float)
 
     gt_ids, tracker_ids, sims = [], [], []
-    frames = zip(frame_slices(g["frame"].to_numpy(), n_frames), frame_slices(p["frame"].to_numpy(), n_frames),
-                 frame_slices(regions["frame"].to_numpy(), n_frames), strict=True)
+    frames = zip(frame_slices(g["frame"].to_numpy(), n_frames, seq), frame_slices(p["frame"].to_numpy(), n_frames, seq),
+                 frame_slices(regions["frame"].to_numpy(), n_frames, seq), strict=True)
     for gi, pi, ri in frames:
         sim = iou_2d(g_box[gi], p_box[pi])
         remove = np.zeros(len(pi), bool)

@@ -46,8 +46,11 @@ _EPS = float(np.finfo(float).eps)
 SimilarityFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def frame_slices(frames: np.ndarray, n_frames: int) -> list[np.ndarray]:
+def frame_slices(frames: np.ndarray, n_frames: int, seq: str = "") -> list[np.ndarray]:
     """Row indices of each frame ``0..n_frames-1`` (one stable sort, no per-frame boolean masks)."""
+    if len(frames) and (frames.min() < 0 or frames.max() >= n_frames):
+        bad = int(frames.max() if frames.max() >= n_frames else frames.min())
+        raise ValueError(f"sequence {seq!r}: frame {bad} is outside its frames 0..{n_frames - 1}")
     order = np.argsort(frames, kind="stable")
     counts = np.bincount(frames, minlength=n_frames)[:n_frames]
     return np.split(order, np.cumsum(counts)[:-1])
@@ -193,8 +196,8 @@ def _plain_sequence(seq: str, n_frames: int, g: pd.DataFrame, p: pd.DataFrame, c
                     paired_fn: SimilarityFn) -> dict[str, Any]:
     g_ids, p_ids = g["track_id"].to_numpy(), p["track_id"].to_numpy()
     g_box, p_box = _box_columns(g, columns), _box_columns(p, columns)
-    g_sl = frame_slices(g["frame"].to_numpy(), n_frames)
-    p_sl = frame_slices(p["frame"].to_numpy(), n_frames)
+    g_sl = frame_slices(g["frame"].to_numpy(), n_frames, seq)
+    p_sl = frame_slices(p["frame"].to_numpy(), n_frames, seq)
     sims = batched_similarity(g_box, p_box, g_sl, p_sl, paired_fn)
     return sequence_data(seq, [g_ids[i] for i in g_sl], [p_ids[i] for i in p_sl], sims)
 
@@ -272,7 +275,7 @@ def evaluate_mot17(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[str,
         g_ids, p_ids = g["track_id"].to_numpy(), p["track_id"].to_numpy()
         g_box, p_box = _box_columns(g, ("x1", "y1", "x2", "y2")), _box_columns(p, ("x1", "y1", "x2", "y2"))
         gid_f, pid_f, sims = [], [], []
-        for gi, pi in zip(frame_slices(g["frame"].to_numpy(), n), frame_slices(p["frame"].to_numpy(), n),
+        for gi, pi in zip(frame_slices(g["frame"].to_numpy(), n, seq), frame_slices(p["frame"].to_numpy(), n, seq),
                           strict=True):
             sim = iou_2d(g_box[gi], p_box[pi])
             keep_p = np.ones(len(pi), bool)

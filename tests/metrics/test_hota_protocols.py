@@ -73,3 +73,12 @@ def test_registry_and_json() -> None:
     data = json.loads(json.dumps(result.to_dict()))
     assert data["summary"]["HOTA"] == pytest.approx(1.0)
     assert {r["seq"] for r in data["per_sequence"]} == {"s"}
+
+
+@pytest.mark.parametrize("protocol", ["kitti-2d", "3d-iou", "mot17"])
+def test_frames_beyond_the_given_sequences_are_an_error(protocol: str) -> None:
+    from types import SimpleNamespace
+
+    sequences = {"s": SimpleNamespace(frame_ids=np.arange(5))}
+    with pytest.raises(ValueError, match=r"sequence 's': frame 9 is outside its frames 0..4"):
+        evaluate(protocol, GT, GT, sequences=sequences)
