@@ -170,7 +170,7 @@ class Renderer:
             if behind.max() < near:
                 continue  # wholly behind scenery: never visible and never labelled, so skip the work
             ob = world.objects[i]
-            c, s = np.cos(ob.heading[index]), np.sin(ob.heading[index])
+            c, s = float(np.cos(ob.heading[index])), float(np.sin(ob.heading[index]))  # weak scalars keep float32
             rel = o[:2] - ob.xy[index]
             o_l = np.array([c * rel[0] + s * rel[1], -s * rel[0] + c * rel[1], o[2]], dtype=np.float32)
             sx, sy = dx[sub], dy[sub]
@@ -312,7 +312,7 @@ class Renderer:
         off = np.minimum(np.where(on_v, np.inf, np.abs(ay) - half), np.where(on_h, np.inf, np.abs(ax) - half))
         walk = ~road & (off < sw)
         joints = (np.mod(x, 1.2) < 0.05) | (np.mod(y, 1.2) < 0.05)
-        tiles = (0.5 + 0.12 * fine + 0.06 * coarse - 0.15 * joints)[:, None] * np.array([1.0, 0.98, 0.94])
+        tiles = (0.5 + 0.12 * fine + 0.06 * coarse - 0.15 * joints)[:, None] * np.float32([1.0, 0.98, 0.94])
         out[walk] = tiles[walk]
         kerb = ~road & (off < 0.25)
         out[kerb] = (0.7 + 0.1 * fine[kerb])[:, None]
@@ -372,8 +372,8 @@ class Renderer:
         glass = np.array([0.05, 0.07, 0.1], dtype=np.float32) + 0.08 * (np.clip(u / h, 0, 1))[:, None]
         dark = np.float32(0.04)
         # Wheels on the sides of the lower body (and the truck cab).
-        radius = np.where(cls == 2, 0.5, np.where(cls == 1, 0.36, 0.32))
-        axle = l / 2 - np.where(cls == 2, 1.0, 0.8)
+        radius = np.float32([0.32, 0.36, 0.5, 0, 0])[cls]
+        axle = l / 2 - np.float32([0.8, 0.8, 1.0, 0, 0])[cls]
         wheel_d = np.minimum((f - axle) ** 2, (f + axle) ** 2) + (u - radius) ** 2
         tyre = vehicle & side & (wheel_d < radius ** 2)
         rim = tyre & (wheel_d < (0.55 * radius) ** 2)
@@ -383,11 +383,11 @@ class Renderer:
         # Cabin glass (Car/Van part 1, truck cab part 0 upper half).
         cabin = vehicle & (((cls <= 1) & (part == 1)) | ((cls == 2) & (part == 0) & (u > 0.45 * h)))
         pillar = np.abs(f - np.where(cls == 0, -0.06 * l, 0.0)) < 0.05
-        z_lo = np.where(cls == 0, 0.58 * h, np.where(cls == 1, 0.5 * h, 0.45 * h))
+        z_lo = np.float32([0.58, 0.5, 0.45, 0, 0])[cls] * h
         window = cabin & ~top & (u > z_lo + 0.06) & (u < h - 0.08) & ~(side & pillar)
         colour[window] = glass[window]
         # Lights and plates on the lower body.
-        body_top = np.where(cls == 0, 0.58 * h, np.where(cls == 1, 0.5 * h, 0.45 * h))
+        body_top = z_lo
         lamp = vehicle & (front | back) & (np.abs(s) > 0.28 * w) & (np.abs(s) < 0.46 * w) & \
             (u > 0.62 * body_top) & (u < 0.85 * body_top) & ~cabin
         colour[lamp & front] = np.array([0.95, 0.95, 0.85], dtype=np.float32)
