@@ -70,6 +70,8 @@ def _check_frames(pred: pd.DataFrame, lengths: dict[str, int], files: dict[str, 
 def _check_files(gt_seqs: list[str], pred_dir: Path, what: str) -> dict[str, Path]:
     if not pred_dir.is_dir():
         raise EvalInputError(f"{pred_dir}: prediction folder not found")
+    if not any(pred_dir.glob("*.txt")) and (pred_dir / "data").is_dir():  # TrackEval's <tracker>/data/ layout
+        pred_dir = pred_dir / "data"
     found = {p.stem: p for p in sorted(pred_dir.glob("*.txt"))}
     unknown = sorted(set(found) - set(gt_seqs))
     if unknown:

@@ -46,10 +46,13 @@ def evaluate(protocol: str, gt: pd.DataFrame, pred: pd.DataFrame, *,
     return get_protocol(protocol)(gt, pred, sequences=sequences, **options)
 
 
-def _json_number(value: Any) -> float | int | None:
+def _json_number(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return _jsonable(value)
     return None if math.isnan(value) else value
 
 
