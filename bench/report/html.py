@@ -81,23 +81,25 @@ def _table_view(board: Leaderboard, reference: frozenset[str]) -> dict[str, Any]
     }
 
 
-def _speed_points(board: Leaderboard, runs: pd.DataFrame) -> list[tuple[str, float, float]]:
-    """(method + base @ budget, mean FPS over ok seeds, headline mean) for cells with a measured FPS."""
+def _speed_series(board: Leaderboard, runs: pd.DataFrame) -> dict[str, list[tuple[str, float, float]]]:
+    """Per method (+ base): (budget label, mean FPS over ok seeds, headline mean) for cells with a measured FPS."""
     if runs.empty or "fps" not in runs:
-        return []
+        return {}
     ok = runs[(runs["status"] == "ok") & (runs["dataset"] == board.dataset) & runs["fps"].notna()]
     if ok.empty:
-        return []
+        return {}
     ok = ok.assign(base=ok["base"].fillna("").astype(str))
     fps = ok.groupby(["method", "base", "budget"], dropna=False)["fps"].mean()
-    points = []
+    series: dict[str, list[tuple[int | None, float, float]]] = {}
     for (method, base, budget), value in fps.items():
         b = None if pd.isna(budget) else int(budget)
         cell = board.cells.get(((str(method), str(base)), b))
         if cell is not None and value > 0:
             label = f"{method} + {base}" if base else str(method)
-            points.append((f"{label} @ {budget_label(b)}", float(value), board.info.shown(cell.mean)))
-    return points
+            series.setdefault(label, []).append((b, float(value), board.info.shown(cell.mean)))
+    # Points of a method in budget order, so its line reads as "more labels ->".
+    return {label: [(budget_label(b), x, y) for b, x, y in sorted(points, key=lambda p: (p[0] is None, p[0] or 0))]
+            for label, points in sorted(series.items())}
 
 
 @dataclass
@@ -149,7 +151,7 @@ def _index_view(boards: list[Leaderboard], runs: pd.DataFrame, schema: MetricSch
         key = (board.dataset, board.protocol, board.split)
         if key not in sections:  # boards come headline-first within a section
             spec = schema.protocol(board.protocol)
-            speed = _speed_points(board, runs)
+            speed = _speed_series(board, runs)
             sections[key] = {
                 "id": _slug(*key), "dataset": board.dataset, "protocol": board.protocol, "split": board.split,
                 "title": spec.title, "headline": board.info.display, "tables": [],

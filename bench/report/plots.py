@@ -65,14 +65,21 @@ def budget_curve_svg(board: Leaderboard) -> str:
     return _svg(fig)
 
 
-def speed_accuracy_svg(points: list[tuple[str, float, float]], x_label: str, y_label: str, title: str) -> str:
-    """Scatter of (label, fps, headline value in display units), FPS on a log axis."""
+def speed_accuracy_svg(series: dict[str, list[tuple[str, float, float]]], x_label: str, y_label: str,
+                       title: str) -> str:
+    """FPS vs headline metric: per method one line through its budgets, points labelled with the budget.
+
+    ``series`` maps a method label to (budget label, fps, value in display units) points."""
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(6.4, 3.6))
         ax = fig.add_subplot()
-        for label, fps, value in points:
-            ax.scatter([fps], [value], label=label)
-        fps = [p[1] for p in points]
+        fps = [p[1] for points in series.values() for p in points]
+        for label, points in series.items():
+            (line,) = ax.plot([p[1] for p in points], [p[2] for p in points], marker="o", markersize=4,
+                              linewidth=0.8, label=label)
+            for budget, x, y in points:
+                ax.annotate(budget, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=6,
+                            color=line.get_color())
         if fps and min(fps) > 0 and max(fps) / min(fps) > 10:  # log only when speeds span an order of magnitude
             ax.set_xscale("log")
         ax.set_xlabel(x_label)
