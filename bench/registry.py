@@ -109,7 +109,7 @@ def method_target(name: str) -> str:
     return target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
 
 
-def get_method(name: str) -> type:
+def get_method(name: str) -> type[Any]:
     """The class registered as ``name``."""
     _load_builtin()
     if name not in _methods:

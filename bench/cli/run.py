@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -33,7 +35,7 @@ def _options(runs_dir_opt: Path | None, store_opt: Path | None, **kw) -> SweepOp
     return SweepOptions(runs_root=root, store_path=store_opt or default_store_path(root), **kw)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_NOTHING)
 
@@ -44,8 +46,8 @@ def _metric_table(store: Store, key: str) -> Table:
     table = Table(title="metrics (overall)")
     for column in ("split", "protocol", "metric", "value"):
         table.add_column(column, justify="right" if column == "value" else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(row.split, row.protocol, row.metric, f"{row.value:.4g}")
+    for row in frame.to_dict("records"):
+        table.add_row(str(row["split"]), str(row["protocol"]), str(row["metric"]), f"{row['value']:.4g}")
     return table
 
 
@@ -175,18 +177,19 @@ def rescore(method: str | None, dataset: str | None, runs_dir: Path | None, stor
     if dataset:
         runs = runs[runs["dataset"] == dataset]
     done = 0
-    for row in runs.itertuples(index=False):
-        budget = None if row.budget is None or str(row.budget) == "<NA>" else int(row.budget)
-        record = store.run(row.key)
+    for row in runs.to_dict("records"):
+        budget = None if pd.isna(row["budget"]) else int(row["budget"])
+        record = store.run(str(row["key"]))
         overrides = _config_overrides(record.config) if record else ()
-        job = Job(method=row.method, base=row.base, dataset=row.dataset, budget=budget, seed=int(row.seed),
-                  profile=row.profile, overrides=overrides)
+        job = Job(method=str(row["method"]), base=None if row["base"] is None else str(row["base"]),
+                  dataset=str(row["dataset"]), budget=budget, seed=int(row["seed"]), profile=str(row["profile"]),
+                  overrides=overrides)
         try:
             planned = plan_job(job, options.runs_root)
         except (RegistryError, ConfigError) as err:
-            click.echo(f"skip {row.key[:12]}: {err}", err=True)
+            click.echo(f"skip {str(row['key'])[:12]}: {err}", err=True)
             continue
-        planned.key, planned.run_dir = row.key, Path(row.run_dir)  # score exactly the stored artifacts
+        planned.key, planned.run_dir = str(row["key"]), Path(str(row["run_dir"]))  # score exactly the stored artifacts
         if rescore_run(planned, options.store()) is not None:
             done += 1
     click.echo(f"rescored {done} of {len(runs)} runs")
@@ -216,7 +219,7 @@ def ls(what: str, runs_dir: Path | None, store_path: Path | None) -> None:
             target = registry.method_target(name)
             try:
                 cls = registry.get_method(name)
-                table.add_row(name, kind_of(cls), cls.outputs, target)
+                table.add_row(name, kind_of(cls), str(getattr(cls, "outputs", "")), target)
             except RegistryError as err:
                 table.add_row(name, "[red]broken[/red]", "", str(err))
         console.print(table)
@@ -238,8 +241,9 @@ def ls(what: str, runs_dir: Path | None, store_path: Path | None) -> None:
         path = store_path or default_store_path(runs_dir)
         frame = Store(path).runs_frame()
         table = Table("key", "dataset", "method", "budget", "seed", "profile", "status", "wall s", title=str(path))
-        for r in frame.itertuples(index=False):
-            name = r.method if r.base is None else f"{r.method}+{r.base}"
-            wall = "" if r.wall_s is None or r.wall_s != r.wall_s else f"{r.wall_s:.1f}"
-            table.add_row(r.key[:12], r.dataset, name, str(r.budget), str(r.seed), r.profile, r.status, wall)
+        for r in frame.to_dict("records"):
+            name = r["method"] if r["base"] is None else f"{r['method']}+{r['base']}"
+            wall = "" if pd.isna(r["wall_s"]) else f"{r['wall_s']:.1f}"
+            table.add_row(str(r["key"])[:12], str(r["dataset"]), str(name), str(r["budget"]), str(r["seed"]),
+                          str(r["profile"]), str(r["status"]), wall)
         console.print(table)

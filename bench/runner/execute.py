@@ -27,7 +27,7 @@ import pandas as pd
 from bench import firewall
 from bench.config import dump_config
 from bench.data.tracks import validate_tracks
-from bench.interface import Labeler, RunContext, SplitView
+from bench.interface import Labeler, RunContext, SplitView, TrainView
 from bench.runner.jobs import PlannedJob, budget_labels, load_dataset_for
 from bench.runner.keys import code_version
 from bench.runner.manifest import collect_manifest
@@ -186,6 +186,7 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path) -> tuple[dict
                                                                              dict[str, SplitView]]:
     gt, views, _labels = _load_views(planned)
     train = views["train"]
+    assert isinstance(train, TrainView)
     work = planned.run_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
     forbidden = [runs_root] + ([planned.info["data_root"]] if planned.info.get("data_root") else [])
@@ -283,7 +284,9 @@ def execute(planned: PlannedJob, runs_root: Path, store_path: Path, device: str 
         metrics_dir = StageDir(planned.run_dir, "metrics")
         fps = None
         if metrics_dir.is_done():  # killed after scoring but before the store said "ok"
-            rows = [MetricRow(**r) for r in read_parquet(metrics_dir.file("metrics.parquet")).to_dict("records")]
+            stored = read_parquet(metrics_dir.file("metrics.parquet"))
+            rows = [MetricRow(str(r.split), str(r.protocol), str(r.seq), str(r.metric), float(r.value))  # type: ignore[arg-type]
+                    for r in stored.itertuples(index=False)]
             timing = StageDir(planned.run_dir, "prediction").file("timing.json")
             fps = json.loads(timing.read_text()).get("fps") if timing.exists() else None
         else:

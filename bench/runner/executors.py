@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -118,8 +119,7 @@ def _run_local(todo: list[PlannedJob], options: SweepOptions, device: str, on_do
         return
     ctx = mp.get_context("fork")  # inherits registrations made at run time; no re-import per job
     queue = list(todo)
-    running: dict[int, tuple[mp.process.BaseProcess, PlannedJob, str | None, multiprocessing.connection.Connection]]
-    running = {}
+    running: dict[Any, tuple[Any, PlannedJob, str | None, Any]] = {}
     while queue or running:
         while queue and slots:
             p, slot = queue.pop(0), slots.pop(0)
@@ -131,7 +131,7 @@ def _run_local(todo: list[PlannedJob], options: SweepOptions, device: str, on_do
             running[proc.sentinel] = (proc, p, slot, recv)
         ready = multiprocessing.connection.wait(list(running))
         for sentinel in ready:
-            proc, p, slot, recv = running.pop(sentinel)  # type: ignore[index]
+            proc, p, slot, recv = running.pop(sentinel)
             proc.join()
             status = recv.recv() if recv.poll() else None
             recv.close()

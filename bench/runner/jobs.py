@@ -47,8 +47,8 @@ class PlannedJob:
     config: dict[str, Any]
     key: str
     run_dir: Path
-    method_cls: type
-    base_cls: type | None
+    method_cls: type[Any]
+    base_cls: type[Any] | None
     loader: Callable[..., Any]
     data_hash: str
     manifest_hash: str
