@@ -14,7 +14,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,14 @@ def write_png(path: Path, image: np.ndarray) -> None:
     from PIL import Image
 
     Image.fromarray(np.ascontiguousarray(image)).save(path, compress_level=1)
+
+
+def write_pngs(paths: list[Path], images: Callable[[int], np.ndarray]) -> None:
+    """Write many PNGs on a thread pool (zlib releases the GIL); ``images(i)`` gives the i-th image."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        list(pool.map(lambda i: write_png(paths[i], images(i)), range(len(paths))))
 
 
 def image_size(path: Path) -> tuple[int, int]:

@@ -29,7 +29,7 @@ from bench.data.formats.common import (
     parse_int,
     read_meta_frames,
     read_sidecar,
-    write_png,
+    write_pngs,
     write_sidecar,
 )
 from bench.data.geometry import observation_angle
@@ -310,8 +310,7 @@ def write_sequence(root: Path, seq: Sequence, tracks: pd.DataFrame) -> None:
         raise DataError(f"sequence {seq.name}: KITTI frames are 0..T-1, got frame ids {seq.frame_ids[:5]}...")
     image_dir = root / "image_02" / seq.name
     image_dir.mkdir(exist_ok=True)
-    for i in range(seq.num_frames):
-        write_png(image_dir / f"{i:06d}.png", seq.image(i))
+    write_pngs([image_dir / f"{i:06d}.png" for i in range(seq.num_frames)], seq.image)
     write_labels(root / "label_02" / f"{seq.name}.txt", tracks)
     write_calib(root / "calib" / f"{seq.name}.txt", seq.intrinsics[0])
     imu_to_world = seq.cam_to_world @ imu_to_rectcam({})
