@@ -16,7 +16,7 @@ import resource
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -181,7 +181,8 @@ def _load_views(planned: PlannedJob) -> tuple[dict[str, pd.DataFrame], dict[str,
     return gt, views, labels
 
 
-def _run_stages(planned: PlannedJob, device: str, runs_root: Path) -> tuple[dict[str, pd.DataFrame], float | None,
+def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
+                progress: Callable[[int, int, str], None] | None = None) -> tuple[dict[str, pd.DataFrame], float | None,
                                                                              dict[str, pd.DataFrame],
                                                                              dict[str, SplitView]]:
     gt, views, _labels = _load_views(planned)
@@ -193,8 +194,11 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path) -> tuple[dict
     forbidden += [p for p in os.environ.get("BENCH_DATA_DIR", "").split(os.pathsep) if p]
 
     def ctx(section: str) -> RunContext:
-        return RunContext(device=device, seed=planned.job.seed, profile=planned.job.profile,
-                          config=dict(planned.config.get(section) or {}), work_dir=work)
+        context = RunContext(device=device, seed=planned.job.seed, profile=planned.job.profile,
+                             config=dict(planned.config.get(section) or {}), work_dir=work)
+        if progress is not None:
+            context.progress = progress
+        return context
 
     outputs: dict[str, pd.DataFrame] = {}
     fps: float | None = None
@@ -257,8 +261,11 @@ def record_for(planned: PlannedJob, status: str, device: str, started: float, **
 
 
 def execute(planned: PlannedJob, runs_root: Path, store_path: Path, device: str = "auto",
-            force: bool = False) -> RunRecord:
-    """Run (or resume) one job; the outcome, failures included, is written to the store and returned."""
+            force: bool = False, progress: Callable[[int, int, str], None] | None = None) -> RunRecord:
+    """Run (or resume) one job; the outcome, failures included, is written to the store and returned.
+
+    ``progress(done, total, what)`` receives the method's own progress reports (training steps...).
+    """
     store = Store(store_path)
     started = time.time()
     t0 = time.perf_counter()
@@ -290,7 +297,7 @@ def execute(planned: PlannedJob, runs_root: Path, store_path: Path, device: str 
             timing = StageDir(planned.run_dir, "prediction").file("timing.json")
             fps = json.loads(timing.read_text()).get("fps") if timing.exists() else None
         else:
-            outputs, fps, gt, views = _run_stages(planned, device, runs_root)
+            outputs, fps, gt, views = _run_stages(planned, device, runs_root, progress)
             with _timed(planned, "score_s"):
                 rows = score(planned, gt, views, outputs)
             write_metrics(metrics_dir, rows)

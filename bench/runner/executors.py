@@ -17,7 +17,7 @@ import multiprocessing as mp
 import multiprocessing.connection
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,14 +108,15 @@ def _gpu_slots(device: str) -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
-def _run_local(todo: list[PlannedJob], options: SweepOptions, device: str, on_done) -> None:
+def _run_local(todo: list[PlannedJob], options: SweepOptions, device: str, on_done,
+               progress: Callable[[int, int, str], None] | None = None) -> None:
     slots: list[str | None] = list(_gpu_slots(device)) or [None] * max(1, options.jobs)
     if options.jobs and len(slots) > options.jobs and slots[0] is not None:
         slots = slots[: options.jobs]
     store_path = options.store()
     if len(slots) == 1 and slots[0] is None:
         for p in todo:
-            on_done(p, execute(p, Path(options.runs_root), store_path, device, options.force).status)
+            on_done(p, execute(p, Path(options.runs_root), store_path, device, options.force, progress).status)
         return
     ctx = mp.get_context("fork")  # inherits registrations made at run time; no re-import per job
     queue = list(todo)
@@ -201,6 +202,12 @@ def run_sweep(jobs: Iterable[Job], options: SweepOptions, console: Console | Non
                         console=console, auto_refresh=False, disable=not options.progress)
     with progress:
         bar = progress.add_task("sweep", total=len(todo))
+        inner = progress.add_task("method", total=None, visible=False)
+
+        def method_progress(done: int, total: int, what: str) -> None:
+            # In-process runs only: a method's own steps (training epochs, sequences) as a second bar.
+            progress.update(inner, completed=done, total=total, description=f"  {what}", visible=done < total)
+            progress.refresh()
 
         def on_done(p: PlannedJob, status: str) -> None:
             record = store.run(p.key)
@@ -212,7 +219,7 @@ def run_sweep(jobs: Iterable[Job], options: SweepOptions, console: Console | Non
             progress.refresh()
 
         if options.executor == "local":
-            _run_local(todo, options, device, on_done)
+            _run_local(todo, options, device, on_done, method_progress)
         elif options.executor == "ray":
             _run_ray(todo, options, device, on_done)
         else:

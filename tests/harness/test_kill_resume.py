@@ -18,7 +18,7 @@ from bench.runner.stages import StageDir, write_text
 from bench.store import Store
 
 HERE = Path(__file__).parent
-OVERRIDES = ("eval.pseudolabel=[3d-iou]", "method.delay=0.6")
+OVERRIDES = ("eval.pseudolabel=[3d-iou]", "method.delay=0.4")
 SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[2])

@@ -84,13 +84,13 @@ for i in range(n):
 def test_concurrent_writers_lose_and_duplicate_nothing(tmp_path):
     path = str(tmp_path / "s.sqlite")
     Store(path)
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, path, str(w), "25"]) for w in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, path, str(w), "15"]) for w in range(4)]
     for p in procs:
         assert p.wait(60) == 0
     store = Store(path)
     runs = store.runs_frame()
-    assert len(runs) == 4 * 25 + 1 and runs["key"].is_unique
+    assert len(runs) == 4 * 15 + 1 and runs["key"].is_unique
     m = store.metrics_frame()
-    assert len(m) == 4 * 25 * 2 + 1
+    assert len(m) == 4 * 15 * 2 + 1
     assert not m.duplicated(["run_key", "split", "protocol", "seq", "metric"]).any()
     assert store.integrity_check() == "ok"
