@@ -10,8 +10,9 @@ interpolation, thresholds, motmetrics) and stores the inputs as bench sees them 
 as a JSON fixture.
 
     .venvs/nuscenes/bin/python scripts/golden/make_nuscenes_golden.py            # rewrite the fixtures
-    .venvs/nuscenes/bin/python scripts/golden/make_nuscenes_golden.py --seed 7 --check
-        # new random cases, compared live against bench (run in .venv via pytest)
+    .venvs/nuscenes/bin/python scripts/golden/make_nuscenes_golden.py --seed 7 --check [--bench-python PY]
+        # new random cases, compared live against bench (tests/metrics/test_nuscenes_golden.py run by PY,
+        # default .venv/bin/python; `tox -e parity` passes its own interpreter)
     .venvs/nuscenes/bin/python scripts/golden/make_nuscenes_golden.py --bench DIR --scenes 150 --samples 40
         # the validation-size benchmark case: dataroot + submission + devkit metrics and timings in DIR
 """
@@ -378,6 +379,8 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=40)
     ap.add_argument("--boxes", type=int, default=30)
     ap.add_argument("--no-run", action="store_true", help="with --bench: only write the inputs")
+    ap.add_argument("--bench-python", default=os.environ.get("BENCH_PYTHON", str(ROOT / ".venv" / "bin" / "python")),
+                    help="with --check: the Python of bench's environment that runs the comparison")
     args = ap.parse_args()
     if args.bench:
         bench_case(args.bench, args.scenes, args.samples, args.boxes, args.seed, not args.no_run)
@@ -387,9 +390,8 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         generate(args.seed, Path(tmp), args.cases)
-        python = os.environ.get("BENCH_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
         env = dict(os.environ, BENCH_NUSCENES_FIXTURES=tmp)
-        return subprocess.call([python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        return subprocess.call([args.bench_python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                 str(ROOT / "tests" / "metrics" / "test_nuscenes_golden.py")], env=env, cwd=ROOT)
 
 
