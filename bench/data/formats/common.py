@@ -201,26 +201,32 @@ def read_sidecar(root: Path) -> dict[str, Any] | None:
         raise line_error(path, err.lineno, f"invalid JSON: {err.msg}") from None
 
 
+def _restore_columns(tracks: pd.DataFrame, extras_path: Path) -> pd.DataFrame:
+    """Overwrite the columns the sidecar kept, matching rows on (seq, frame, track_id).
+
+    DontCare rows (track_id -1, several per frame) keep what the native file said.
+    """
+    real = (tracks["track_id"] >= 0).to_numpy()
+    base = tracks[real].reset_index(drop=True)
+    extras = pd.read_parquet(extras_path)
+    columns = [c for c in extras.columns if c not in KEY]
+    merged = base.drop(columns=columns).merge(extras, on=KEY, how="left", validate="one_to_one")
+    for column in columns:
+        merged[column] = merged[column].fillna(base[column])
+    return make_tracks(pd.concat([merged, tracks[~real]], ignore_index=True)[list(TRACK_COLUMNS)],
+                       source=str(extras_path))
+
+
 def apply_sidecar(split: Split, root: Path, split_name: str) -> Split:
-    """Restore the columns, layers and point tracks that the sidecar kept for ``split``."""
+    """Restore the columns, whole tables, DontCare rows, layers and point tracks the sidecar kept."""
     side = root / SIDECAR_DIR
-    extras_path = side / f"{split_name}_extras.parquet"
     tracks = split.tracks
     tracks_path = side / f"{split_name}_tracks.parquet"
-    if tracks_path.exists():
+    extras_path = side / f"{split_name}_extras.parquet"
+    if tracks_path.exists():  # formats without boxes: the stored table is complete
         tracks = make_tracks(pd.read_parquet(tracks_path), source=str(tracks_path))
-        extras_path = tracks_path.with_name("none")  # the stored table is already complete
-    if extras_path.exists() and len(tracks):
-        # DontCare rows (track_id -1) keep what the native file said; the rest take the sidecar's values.
-        real = (tracks["track_id"] >= 0).to_numpy()
-        base = tracks[real].reset_index(drop=True)
-        extras = pd.read_parquet(extras_path)
-        columns = [c for c in extras.columns if c not in KEY]
-        merged = base.drop(columns=columns).merge(extras, on=KEY, how="left", validate="one_to_one")
-        for column in columns:
-            merged[column] = merged[column].fillna(base[column])
-        tracks = make_tracks(pd.concat([merged, tracks[~real]], ignore_index=True)[list(TRACK_COLUMNS)],
-                             source=str(extras_path))
+    elif extras_path.exists() and len(tracks):
+        tracks = _restore_columns(tracks, extras_path)
     dontcare_path = side / f"{split_name}_dontcare.parquet"
     if dontcare_path.exists():
         tracks = concat_tracks([tracks, make_tracks(pd.read_parquet(dontcare_path), source=str(dontcare_path))])
