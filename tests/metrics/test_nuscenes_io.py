@@ -137,3 +137,16 @@ def test_unknown_tracking_name_is_an_error() -> None:
                                 samples=samples)
     with pytest.raises(NuscenesDataError, match="tram"):
         evaluate_boxes(gt, gt)
+
+
+def test_zero_row_prediction_equals_the_devkit_empty_case() -> None:
+    """The devkit cannot load a submission without any box; bench can, with the same numbers as one far box."""
+    case = json.loads((CASE.parent / "empty_prediction.json").read_text())
+    samples = pd.DataFrame(case["inputs"]["samples"])
+    gt = NuscBoxes.from_columns(case["inputs"]["gt"], samples=samples)
+    empty = NuscBoxes.from_columns({k: [] for k in ("sample_token", "translation", "tracking_id", "tracking_name",
+                                                    "tracking_score", "ego_translation")}, samples=samples)
+    result = evaluate_boxes(gt, empty)
+    for metric, theirs in case["expected"]["overall"].items():
+        assert result.summary[metric] == pytest.approx(theirs, abs=1e-6), metric
+    assert math.isnan(evaluate_boxes(empty, gt).summary["amota"])  # no GT at all: every class NaN
