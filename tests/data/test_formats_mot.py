@@ -29,6 +29,10 @@ def test_real_mot17_gt_line(tmp_path):
     assert t["cls"].tolist()[1:] == ["Pedestrian", "Pedestrian"]
     assert t["visibility"].tolist()[1:] == [2, 1]  # 0.45 -> 40-60 %, 0.1 -> 0-40 %
     assert np.isnan(t["x"]).all()
+    # Results files (and MOT15 gt) have 10 columns ending in world x, y, z.
+    path.write_text("1,3,10,20,30,40,0.8,-1,-1,-1\n")
+    row = mot.read_gt(path, "s").iloc[0]
+    assert (row["cls"], row["score"], row["x2"], row["track_id"]) == ("Pedestrian", 0.8, 40.0, 2)
 
 
 def test_distractor_classes_keep_their_names_and_crowd_is_dontcare(tmp_path):
@@ -44,7 +48,8 @@ GOOD = "1,1,10,20,30,40,1,1,1"
 
 
 @pytest.mark.parametrize("bad, message", [
-    ("1,2,10,20,30", "5 columns, expected 6 to 9"),
+    ("1,2,10,20,30", "5 columns, expected 6 to 10"),
+    ("1,2,10,20,30,40,1,1,1,0,0", "11 columns, expected 6 to 10"),
     ("1,2,10,nan,30,40,1,1,1", "'bb_top' is 'nan', expected a finite number"),
     ("1,2,10,20,-30,40,1,1,1", "box size -30.0 x 40.0"),
     ("1,1,11,21,30,40,1,1,1", "duplicate (frame 1, id 1); first on line 1"),

@@ -76,10 +76,17 @@ def _read_rows(path: Path, fields: tuple[str, ...], min_columns: int) -> list[tu
 
 
 def read_gt(path: Path, seq: str) -> pd.DataFrame:
-    """Parse a ``gt.txt`` (or a tracker's results file) into a track table."""
+    """Parse a ``gt.txt`` (or a tracker's results file) into a track table.
+
+    A 10-column line is the results / MOT15 layout (``..., score, x, y, z``): its last three
+    columns are world coordinates (-1 when unknown), not class and visibility, so the row is a
+    pedestrian with unknown visibility.
+    """
     path = Path(path)
     out, seen = [], {}
-    for number, values in _read_rows(path, GT_FIELDS, 6):
+    for number, values in _read_rows(path, (*GT_FIELDS, "z"), 6):
+        if len(values) == 10:
+            values = [*values[:7], 1.0, -1.0]
         frame, mot_id = parse_int(f"{values[0]:g}", path, number, "frame"), parse_int(f"{values[1]:g}", path,
                                                                                        number, "id")
         left, top, width, height = values[2:6]
