@@ -142,3 +142,25 @@ def test_guard_is_scoped():
     with pytest.raises(firewall.FirewallError), firewall.guard(["/etc"]):
         open("/etc/hostname")
     assert open("/etc/hostname").read() is not None
+
+
+class PeekAll(Labeler):
+    sees_ground_truth = True  # only an oracle upper bound may declare this
+
+    def label(self, train: TrainView, ctx: RunContext) -> pd.DataFrame:
+        FOUND["oracle_labels"] = len(train.labels)
+        return train.labels
+
+
+def test_only_a_declared_oracle_gets_every_training_label(tmp_path):
+    toy_methods.register_all()
+    registry.register("peek-all", PeekAll)
+    try:
+        result = run_sweep([Job("peek-all", dataset="tiny", budget=1, profile="smoke",
+                                overrides=("eval.pseudolabel=[3d-iou]",))],
+                           SweepOptions(runs_root=tmp_path / "runs", progress=False, device="cpu"))
+    finally:
+        registry.unregister("peek-all")
+    assert result.exit_code == 0
+    assert FOUND["oracle_labels"] == len(make_dataset().train.tracks)
+    assert result.planned[0].manifest_hash == "full"
