@@ -12,14 +12,17 @@ What it does:
    runs folder: only the method's own work folder.
 3. **Guarded filesystem.** While method code runs (:func:`guard`), a Python audit hook refuses
    to open or list anything under the dataset folder (it holds GT files) or under the runs
-   folder outside the method's own work folder (other runs hold larger budgets' labels).
+   folder outside the method's own work folder (other runs hold larger budgets' labels). The
+   rule is process-wide, so threads the method starts and processes it forks are covered.
 
 Residual risk, stated plainly: a method runs in the same Python process as the runner, so code
 that deliberately walks interpreter internals (``gc.get_objects()``, caller frames via
 ``sys._getframe``) or opens files from C code that bypasses Python's audit events (e.g. some
 native readers) is not stopped. The runner lowers this further by dropping its own reference to
 the loaded dataset before a method runs (see ``bench.runner.execute``), but the firewall is a
-guard against accidental and casual leaks, reviewed in code, not a sandbox.
+guard against accidental and casual leaks, reviewed in code, not a sandbox. Subprocesses a method
+*execs* (a fresh interpreter or a shell) are not guarded either. Run untrusted methods in a
+container that mounts only the run folder.
 """
 
 from __future__ import annotations
@@ -78,6 +81,9 @@ def train_view(split: Split, labels: pd.DataFrame, frame_rate: float, budget: in
 
 
 # ---- filesystem guard -------------------------------------------------------------------------
+# The rules are process-wide, so threads a method starts are guarded too (and forked data-loader
+# workers inherit them); only the re-entrancy flag is per thread.
+_rules: tuple[list[str], list[str]] | None = None
 _state = threading.local()
 _FS_EVENTS = {"open", "os.listdir", "os.scandir", "os.chdir", "shutil.copyfile", "shutil.copytree",
               "os.rename", "os.remove", "os.symlink", "os.link"}
@@ -100,7 +106,7 @@ def _inside(path: str, root: str) -> bool:
 def _audit(event: str, args: tuple[Any, ...]) -> None:
     if event not in _FS_EVENTS:
         return
-    rules = getattr(_state, "rules", None)
+    rules = _rules
     if not rules or getattr(_state, "checking", False):
         return
     _state.checking = True  # realpath itself may raise audit events
@@ -120,14 +126,14 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 @contextmanager
 def guard(forbidden: Iterable[Path | str], allowed: Iterable[Path | str] = ()) -> Iterator[None]:
-    """While active (in this thread), file access under ``forbidden`` (but not ``allowed``) raises."""
-    global _hook_installed
+    """While active (in this process), file access under ``forbidden`` (but not ``allowed``) raises."""
+    global _hook_installed, _rules
     if not _hook_installed:
         sys.addaudithook(_audit)  # audit hooks cannot be removed; it is a no-op outside guard()
         _hook_installed = True
-    previous = getattr(_state, "rules", None)
-    _state.rules = ([os.path.realpath(p) for p in forbidden if p], [os.path.realpath(p) for p in allowed if p])
+    previous = _rules
+    _rules = ([os.path.realpath(p) for p in forbidden if p], [os.path.realpath(p) for p in allowed if p])
     try:
         yield
     finally:
-        _state.rules = previous
+        _rules = previous

@@ -164,3 +164,22 @@ def test_only_a_declared_oracle_gets_every_training_label(tmp_path):
     assert result.exit_code == 0
     assert FOUND["oracle_labels"] == len(make_dataset().train.tracks)
     assert result.planned[0].manifest_hash == "full"
+
+
+def test_guard_covers_threads_the_method_starts(tmp_path):
+    import threading
+
+    outcome = {}
+
+    def reader():
+        try:
+            open("/etc/hostname").read()
+            outcome["read"] = "allowed"
+        except firewall.FirewallError:
+            outcome["read"] = "blocked"
+
+    with firewall.guard(["/etc"]):
+        thread = threading.Thread(target=reader)
+        thread.start()
+        thread.join()
+    assert outcome["read"] == "blocked"
