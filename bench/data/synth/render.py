@@ -100,7 +100,11 @@ class Renderer:
         yaw = np.arctan2(-forward[:, 2], forward[:, 0])
         boxes = np.stack([bottom_cam[:, 0], bottom_cam[:, 1], bottom_cam[:, 2], height, width, length, yaw], -1)
         radius = 0.5 * np.hypot(length, width) + height
-        keep = (bottom_cam[:, 2] + radius > 0.1) & (np.linalg.norm(bottom_cam, axis=1) - radius < max_range)
+        # Conservative frustum test on a bounding sphere: in front, in range, within the horizontal field of view.
+        reach = bottom_cam[:, 2] + radius
+        tan_half = self.width / 2 / self.K[0, 0]
+        keep = (reach > 0.1) & (np.linalg.norm(bottom_cam, axis=1) - radius < max_range)
+        keep &= np.abs(bottom_cam[:, 0]) - radius < reach * tan_half
         idx = np.flatnonzero(keep)
         if len(idx) == 0:
             return []
