@@ -27,7 +27,7 @@ from bench.data.tracks import CLASSES, DONTCARE
 from bench.interface import Learner, RunContext, SplitView, TrainView
 
 CHECKPOINT = "centertrack.pt"
-ARCH_KEYS = ("input_size", "width", "head_conv", "depth")
+ARCH_KEYS = ("input_size", "width", "head_conv", "depth", "stem_kernel")
 
 
 def _encode_classes(classes: tuple[str, ...]) -> torch.Tensor:

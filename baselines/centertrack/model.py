@@ -10,6 +10,7 @@ stride 4) whose width is a config knob. The heads are CenterTrack's "tracking,dd
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -21,6 +22,8 @@ from torch.nn import functional as F
 HEAD_CHANNELS: dict[str, int] = {"reg": 2, "wh": 2, "tracking": 2, "dep": 1, "rot": 8, "dim": 3, "amodal": 2}
 # CenterNet's prior on the heatmap logits: sigmoid(-4.6) ~ 0.01, so training starts with few false peaks.
 HM_PRIOR_BIAS = -4.6
+INIT_DEPTH = 20.0  # metres; depth = 1/sigmoid(raw) - 1, so raw = -log(depth) gives it exactly
+INIT_DIMS = (1.5, 1.6, 3.9)  # h, w, l of a typical car (m)
 
 
 @dataclass
@@ -29,6 +32,7 @@ class ModelConfig:
     width: int = 32  # channels at stride 4; deeper levels double it (capped at 8x)
     head_conv: int = 64
     depth: tuple[int, ...] = field(default=(1, 1, 2, 2))  # residual blocks at strides 4, 8, 16, 32
+    stem_kernel: int = 7  # CenterTrack's 7x7 stems; 3 is much cheaper at full resolution
 
 
 def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
@@ -78,9 +82,10 @@ class CenterTrackNet(nn.Module):
         w = config.width
         stem = w // 2
         # Three stems, summed: the way CenterTrack injects the previous frame into the backbone.
-        self.img_stem = conv_bn(3, stem, 7, 2)
-        self.pre_img_stem = conv_bn(3, stem, 7, 2)
-        self.pre_hm_stem = conv_bn(1, stem, 7, 2)
+        k = config.stem_kernel
+        self.img_stem = conv_bn(3, stem, k, 2)
+        self.pre_img_stem = conv_bn(3, stem, k, 2)
+        self.pre_hm_stem = conv_bn(1, stem, k, 2)
         chans = [w, 2 * w, 4 * w, 8 * w]
         levels = []
         cin = stem
@@ -90,15 +95,20 @@ class CenterTrackNet(nn.Module):
             cin = cout
         self.levels = nn.ModuleList(levels)
         self.ups = nn.ModuleList([Up(chans[i + 1], chans[i]) for i in range(len(chans) - 1)])
-        heads = {"hm": config.num_classes, **HEAD_CHANNELS}
-        self.heads = nn.ModuleDict(
-            {
-                name: nn.Sequential(nn.Conv2d(w, config.head_conv, 3, 1, 1), nn.ReLU(inplace=True),
-                                    nn.Conv2d(config.head_conv, c, 1))
-                for name, c in heads.items()
-            }
-        )
-        nn.init.constant_(self.heads["hm"][-1].bias, HM_PRIOR_BIAS)
+        # The heatmap gets its own 3x3 branch (it decides what is detected); the regression heads share
+        # one 3x3 branch and differ by a 1x1 projection. CenterNet gives every head its own 3x3 conv,
+        # which here would cost more than the whole backbone.
+        hc = config.head_conv
+        self.hm_branch = nn.Sequential(nn.Conv2d(w, hc, 3, 1, 1), nn.ReLU(inplace=True))
+        self.reg_branch = nn.Sequential(nn.Conv2d(w, hc, 3, 1, 1), nn.ReLU(inplace=True))
+        self.heads = nn.ModuleDict({"hm": nn.Conv2d(hc, config.num_classes, 1)})
+        self.heads.update({name: nn.Conv2d(hc, c, 1) for name, c in HEAD_CHANNELS.items()})
+        nn.init.constant_(self.heads["hm"].bias, HM_PRIOR_BIAS)
+        # Start depth at ~20 m and sizes at a car's instead of 1 m and 1x1x1 m: from scratch, the L1 depth
+        # loss would otherwise dominate the first hundreds of steps while the raw output crawls there.
+        nn.init.constant_(self.heads["dep"].bias, -math.log(INIT_DEPTH))
+        with torch.no_grad():
+            self.heads["dim"].bias.copy_(torch.log(torch.tensor(INIT_DIMS)))
 
     def forward(self, img: torch.Tensor, pre_img: torch.Tensor, pre_hm: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self.img_stem(img) + self.pre_img_stem(pre_img) + self.pre_hm_stem(pre_hm)
@@ -109,7 +119,8 @@ class CenterTrackNet(nn.Module):
         x = feats[-1]
         for i in range(len(feats) - 2, -1, -1):
             x = self.ups[i](x, feats[i])
-        return {name: head(x) for name, head in self.heads.items()}
+        hm_feat, reg_feat = self.hm_branch(x), self.reg_branch(x)
+        return {name: head(hm_feat if name == "hm" else reg_feat) for name, head in self.heads.items()}
 
 
 def depth_from_raw(raw: torch.Tensor) -> torch.Tensor:

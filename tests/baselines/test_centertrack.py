@@ -18,11 +18,21 @@ from baselines.centertrack.losses import centertrack_loss, focal_loss  # noqa: E
 from baselines.centertrack.model import CenterTrackNet, ModelConfig, load_weights, save_weights  # noqa: E402
 from baselines.centertrack.targets import DOWN, objects_from_table, render_targets  # noqa: E402
 from baselines.centertrack.tracker import Tracker  # noqa: E402
-from baselines.centertrack.train import resolve_config, train  # noqa: E402
+from baselines.centertrack.train import build_model, resolve_config, train  # noqa: E402
 from bench.data.tracks import TRACK_COLUMNS, validate_tracks  # noqa: E402
 
 WO, HO = SIZE[0] // DOWN, SIZE[1] // DOWN
 
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny convolutions gain nothing from a second thread, and on a loaded machine OpenMP's spinning
+    # threads make them ten times slower.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 def frame_targets(tracks, frame=2, conf=None, neg_weight=None, drop=()):
     rows = tracks[(tracks["frame"] == frame) & ~tracks["track_id"].isin(drop)].copy()
@@ -153,8 +163,7 @@ def test_smoke_training_lowers_loss_and_predicts_track_tables(tmp_path):
     # Weights round-trip and initialise a new model to the same outputs.
     path = tmp_path / "ct.pt"
     save_weights(model, str(path))
-    again = CenterTrackNet(ModelConfig(num_classes=1, width=cfg["width"], head_conv=cfg["head_conv"],
-                                       depth=cfg["depth"])).eval()
+    again = build_model(cfg, 1).eval()
     load_weights(again, str(path))
     x = torch.zeros(1, 3, SIZE[1], SIZE[0])
     torch.testing.assert_close(again(x, x, x[:, :1])["hm"], model(x, x, x[:, :1])["hm"])

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -16,6 +17,15 @@ from bench.data.tracks import TRACK_COLUMNS, validate_tracks  # noqa: E402
 from bench.interface import RunContext, SplitView, TrainView  # noqa: E402
 from bench.registry import get_method  # noqa: E402
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny convolutions gain nothing from a second thread, and on a loaded machine OpenMP's spinning
+    # threads make them ten times slower.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 def test_learner_fits_predicts_and_restores(tmp_path):
     seq, tracks = toy_scene(num_frames=5)
