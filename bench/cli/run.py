@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bench import registry
 from bench.config import DEFAULT_PROFILE, ConfigError, profile_names
+from bench.data.sequence import DataError
 from bench.registry import RegistryError
 from bench.runner import EXIT_FAILED, EXIT_NOTHING, EXIT_OK, Job, SweepOptions, expand_grid, load_sweep, run_sweep
 from bench.store import Store, default_store_path, runs_dir
@@ -88,7 +89,7 @@ def run(method: str, base: str | None, dataset: str, budget: str, seed: int, pro
     options = _options(runs_dir, store_path, device=device, force=force, progress=False)
     try:
         result = run_sweep([job], options, Console(stderr=True))
-    except (RegistryError, ConfigError) as err:
+    except (RegistryError, ConfigError, DataError) as err:
         _fail(str(err))
     planned = result.planned[0]
     store = Store(options.store())
@@ -151,7 +152,7 @@ def sweep(preset: str | None, methods: str | None, base: str | None, budgets: st
     console = Console(stderr=True)
     try:
         result = run_sweep(job_list, options, console)
-    except (RegistryError, ConfigError) as err:
+    except (RegistryError, ConfigError, DataError) as err:
         _fail(str(err))
     ran = len(result.planned) - len(result.skipped)
     console.print(f"{len(result.planned)} cells: {ran} {'to run' if dry_run else 'ran'}, {len(result.skipped)} skipped"
@@ -186,7 +187,7 @@ def rescore(method: str | None, dataset: str | None, runs_dir: Path | None, stor
                   overrides=overrides)
         try:
             planned = plan_job(job, options.runs_root)
-        except (RegistryError, ConfigError) as err:
+        except (RegistryError, ConfigError, DataError) as err:
             click.echo(f"skip {str(row['key'])[:12]}: {err}", err=True)
             continue
         planned.key, planned.run_dir = str(row["key"]), Path(str(row["run_dir"]))  # score exactly the stored artifacts

@@ -200,6 +200,11 @@ def plan_job(job: Job, runs_root: Path) -> PlannedJob:
             raise ConfigError(f"--base is for labelers; {job.method!r} is a {kind}")
         if kind_of(base_cls) != "learner":
             raise ConfigError(f"base {job.base!r} must be a learner (base tracker), not a {kind_of(base_cls)}")
+    if job.budget is None and not method_cls.sees_ground_truth:
+        raise ConfigError(f"budget 'all' (every training label) is only for methods that declare "
+                          f"sees_ground_truth (the oracle upper bound); {job.method!r} needs a budget k >= 1")
+    if job.budget is not None and job.budget < 1:
+        raise ConfigError(f"label budget must be >= 1 label per track, got {job.budget}")
     config = resolve_config(job.profile, job.method, job.base, job.overrides)
     loader = registry.get_dataset_loader(job.dataset)
     sees_gt = bool(method_cls.sees_ground_truth)

@@ -135,3 +135,14 @@ def test_hostile_names_end_to_end(tmp_path):
     assert result.exit_code == 0
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert files and all(p.resolve().is_relative_to((tmp_path / "runs").resolve()) for p in files)
+
+
+def test_budget_all_is_only_for_a_declared_oracle(tmp_path, tiny_registered):
+    from bench.runner import Job, SweepOptions, run_sweep
+
+    with pytest.raises(ConfigError, match="sees_ground_truth"):
+        run_sweep([Job("interpolate", dataset=tiny_registered, budget=None, profile="smoke")],
+                  SweepOptions(runs_root=tmp_path, progress=False))
+    with pytest.raises(ConfigError, match=">= 1"):
+        run_sweep([Job("interpolate", dataset=tiny_registered, budget=0, profile="smoke")],
+                  SweepOptions(runs_root=tmp_path, progress=False))
