@@ -51,46 +51,46 @@ def _rng(seed: int, seq: str, track_id: int, level: int) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(str(seq).encode()), int(track_id) & 0xFFFFFFFF, level])
 
 
-def _draw(rng: np.random.Generator, eligible: np.ndarray, lo: float, hi: float, base: float,
-          half_width: float) -> int | None:
-    """SPOT's draw inside segment [lo, hi): eligible positions within +-half_width of base, widened if none."""
-    positions = np.arange(len(eligible))
-    inside = eligible & (positions >= lo) & (positions < hi)
+def _draw(rng: np.random.Generator, offsets: np.ndarray, eligible: np.ndarray, lo: float, hi: float,
+          base: float, half_width: float) -> int | None:
+    """SPOT's draw inside segment [lo, hi): an eligible row whose frame offset lies within +-half_width of
+    ``base``, the window widened until one does. Returns the row's index, or None if the segment has none."""
+    inside = eligible & (offsets >= lo) & (offsets < hi)
     if not inside.any():
         return None
     width = half_width
     while True:
-        candidates = np.flatnonzero(inside & (np.abs(positions - base) <= width))
+        candidates = np.flatnonzero(inside & (np.abs(offsets - base) <= width))
         if len(candidates):
             return int(rng.choice(candidates))
         width *= 2
 
 
-def _spot(eligible: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
+def _spot(offsets: np.ndarray, eligible: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
     """Plain SPOT for one track and one k: one draw per segment."""
-    n = len(eligible)
+    n = offsets[-1] + 1  # track length L in frames, first to last appearance
     out = []
     for i in range(k):
         lo, hi = i * n / k, (i + 1) * n / k
-        pick = _draw(rng, eligible, lo, hi, lo + n / (2 * k), max(1.0, n / (8 * k)))
+        pick = _draw(rng, offsets, eligible, lo, hi, lo + n / (2 * k), max(1.0, n / (8 * k)))
         if pick is not None:
             out.append(pick)
     return out
 
 
-def _nested(eligible: np.ndarray, k: int, seed: int, seq: str, track_id: int) -> list[int]:
-    """Positions (indices into the track's frames) for a power-of-two k, by the binary-tree scheme."""
-    n = len(eligible)
-    picks = _spot(eligible, 2, _rng(seed, seq, track_id, 2))
+def _nested(offsets: np.ndarray, eligible: np.ndarray, k: int, seed: int, seq: str, track_id: int) -> list[int]:
+    """Rows of one track for a power-of-two k, by the binary-tree scheme."""
+    n = offsets[-1] + 1
+    picks = _spot(offsets, eligible, 2, _rng(seed, seq, track_id, 2))
     level = 2
     while level < k:
         level *= 2
         rng = _rng(seed, seq, track_id, level)
         for i in range(level):
             lo, hi = i * n / level, (i + 1) * n / level
-            if any(lo <= p < hi for p in picks):
+            if any(lo <= offsets[p] < hi for p in picks):
                 continue  # this half inherited its parent's label
-            pick = _draw(rng, eligible, lo, hi, lo + n / (2 * level), max(1.0, n / (8 * level)))
+            pick = _draw(rng, offsets, eligible, lo, hi, lo + n / (2 * level), max(1.0, n / (8 * level)))
             if pick is not None:
                 picks.append(pick)
     return sorted(picks)
@@ -110,14 +110,19 @@ def sample_budget(tracks: pd.DataFrame, k: int, seed: int = 0,
     eligible_all = (visible or default_visible)(tracks).astype(bool) & ~dontcare
     power_of_two = k >= 2 and (k & (k - 1)) == 0
     keep = np.zeros(len(tracks), dtype=bool)
+    frames_all = tracks["frame"].to_numpy()
     real = tracks[~dontcare]
     for (seq, track_id), rows in real.groupby(["seq", "track_id"], sort=False).indices.items():
         index = real.index.to_numpy()[rows]  # rows are already in frame order (sorted table)
         eligible = eligible_all[index]
+        # Segments are cut in frames from the first to the last appearance, so a gap in the labels
+        # (an object hidden for a while) does not shift them.
+        frames = frames_all[index]
+        offsets = (frames - frames[0]).astype(np.float64)
         if power_of_two:
-            picks = _nested(eligible, k, seed, seq, track_id)
+            picks = _nested(offsets, eligible, k, seed, seq, track_id)
         else:
-            picks = _spot(eligible, k, _rng(seed, seq, track_id, 1000 + k))  # streams apart from the tree levels
+            picks = _spot(offsets, eligible, k, _rng(seed, seq, track_id, 1000 + k))  # apart from tree levels
         keep[index[picks]] = True
     return tracks[keep | dontcare].reset_index(drop=True)
 

@@ -87,6 +87,16 @@ def test_widens_the_window_when_the_centre_is_occluded():
     assert sorted(sample_budget(table, 2, seed=0)["frame"]) == [2, 37]
 
 
+def test_segments_are_cut_in_frames_not_in_labelled_rows():
+    # Seen in frames 0-4, hidden 5-49, seen again 50-99: the first half of the track is frames 0-49.
+    frames = np.r_[0:5, 50:100]
+    table = make_tracks(pd.DataFrame(dict(seq="s", frame=frames, track_id=0, cls="Car", x1=0.0, y1=0.0,
+                                          x2=1.0, y2=1.0)))
+    for seed in range(5):
+        first, second = sorted(sample_budget(table, 2, seed=seed)["frame"])
+        assert first < 5 and 75 - 100 / 16 <= second <= 75 + 100 / 16
+
+
 def test_deterministic_per_seed_and_independent_of_other_tracks(tracks):
     a = sample_budget(tracks, 4, seed=5)
     pd.testing.assert_frame_equal(a, sample_budget(tracks, 4, seed=5))
