@@ -3,7 +3,7 @@
 SPOT (and Sparse3DTrack after it) labels one frame near the centre of each of k equal segments
 of a track: base_i = i*L/k + L/(2k), drawn uniformly among eligible frames within
 +-max(1, L/(8k)), only where the object is not heavily occluded (KITTI occlusion 0/1, nuScenes
-visibility 2-4).
+visibility 2-4). L is the track's length in frames from its first to its last appearance.
 
 Drawn independently per k, those sets are never nested: the centres of the 2 halves (L/4, 3L/4)
 are never centres of the 4 quarters (L/8, 3L/8, ...). We want nesting (the 4-label set contains
