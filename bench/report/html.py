@@ -139,9 +139,8 @@ def render_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path | str
 
 
 def _write(path: Path, text: str) -> Path:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    # Plain writes: the site is regenerated as a whole, and a rename per page doubled the file-system calls.
+    path.write_text(text, encoding="utf-8")
     return path
 
 
