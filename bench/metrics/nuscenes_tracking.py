@@ -349,6 +349,7 @@ class _ClassData:
         self.pair_g, self.pair_p, self.pair_d = gi[close], pj[close], d[close]
         self.pair_sample = self.g_sample[self.pair_g]
         self.pair_start = np.searchsorted(self.pair_sample, np.arange(n_samples + 1))
+        self._replay_cache: dict[tuple[int, bytes, tuple[int, ...]], list[tuple[int, int, float]]] = {}
         self.g_start = np.concatenate([[0], np.cumsum(np.bincount(self.g_sample, minlength=n_samples))])
         self.p_start = np.concatenate([[0], np.cumsum(np.bincount(self.p_sample, minlength=n_samples))])
         # GT boxes per object in time order, for MT/ML/FRAG/TID/LGD.
@@ -395,37 +396,50 @@ class _ClassData:
         for s, end in zip(hard.tolist(), easy_end.tolist(), strict=True):
             last.update(zip(easy_obj[pos:end], easy_hyp[pos:end], strict=True))
             pos = end
-            g_idx = np.arange(self.g_start[s], self.g_start[s + 1])
-            p_idx = np.arange(self.p_start[s], self.p_start[s + 1])
-            p_idx = p_idx[active[p_idx]]
-            sl = slice(self.pair_start[s], self.pair_start[s + 1])
-            a = active[self.pair_p[sl]]
-            pg, pp, pd_ = self.pair_g[sl][a], self.pair_p[sl][a], self.pair_d[sl][a]
-            dist = np.full((len(g_idx), len(p_idx)), np.nan)
-            dist[pg - g_idx[0], np.searchsorted(p_idx, pp)] = pd_
-            oids, hids = self.g_obj[g_idx], self.p_hyp[p_idx]
-            o_used = np.zeros(len(g_idx), bool)
-            h_used = np.zeros(len(p_idx), bool)
-            # (a) keep previous pairs that are still possible, objects in frame order.
-            for i, o in enumerate(oids.tolist()):
-                if o not in last:
-                    continue
-                j = np.flatnonzero(~h_used & (hids == last[o]))
-                if len(j) and np.isfinite(dist[i, j[0]]):
-                    o_used[i] = h_used[j[0]] = True
-                    out_g.append(int(g_idx[i]))
-                    out_p.append(int(p_idx[j[0]]))
-                    out_d.append(float(dist[i, j[0]]))
-            # (b) Hungarian on the rest (used rows / columns forbidden, full matrix as motmetrics passes it).
-            cost = dist.copy()
-            cost[o_used, :] = np.nan
-            cost[:, h_used] = np.nan
-            for i, j in zip(*_assign(cost), strict=True):
-                last[int(oids[i])] = int(hids[j])
-                out_g.append(int(g_idx[i]))
-                out_p.append(int(p_idx[j]))
-                out_d.append(float(dist[i, j]))
+            g0, g1 = int(self.g_start[s]), int(self.g_start[s + 1])
+            p0, p1 = int(self.p_start[s]), int(self.p_start[s + 1])
+            on = active[p0:p1]
+            # A frame's outcome depends only on its active predictions and its objects' previous partners;
+            # higher score thresholds often leave both unchanged, so passes share the replayed frames.
+            key = (s, on.tobytes(), tuple(last.get(o, -1) for o in self.g_obj[g0:g1].tolist()))
+            cached = self._replay_cache.get(key)
+            if cached is None:
+                cached = self._replay_frame(s, g0, g1, p0 + np.flatnonzero(on), last)
+                self._replay_cache[key] = cached
+            for g, p, d in cached:
+                last[int(self.g_obj[g])] = int(self.p_hyp[p])
+                out_g.append(g)
+                out_p.append(p)
+                out_d.append(d)
         return np.array(out_g, np.int64), np.array(out_p, np.int64), np.array(out_d, np.float64)
+
+    def _replay_frame(self, s: int, g0: int, g1: int, p_idx: np.ndarray, last: dict[int, int]
+                      ) -> list[tuple[int, int, float]]:
+        """One motmetrics update() (steps a and b) for sample ``s``; returns its (gt, pred, distance) matches."""
+        sl = slice(self.pair_start[s], self.pair_start[s + 1])
+        on = np.isin(self.pair_p[sl], p_idx)
+        pg, pp, pd_ = self.pair_g[sl][on], self.pair_p[sl][on], self.pair_d[sl][on]
+        dist = np.full((g1 - g0, len(p_idx)), np.nan)
+        dist[pg - g0, np.searchsorted(p_idx, pp)] = pd_
+        oids, hids = self.g_obj[g0:g1], self.p_hyp[p_idx]
+        o_used = np.zeros(g1 - g0, bool)
+        h_used = np.zeros(len(p_idx), bool)
+        out: list[tuple[int, int, float]] = []
+        # (a) keep previous pairs that are still possible, objects in frame order.
+        for i, o in enumerate(oids.tolist()):
+            if o not in last:
+                continue
+            j = np.flatnonzero(~h_used & (hids == last[o]))
+            if len(j) and np.isfinite(dist[i, j[0]]):
+                o_used[i] = h_used[j[0]] = True
+                out.append((g0 + i, int(p_idx[j[0]]), float(dist[i, j[0]])))
+        # (b) Hungarian on the rest (used rows / columns forbidden, full matrix as motmetrics passes it).
+        cost = dist.copy()
+        cost[o_used, :] = np.nan
+        cost[:, h_used] = np.nan
+        for i, j in zip(*_assign(cost), strict=True):
+            out.append((g0 + int(i), int(p_idx[j]), float(dist[i, j])))
+        return out
 
     def evaluate(self, active: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
         """Metrics of one pass (predictions with ``active``) and the scores of MATCH (not SWITCH) hypotheses."""
