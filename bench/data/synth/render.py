@@ -81,6 +81,10 @@ class Renderer:
         self.st_spacing, self.st_floor = st.pattern[:, 0].astype(np.float32), st.pattern[:, 1].astype(np.float32)
         self.st_seed = st.pattern[:, 2].astype(np.uint32)
         self.st_top = st.boxes[:, 5].astype(np.float32)
+        # Poles and trunks (materials 1, 2) are skipped once thinner than min_width_px pixels.
+        thin = np.isin(st.material, (1, 2))
+        self.static_width = np.where(thin, st.boxes[:, 1] - st.boxes[:, 0], np.inf)
+        self.min_width_px = 1.0
 
     # ---- camera-frame boxes for culling -------------------------------------------------------
     def _static_regions(self, world_to_cam: np.ndarray) -> list[tuple[int, list[int], float]]:
@@ -143,6 +147,8 @@ class Renderer:
         # Static scenery: world-axis-aligned boxes, near to far, skipped when already hidden.
         boxes = world.static.boxes
         for i, (x0, y0, x1, y1), near in self._static_regions(world_to_cam):
+            if near * self.min_width_px > self.static_width[i] * self.K[0, 0]:
+                continue  # level of detail: a pole thinner than a pixel would only alias in and out
             sub = np.s_[y0:y1, x0:x1]
             dsub = depth[sub]
             if dsub.max() < near:
