@@ -69,9 +69,10 @@ def copy_labels(labels: pd.DataFrame) -> pd.DataFrame:
 
 
 def split_view(split: Split, frame_rate: float) -> SplitView:
-    """The videos of ``split`` without any of its labels."""
+    """The videos of ``split`` without any of its labels (point-track query points are inputs, so they go)."""
+    queries = {name: np.array(points.queries, copy=True) for name, points in split.points.items()}
     return SplitView(name=str(split.name), sequences={k: _copy_sequence(s) for k, s in split.sequences.items()},
-                     frame_rate=float(frame_rate))
+                     frame_rate=float(frame_rate), queries=queries)
 
 
 def train_view(split: Split, labels: pd.DataFrame, frame_rate: float, budget: int | None) -> TrainView:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import pandas as pd
 
 from bench.data.sequence import Sequence
@@ -37,11 +38,16 @@ OUTPUTS: tuple[str, ...] = ("3d-tracks", "3d-detections", "2d-tracks", "point-tr
 
 @dataclass(frozen=True)
 class SplitView:
-    """Videos without labels: what a method may look at when predicting."""
+    """Videos without labels: what a method may look at when predicting.
+
+    ``queries`` holds, for point-tracking tasks, each sequence's query points ``(N, 3)`` rows of
+    (x_px, y_px, t): part of the task's input (TAPVid-3D gives them at test time), not a label.
+    """
 
     name: str
     sequences: dict[str, Sequence]
     frame_rate: float
+    queries: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:

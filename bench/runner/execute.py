@@ -26,6 +26,7 @@ import pandas as pd
 
 from bench import firewall
 from bench.config import dump_config
+from bench.data.sequence import PointTracks
 from bench.data.tracks import validate_tracks
 from bench.interface import Labeler, RunContext, SplitView, TrainView
 from bench.runner.jobs import PlannedJob, budget_labels, load_dataset_for
@@ -33,6 +34,7 @@ from bench.runner.keys import code_version
 from bench.runner.manifest import collect_manifest
 from bench.runner.stages import (
     StageDir,
+    atomic_write,
     load_checkpoint,
     read_parquet,
     save_checkpoint,
@@ -95,8 +97,8 @@ def _metric_rows(split: str, result: Any) -> list[MetricRow]:
     return rows
 
 
-def score(planned: PlannedJob, gt: dict[str, pd.DataFrame], views: dict[str, SplitView],
-          outputs: dict[str, pd.DataFrame]) -> list[MetricRow]:
+def score(planned: PlannedJob, gt: dict[str, Any], views: dict[str, SplitView],
+          outputs: dict[str, Any]) -> list[MetricRow]:
     """Metric rows for the stored outputs: pseudolabels on train, predictions on val."""
     from bench.metrics import evaluate
 
@@ -108,10 +110,40 @@ def score(planned: PlannedJob, gt: dict[str, pd.DataFrame], views: dict[str, Spl
             rows += _metric_rows("train-pseudolabel", result)
     if "predictions" in outputs:
         learner = planned.base_cls or planned.method_cls
-        for protocol in cfg.get("protocols", {}).get(learner.outputs, []):
-            result = evaluate(protocol, gt["val"], outputs["predictions"], sequences=views["val"].sequences)
+        truth = gt["val_points"] if learner.outputs == "point-tracks" else gt["val"]
+        for protocol in protocols_for(planned.config, planned.job.dataset, learner.outputs):
+            result = evaluate(protocol, truth, outputs["predictions"], sequences=views["val"].sequences)
             rows += _metric_rows("val", result)
     return rows
+
+
+def protocols_for(config: dict[str, Any], dataset: str, output: str) -> list[str]:
+    """The protocols that score ``output`` on ``dataset``: a dataset-specific entry, else the default."""
+    cfg = config.get("eval", {})
+    specific = (cfg.get("datasets") or {}).get(dataset) or {}
+    if output in specific:
+        return list(specific[output])
+    return list((cfg.get("protocols") or {}).get(output, []))
+
+
+def save_point_tracks(path: Path, tracks: dict[str, PointTracks]) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    for name, t in tracks.items():
+        arrays[f"xyz::{name}"] = np.asarray(t.xyz)
+        arrays[f"visible::{name}"] = np.asarray(t.visible)
+        arrays[f"queries::{name}"] = np.asarray(t.queries)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
+
+    atomic_write(path, write)
+
+
+def load_point_tracks(path: Path) -> dict[str, PointTracks]:
+    with np.load(path, allow_pickle=False) as z:
+        names = sorted(k.split("::", 1)[1] for k in z.files if k.startswith("xyz::"))
+        return {n: PointTracks(z[f"xyz::{n}"], z[f"visible::{n}"], z[f"queries::{n}"]) for n in names}
 
 
 def write_metrics(stage: StageDir, rows: list[MetricRow]) -> None:
@@ -141,7 +173,7 @@ def _timed(planned: PlannedJob, what: str) -> Iterator[None]:
         timings[cpu_key] = timings.get(cpu_key, 0.0) + time.process_time() - cpu
 
 
-def _load_views(planned: PlannedJob) -> tuple[dict[str, pd.DataFrame], dict[str, SplitView], pd.DataFrame]:
+def _load_views(planned: PlannedJob) -> tuple[dict[str, Any], dict[str, SplitView], pd.DataFrame]:
     """Load the dataset, cut the labels, build the firewalled views, and keep only the GT tables."""
     with _timed(planned, "data_s"):
         dataset = load_dataset_for(planned.loader, planned.config["data"])
@@ -169,7 +201,8 @@ def _load_views(planned: PlannedJob) -> tuple[dict[str, pd.DataFrame], dict[str,
             manifest.write(labels_dir.file("manifest.json"))
             files.append("manifest.json")
         labels_dir.mark_done(files)
-    gt = {"train": dataset.train.tracks.copy(), "val": dataset.val.tracks.copy()}
+    gt: dict[str, Any] = {"train": dataset.train.tracks.copy(), "val": dataset.val.tracks.copy(),
+                          "val_points": dict(dataset.val.points)}
     views: dict[str, SplitView] = {
         "train": firewall.train_view(dataset.train, labels, dataset.frame_rate, planned.job.budget),
         "val": firewall.split_view(dataset.val, dataset.frame_rate),
@@ -182,9 +215,8 @@ def _load_views(planned: PlannedJob) -> tuple[dict[str, pd.DataFrame], dict[str,
 
 
 def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
-                progress: Callable[[int, int, str], None] | None = None) -> tuple[dict[str, pd.DataFrame], float | None,
-                                                                             dict[str, pd.DataFrame],
-                                                                             dict[str, SplitView]]:
+                progress: Callable[[int, int, str], None] | None = None
+                ) -> tuple[dict[str, Any], float | None, dict[str, Any], dict[str, SplitView]]:
     gt, views, _labels = _load_views(planned)
     train = views["train"]
     assert isinstance(train, TrainView)
@@ -200,7 +232,7 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
             context.progress = progress
         return context
 
-    outputs: dict[str, pd.DataFrame] = {}
+    outputs: dict[str, Any] = {}
     fps: float | None = None
     method = planned.method_cls(**(planned.config.get("method") or {}))
     learner_labels = train.labels
@@ -225,8 +257,11 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
         learner, section = method, "method"
 
     prediction = StageDir(planned.run_dir, "prediction")
+    points = learner.outputs == "point-tracks"
+    predictions_file = "predictions.npz" if points else "predictions.parquet"
     if prediction.is_done():
-        outputs["predictions"] = read_parquet(prediction.file("predictions.parquet"))
+        outputs["predictions"] = (load_point_tracks(prediction.file(predictions_file)) if points
+                                  else read_parquet(prediction.file(predictions_file)))
         info = json.loads(prediction.file("timing.json").read_text())
         return outputs, info.get("fps"), gt, views
     training = StageDir(planned.run_dir, "training")
@@ -246,10 +281,17 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
         predictions = learner.predict(views["val"], ctx(section))
     elapsed = time.perf_counter() - start
     fps = views["val"].num_frames / elapsed if elapsed > 0 else None
-    outputs["predictions"] = _check_output(predictions, f"{planned.job.method}.predict", prediction.path)
-    write_parquet(prediction.file("predictions.parquet"), outputs["predictions"])
+    if points:
+        if not (isinstance(predictions, dict) and all(isinstance(v, PointTracks) for v in predictions.values())):
+            raise TypeError(f"{planned.job.method}.predict declares point-tracks: return {{seq: PointTracks}}, "
+                            f"got {type(predictions).__name__}")
+        outputs["predictions"] = predictions
+        save_point_tracks(prediction.file(predictions_file), predictions)
+    else:
+        outputs["predictions"] = _check_output(predictions, f"{planned.job.method}.predict", prediction.path)
+        write_parquet(prediction.file(predictions_file), outputs["predictions"])
     write_text(prediction.file("timing.json"), json.dumps({"predict_s": elapsed, "fps": fps}))
-    prediction.mark_done(["predictions.parquet", "timing.json"])
+    prediction.mark_done([predictions_file, "timing.json"])
     return outputs, fps, gt, views
 
 
@@ -320,15 +362,16 @@ def rescore(planned: PlannedJob, store_path: Path) -> RunRecord | None:
     record = store.run(planned.key)
     if record is None:
         return None
-    outputs: dict[str, pd.DataFrame] = {}
+    outputs: dict[str, Any] = {}
     for stage, name in (("pseudolabels", "pseudolabels"), ("prediction", "predictions")):
         stage_dir = StageDir(planned.run_dir, stage)
         if stage_dir.is_done():
-            outputs[name] = read_parquet(stage_dir.file(f"{name}.parquet"))
+            npz = stage_dir.file(f"{name}.npz")
+            outputs[name] = load_point_tracks(npz) if npz.exists() else read_parquet(stage_dir.file(f"{name}.parquet"))
     if not outputs:
         return None
     dataset = load_dataset_for(planned.loader, planned.config["data"])
-    gt = {"train": dataset.train.tracks, "val": dataset.val.tracks}
+    gt = {"train": dataset.train.tracks, "val": dataset.val.tracks, "val_points": dict(dataset.val.points)}
     views = {"train": firewall.split_view(dataset.train, dataset.frame_rate),
              "val": firewall.split_view(dataset.val, dataset.frame_rate)}
     rows = score(planned, gt, views, outputs)

@@ -131,3 +131,20 @@ def test_rescore_recomputes_from_stored_outputs(tmp_path):
     after = store.metrics_frame()
     assert calls(planned.run_dir) == ["label"]  # no method code ran again
     assert sorted(after["value"]) == sorted(before["value"])
+
+
+def test_point_track_method_is_scored_by_tapvid3d_and_rescored(tmp_path):
+    from bench.runner.execute import load_point_tracks, rescore
+
+    result = run_sweep([job("raypoints", overrides=())], opts(tmp_path))
+    planned = result.planned[0]
+    store = Store(tmp_path / "runs" / "bench.sqlite")
+    assert result.exit_code == EXIT_OK, store.run(planned.key).error
+    tracks = load_point_tracks(StageDir(planned.run_dir, "prediction").file("predictions.npz"))
+    assert set(tracks) == {"0002"} and tracks["0002"].xyz.shape[1:] == (6, 3)
+    m = store.metrics_frame()
+    overall = m[(m["seq"] == "") & (m["protocol"] == "tapvid3d")].set_index("metric")["value"]
+    assert 0 <= overall["APD3D"] < 1 and overall["OA"] == 1.0
+    before = sorted(m["value"])
+    rescore(planned, store.path)
+    assert sorted(store.metrics_frame()["value"]) == before

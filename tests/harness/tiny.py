@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.geometry import boxes_from_world, project_boxes_2d
-from bench.data.sequence import Dataset, Sequence, Split
+from bench.data.geometry import boxes_from_world, project_boxes_2d, project_points, transform_points
+from bench.data.sequence import Dataset, PointTracks, Sequence, Split
 from bench.data.tracks import make_tracks
 
 W, H = 64, 48
@@ -53,6 +53,14 @@ def make_sequence(name: str, frames: int, rng: np.random.Generator) -> tuple[Seq
     return seq, rows
 
 
+def _static_points(seq: Sequence, rng: np.random.Generator, n: int = 6) -> PointTracks:
+    """Static world points ahead of the camera, tracked in each frame's camera coordinates."""
+    world = np.column_stack([rng.uniform(15, 30, n), rng.uniform(-3, 3, n), rng.uniform(0, 2, n)])
+    xyz = np.stack([transform_points(world, np.linalg.inv(pose)) for pose in seq.cam_to_world])  # (T, N, 3)
+    uv = project_points(xyz[0], K)
+    return PointTracks(xyz=xyz, visible=np.ones(xyz.shape[:2], bool), queries=np.column_stack([uv, np.zeros(n)]))
+
+
 def make_dataset(seed: int = 0, frames: int = 16, root: Path | None = None) -> Dataset:
     rng = np.random.default_rng(seed)
     splits = {}
@@ -63,6 +71,7 @@ def make_dataset(seed: int = 0, frames: int = 16, root: Path | None = None) -> D
             sequences[name] = seq
             rows += seq_rows
         splits[split] = Split(split, sequences, make_tracks(rows, source=f"tiny {split}"),
+                              points={n: _static_points(sequences[n], rng) for n in names},
                               layers={n: {"depth": np.zeros((frames, H, W), np.float32)} for n in names})
     data_hash = hashlib.sha256(f"tiny-{seed}-{frames}".encode()).hexdigest()[:16]
     return Dataset("tiny", splits["train"], splits["val"], frame_rate=10.0, data_hash=data_hash, root=root)

@@ -8,8 +8,9 @@ import time
 import numpy as np
 import pandas as pd
 
+from bench.data.sequence import PointTracks
 from bench.data.tracks import empty_tracks
-from bench.interface import Labeler, Learner, RunContext, SplitView, TrainView
+from bench.interface import Labeler, Learner, Method, RunContext, SplitView, TrainView
 
 
 def log_call(ctx: RunContext, what: str) -> None:
@@ -77,7 +78,27 @@ def register_all() -> None:
     registry.register("copy", CopyLabeler)
     registry.register("failing", FailingLabeler)
     registry.register("meanbox", MeanBoxLearner)
+    registry.register("raypoints", RayPointTracker)
     registry.register_dataset("tiny", load_tiny)
 
 
 __all__ = ["CopyLabeler", "FailingLabeler", "MeanBoxLearner", "calls", "np", "register_all"]
+
+
+class RayPointTracker(Method):
+    """Point tracks: each query point held still at 20 m along its query ray (a weak but valid answer)."""
+
+    outputs = "point-tracks"
+
+    def fit(self, train, labels, ctx) -> None:
+        log_call(ctx, "fit")
+
+    def predict(self, split, ctx):
+        out = {}
+        for name, seq in split.sequences.items():
+            q = split.queries[name]
+            k = seq.intrinsics[0]
+            rays = np.column_stack([(q[:, 0] - k[0, 2]) / k[0, 0], (q[:, 1] - k[1, 2]) / k[1, 1], np.ones(len(q))])
+            xyz = np.repeat((rays * 20.0)[None], seq.num_frames, axis=0)
+            out[name] = PointTracks(xyz=xyz, visible=np.ones(xyz.shape[:2], bool), queries=q)
+        return out
