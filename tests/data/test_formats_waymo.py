@@ -46,6 +46,19 @@ def test_hand_made_round_trip_is_exact_and_native_read_projects_2d(tmp_path):
     assert_same_tracks(real[columns].assign(cls="x"), native.train.tracks[columns].assign(cls="x"), atol=1e-6)
 
 
+def test_native_read_takes_2d_boxes_from_camera_box(tmp_path):
+    ds = synth("synth-waymo")
+    waymo.write_dataset(ds, tmp_path)
+    (tmp_path / "bench.json").unlink()
+    native = waymo.read_dataset(tmp_path)
+    want = ds.train.tracks[ds.train.tracks["track_id"] >= 0].set_index(["seq", "frame", "track_id"])
+    got = native.train.tracks.set_index(["seq", "frame", "track_id"])
+    common = got.index.intersection(want.index)
+    assert len(common) > 0.9 * len(want)  # all but boxes that fail the in-view check without the sidecar
+    np.testing.assert_allclose(got.loc[common, ["x1", "y1", "x2", "y2"]], want.loc[common, ["x1", "y1", "x2", "y2"]],
+                               atol=1e-6)
+
+
 def test_bad_components_are_clear_errors(tmp_path):
     waymo.write_dataset(tiny_dataset(), tmp_path)
     box_path = tmp_path / "training" / "lidar_box" / "0000.parquet"

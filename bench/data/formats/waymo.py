@@ -194,6 +194,21 @@ def read_segment(folder: Path, name: str, in_view_only: bool = True) -> tuple[Se
     box2d = np.empty((len(boxes), 4))
     for i in np.unique(index):
         box2d[index == i] = project_boxes_2d(cam[index == i], k, size)
+    # Where camera_box has a FRONT box under the same object id (our exports), it is the 2D label;
+    # real v2 data links camera and laser ids through another component, so it keeps the projection.
+    camera_path = folder / "camera_box" / f"{name}.parquet"
+    if camera_path.exists():
+        cb = _read(camera_path, [TIMESTAMP, CAMERA, CAMERA_ID, *(f"{CBOX}.box.{a}" for a in
+                                                               ("center.x", "center.y", "size.x", "size.y"))])
+        cb = cb[cb[CAMERA] == FRONT]
+        lookup = {(t, str(o)): j for j, (t, o) in enumerate(zip(cb[TIMESTAMP], cb[CAMERA_ID], strict=True))}
+        rows = [lookup.get((t, o), -1) for t, o in zip(boxes[TIMESTAMP], ids, strict=True)]
+        hit = np.array(rows) >= 0
+        if hit.any():
+            c = cb.iloc[np.array(rows)[hit]][[f"{CBOX}.box.{a}" for a in ("center.x", "center.y", "size.x",
+                                                                            "size.y")]].to_numpy(dtype=float)
+            box2d[hit] = np.stack([c[:, 0] - c[:, 2] / 2, c[:, 1] - c[:, 3] / 2, c[:, 0] + c[:, 2] / 2,
+                                   c[:, 1] + c[:, 3] / 2], axis=-1)
     df = pd.DataFrame({"seq": name, "frame": seq.frame_ids[index], "track_id": track_ids,
                        "cls": boxes[f"{LBOX}.type"].map(CLASS_OF).fillna("Unknown").to_numpy(),
                        "x1": box2d[:, 0], "y1": box2d[:, 1], "x2": box2d[:, 2], "y2": box2d[:, 3],
