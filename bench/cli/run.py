@@ -116,7 +116,8 @@ def run(method: str, base: str | None, dataset: str, budget: str, seed: int, pro
 @click.option("--budgets", default=None, help="comma-separated label budgets, e.g. 1,2,4")
 @click.option("--datasets", default=None, help="comma-separated datasets")
 @click.option("--seeds", default=None, help="comma-separated seeds")
-@click.option("--jobs", type=int, default=1, show_default=True, help="parallel workers (GPUs: one per GPU)")
+@click.option("--jobs", type=int, default=0, show_default=True,
+              help="parallel workers; 0: one per GPU when there are GPUs, else one in-process run at a time")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", default=None, help="Ray cluster address (default: a local Ray instance)")
 @click.option("--dry-run", is_flag=True, help="print the grid and what would be skipped; run nothing")

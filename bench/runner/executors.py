@@ -38,7 +38,7 @@ EXECUTORS = ("local", "ray")
 class SweepOptions:
     runs_root: Path = Path("runs")
     store_path: Path | None = None
-    jobs: int = 1
+    jobs: int = 0  # 0: one worker per GPU, else in-process; N: at most N workers
     executor: str = "local"
     address: str | None = None
     device: str = "auto"
@@ -110,9 +110,12 @@ def _gpu_slots(device: str) -> list[str]:
 
 def _run_local(todo: list[PlannedJob], options: SweepOptions, device: str, on_done,
                progress: Callable[[int, int, str], None] | None = None) -> None:
-    slots: list[str | None] = list(_gpu_slots(device)) or [None] * max(1, options.jobs)
-    if options.jobs and len(slots) > options.jobs and slots[0] is not None:
-        slots = slots[: options.jobs]
+    # jobs 0 = automatic: one worker per GPU, or a single in-process run on CPU.
+    gpus: list[str | None] = list(_gpu_slots(device))
+    if gpus:
+        slots = gpus[: options.jobs] if options.jobs else gpus
+    else:
+        slots = [None] * max(1, options.jobs)
     store_path = options.store()
     if len(slots) == 1 and slots[0] is None:
         for p in todo:
