@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 import pandas as pd
@@ -91,7 +91,8 @@ def _speed_series(board: Leaderboard, runs: pd.DataFrame) -> dict[str, list[tupl
     ok = ok.assign(base=ok["base"].fillna("").astype(str))
     fps = ok.groupby(["method", "base", "budget"], dropna=False)["fps"].mean()
     series: dict[str, list[tuple[int | None, float, float]]] = {}
-    for (method, base, budget), value in fps.items():
+    for key, value in fps.items():
+        method, base, budget = cast(tuple[str, str, Any], key)
         b = None if pd.isna(budget) else int(budget)
         cell = board.cells.get(((str(method), str(base)), b))
         if cell is not None and value > 0:
@@ -209,7 +210,7 @@ def _pretty_json(text: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str)
 
 
-def _run_view(record: dict[str, Any], rows: list[tuple[str, str, str, str, float]],
+def _run_view(record: dict[Any, Any], rows: list[tuple[str, str, str, str, float]],
               schema: MetricSchema) -> dict[str, Any]:
     budget = None if pd.isna(record["budget"]) else int(record["budget"])
     when = record.get("started_at")
@@ -222,7 +223,8 @@ def _run_view(record: dict[str, Any], rows: list[tuple[str, str, str, str, float
         ("wall time (s)", _fmt(record["wall_s"], 2)), ("peak memory (MB)", _fmt(record["peak_mem_mb"], 0)),
         ("FPS", _fmt(record["fps"], 2)), ("run folder", record["run_dir"]),
     ]
-    overall, per_seq = [], {}
+    overall: list[dict[str, Any]] = []
+    per_seq: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for split, protocol, seq, metric, value in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
         info = schema.info(metric, protocol)
         entry = {"text": info.format(value), "raw": _num(value)}

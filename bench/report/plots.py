@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+from typing import Any
 
 import matplotlib
 
@@ -19,7 +20,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from bench.report.tables import Leaderboard  # noqa: E402
 
 # Deterministic SVG ids and text kept as <text> (smaller than paths and searchable).
-_RC = {"svg.hashsalt": "bench", "svg.fonttype": "none", "font.size": 9}
+_RC: Any = {"svg.hashsalt": "bench", "svg.fonttype": "none", "font.size": 9}
 
 
 def _figure() -> tuple[Figure, Axes]:
@@ -38,7 +39,7 @@ def _svg(fig: Figure) -> str:
 
 
 # 20 distinct colours, then the same colours with another marker and dash: 18+ methods stay apart.
-_COLOURS = matplotlib.colormaps["tab20"].colors
+_COLOURS = matplotlib.color_sequences["tab20"]
 _MARKERS = ("o", "s", "^", "D")
 _DASHES = ("-", "--", "-.", ":")
 

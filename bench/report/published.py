@@ -93,7 +93,7 @@ def paper_comparison(published: pd.DataFrame, summary: pd.DataFrame,
     schema's canonical name, so a paper's "AMOTA" meets the devkit's stored "amota"."""
     schema = schema or MetricSchema.load()
     out = []
-    index: dict[tuple[str, str, str, object, str], list[dict[str, Any]]] = {}
+    index: dict[tuple[str, str, str, object, str], list[dict[Any, Any]]] = {}
     for rec in summary.to_dict("records"):
         budget = None if pd.isna(rec["budget"]) else int(rec["budget"])
         metric = schema.canonical(rec["metric"])

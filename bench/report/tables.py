@@ -94,7 +94,7 @@ def build_leaderboards(
             frame = frame[frame[column] == wanted]
     boards: list[Leaderboard] = []
     for (ds, proto, sp), group in frame.groupby(["dataset", "protocol", "split"], sort=True):
-        by_metric = {name: g for name, g in group.groupby("metric", sort=False)}
+        by_metric = {str(name): g for name, g in group.groupby("metric", sort=False)}
         for name in schema.metric_order(str(proto), set(by_metric)):
             boards.append(_board(str(ds), str(proto), str(sp), name, by_metric[name], schema))
     return boards
