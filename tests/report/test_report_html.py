@@ -89,3 +89,14 @@ def test_cli_report_writes_the_site_and_refuses_a_missing_store(store_path, tmp_
     assert not (tmp_path / "none.sqlite").exists()
     result = runner.invoke(main, ["table", "--store", str(store_path), "--format", "latex", "--metric", "MOTA"])
     assert result.exit_code == 0 and r"\textbf{42.00 $\pm$ 2.00}" in result.output
+
+
+def test_an_empty_store_renders_a_report_that_says_so(tmp_path):
+    from bench.store import Store
+
+    store = Store(tmp_path / "empty.sqlite")
+    render_report(store.runs_frame(), store.metrics_frame(), tmp_path / "site")
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "0 runs" in index and "No finished runs with metrics" in index
+    paper = (tmp_path / "site" / "paper.html").read_text()
+    assert "29.71" in paper and "not run" in paper  # published numbers still listed
