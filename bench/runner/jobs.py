@@ -8,6 +8,7 @@ classes, the content hashes that make up its key, its run folder, and whether it
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,10 +118,17 @@ def budget_labels(tracks: pd.DataFrame, budget: int | None, seed: int) -> tuple[
 _manifests: dict[tuple[str, int, int], Any] = {}
 
 
+# Time spent sampling label manifests while planning, for the runner-overhead benchmark.
+PLANNING_TIMINGS: dict[str, float] = {"labels_s": 0.0, "labels_cpu_s": 0.0, "data_s": 0.0, "data_cpu_s": 0.0}
+
+
 def manifest_hash(tracks: pd.DataFrame, budget: int, seed: int, data_hash: str = "") -> str:
     from bench.labels import make_manifest
 
+    start, cpu = time.perf_counter(), time.process_time()
     manifest = make_manifest(tracks, budget, seed)
+    PLANNING_TIMINGS["labels_s"] += time.perf_counter() - start
+    PLANNING_TIMINGS["labels_cpu_s"] += time.process_time() - cpu
     _manifests[(data_hash, budget, seed)] = manifest
     return str(manifest.sha256)
 
@@ -166,7 +174,10 @@ def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], sees
     cache_key = (job.dataset, repr(sorted(data_cfg.items())))
     info = _data_info.get(cache_key)
     if info is None:
+        start, cpu = time.perf_counter(), time.process_time()
         dataset = _load(loader, data_cfg)
+        PLANNING_TIMINGS["data_s"] += time.perf_counter() - start
+        PLANNING_TIMINGS["data_cpu_s"] += time.process_time() - cpu
         info = _data_info[cache_key] = _DataInfo(str(dataset.data_hash), {}, dataset.train.tracks)
         del dataset
     if sees_gt:
