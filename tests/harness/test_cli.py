@@ -55,3 +55,14 @@ def test_cli_errors_are_clear(env):
     assert bad.exit_code == 3 and "key=value" in bad.output
     empty = CliRunner().invoke(main, ["sweep"], env=environ)
     assert empty.exit_code == 3
+
+
+def test_sweep_presets(env):
+    environ, _ = env
+    dry = CliRunner().invoke(main, ["sweep", "smoke", "--dry-run"], env=environ)
+    assert dry.exit_code == 0, dry.output
+    assert "6 cells:" in dry.output and "smoke" in dry.output  # the preset's grid and its profile
+    unknown = CliRunner().invoke(main, ["sweep", "smok"], env=environ)
+    assert unknown.exit_code == 3 and "known presets" in unknown.output
+    listed = CliRunner().invoke(main, ["ls", "sweeps"], env=environ)
+    assert {"nightly", "smoke"} <= set(listed.output.split())
