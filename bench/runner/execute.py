@@ -13,6 +13,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import sys
 import time
 import traceback
@@ -325,6 +326,7 @@ def execute(planned: PlannedJob, runs_root: Path, store_path: Path, device: str 
     if force:
         for stage in ("labels", "pseudolabels", "training", "prediction", "metrics"):
             StageDir(planned.run_dir, stage).clear()
+        shutil.rmtree(planned.run_dir / "work", ignore_errors=True)  # the method's scratch from the last attempt
     planned.run_dir.mkdir(parents=True, exist_ok=True)
     write_text(planned.run_dir / "config.yaml", dump_config(planned.config))
     store.upsert_run(record_for(planned, "running", device, started, manifest=manifest))

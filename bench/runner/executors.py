@@ -9,6 +9,10 @@
 
 Every executor calls :func:`bench.runner.execute.execute`, which writes its own outcome to the
 store, so a worker that dies only leaves a ``running`` row that the next sweep resumes.
+
+On a multi-node Ray cluster every node must see the same runs folder (``--runs-dir`` on shared
+storage). SQLite's locking is only as good as the filesystem's: on NFS, keep the store
+(``--store``) on a local disk of the driver's node or run one sweep per node and merge.
 """
 
 from __future__ import annotations
