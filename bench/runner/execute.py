@@ -303,13 +303,16 @@ def record_for(planned: PlannedJob, status: str, device: str, started: float, **
                      started_at=started, device=device, config=planned.config, run_dir=str(planned.run_dir), **kw)
 
 
-def execute(planned: PlannedJob, runs_root: Path, store_path: Path, device: str = "auto",
+def execute(planned: PlannedJob, runs_root: Path, store_path: Path | None, device: str = "auto",
             force: bool = False, progress: Callable[[int, int, str], None] | None = None) -> RunRecord:
     """Run (or resume) one job; the outcome, failures included, is written to the store and returned.
 
+    With ``store_path=None`` nothing is written to a store: the metric rows are left in
+    ``planned.info["rows"]`` for the caller (the Ray driver) to store.
+
     ``progress(done, total, what)`` receives the method's own progress reports (training steps...).
     """
-    store = Store(store_path)
+    store = Store(store_path) if store_path is not None else None
     started = time.time()
     t0 = time.perf_counter()
     deterministic = bool(planned.config.get("runner", {}).get("deterministic", False))
@@ -317,7 +320,8 @@ def execute(planned: PlannedJob, runs_root: Path, store_path: Path, device: str 
         device = resolve_device(device)
     except RuntimeError as err:
         record = record_for(planned, "failed", device, started, error=str(err), finished_at=time.time())
-        store.upsert_run(record)
+        if store is not None:
+            store.upsert_run(record)
         return record
     manifest = collect_manifest(device, deterministic)
     manifest.update(data_hash=planned.data_hash, labels_manifest=planned.manifest_hash,
@@ -329,7 +333,8 @@ def execute(planned: PlannedJob, runs_root: Path, store_path: Path, device: str 
         shutil.rmtree(planned.run_dir / "work", ignore_errors=True)  # the method's scratch from the last attempt
     planned.run_dir.mkdir(parents=True, exist_ok=True)
     write_text(planned.run_dir / "config.yaml", dump_config(planned.config))
-    store.upsert_run(record_for(planned, "running", device, started, manifest=manifest))
+    if store is not None:
+        store.upsert_run(record_for(planned, "running", device, started, manifest=manifest))
     try:
         manifest["seeded"] = seed_everything(planned.job.seed, deterministic)
         metrics_dir = StageDir(planned.run_dir, "metrics")
@@ -345,7 +350,9 @@ def execute(planned: PlannedJob, runs_root: Path, store_path: Path, device: str 
             with _timed(planned, "score_s"):
                 rows = score(planned, gt, views, outputs)
             write_metrics(metrics_dir, rows)
-        store.add_metrics(planned.key, rows)
+        planned.info["rows"] = rows
+        if store is not None:
+            store.add_metrics(planned.key, rows)
         status, error = "ok", None
     except Exception:
         status, error, fps = "failed", traceback.format_exc(), None
@@ -354,7 +361,8 @@ def execute(planned: PlannedJob, runs_root: Path, store_path: Path, device: str 
     record = record_for(planned, status, device, started, error=error, finished_at=time.time(), wall_s=wall,
                         peak_mem_mb=peak_memory_mb(), fps=fps, manifest=manifest)
     write_text(planned.run_dir / "run.json", json.dumps(record.__dict__, default=str, indent=1))
-    store.upsert_run(record)
+    if store is not None:
+        store.upsert_run(record)
     return record
 
 

@@ -10,9 +10,10 @@
 Every executor calls :func:`bench.runner.execute.execute`, which writes its own outcome to the
 store, so a worker that dies only leaves a ``running`` row that the next sweep resumes.
 
-On a multi-node Ray cluster every node must see the same runs folder (``--runs-dir`` on shared
-storage). SQLite's locking is only as good as the filesystem's: on NFS, keep the store
-(``--store``) on a local disk of the driver's node or run one sweep per node and merge.
+On a Ray cluster, tasks write artifacts into the runs folder, which every node must see (``--runs-dir``
+on shared storage), but only the driver writes the SQLite store: tasks return their record and
+metric rows. (SQLite's locking is only as good as the filesystem's, so the store stays on the
+driver's disk.)
 """
 
 from __future__ import annotations
@@ -100,8 +101,11 @@ def _local_worker(conn: multiprocessing.connection.Connection, planned: PlannedJ
         conn.close()
 
 
-def _ray_task(planned: PlannedJob, runs_root: str, store_path: str, device: str, force: bool) -> str:
-    return execute(planned, Path(runs_root), Path(store_path), device, force).status
+def _ray_task(planned: PlannedJob, runs_root: str, device: str, force: bool) -> tuple[RunRecord, list | None]:
+    # The worker writes artifacts to the (shared) runs folder but never the store: the driver
+    # stores what it returns, so SQLite is only ever written on the driver's disk.
+    record = execute(planned, Path(runs_root), None, device, force)
+    return record, planned.info.get("rows")
 
 
 def _gpu_slots(device: str) -> list[str]:
@@ -163,18 +167,25 @@ def _run_ray(todo: list[PlannedJob], options: SweepOptions, device: str, on_done
                  num_cpus=None if options.address else max(1, options.jobs))
     gpus = options.gpus_per_job if device.startswith("cuda") else 0
     task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_task)
-    refs = {task.remote(p, str(Path(options.runs_root).resolve()), str(options.store().resolve()), device,
-                        options.force): p for p in todo}
+    store = Store(options.store())
+    refs = {}
+    for p in todo:
+        store.upsert_run(record_for(p, "running", device, time.time()))
+        refs[task.remote(p, str(Path(options.runs_root).resolve()), device, options.force)] = p
     try:
         while refs:
             done, _ = ray.wait(list(refs), num_returns=1)
             for ref in done:
                 p = refs.pop(ref)
                 try:
-                    status = ray.get(ref)
+                    record, rows = ray.get(ref)
+                    store.upsert_run(record)
+                    if rows is not None:
+                        store.add_metrics(p.key, rows)
+                    status = record.status
                 except Exception as err:  # the task died: record it like a dead local worker
-                    Store(options.store()).upsert_run(record_for(p, "failed", device, time.time(),
-                                                                 finished_at=time.time(), error=repr(err)))
+                    store.upsert_run(record_for(p, "failed", device, time.time(), finished_at=time.time(),
+                                                error=repr(err)))
                     status = "failed"
                 on_done(p, status)
     finally:
