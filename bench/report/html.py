@@ -253,13 +253,15 @@ def _run_view(record: dict[Any, Any], rows: list[tuple[str, str, str, str, float
 def _paper_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in comparison.to_dict("records"):
-        info = schema.info(r["metric"], r["protocol"] or None)
+        # Unmatched rows have no protocol of ours; the paper column's protocol still sets the units (nuScenes MOTP: m).
+        info = schema.info(r["metric"], r["protocol"] or r["paper_protocol"] or None)
+        budget = None if r["budget"] is None or pd.isna(r["budget"]) else int(r["budget"])
         ours = r["ours_mean"]
         has_ours = not math.isnan(ours)
         delta = ours - r["value"] if has_ours else float("nan")
         groups.setdefault(r["citation"], []).append({
             "method": r["method"], "base": r["base"] or "–", "variant": r["variant"],
-            "budget": budget_label(r["budget"]), "budget_value": "" if r["budget"] is None else r["budget"],
+            "budget": budget_label(budget), "budget_value": "" if budget is None else budget,
             "paper_dataset": r["paper_dataset"], "metric": info.header,
             "published": info.format(r["value"]), "published_value": _num(info.shown(r["value"])),
             "dataset": r["dataset"] or ("–" if not r["compare"] else "not run"), "protocol": r["protocol"],
@@ -267,4 +269,8 @@ def _paper_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[str
             "n": r["n"] or "", "delta": signed(info.shown(delta), info.decimals) if has_ours else "",
             "delta_value": _num(info.shown(delta)),
         })
-    return [{"citation": c, "rows": rows} for c, rows in groups.items()]
+    # Tables in their paper's order: "Table 2" before "Table 10".
+    def natural(citation: str) -> list[object]:
+        return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", citation)]
+
+    return [{"citation": c, "rows": groups[c]} for c in sorted(groups, key=natural)]

@@ -2,11 +2,13 @@
 
 File format (see leaderboards/README.md): ``citation``, ``reproduce_on`` (paper dataset -> our dataset
 names), ``columns`` (dataset, metric, unit of the printed number) and ``rows`` (method, base, budget,
-optional table/variant/printed/compare, ``values`` in column order, as printed in the paper).
+optional table/variant/printed/compare, ``values`` in column order, as printed in the paper). A column may
+name a ``protocol`` (glob): then only our numbers under a matching protocol are compared with it.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ PUBLISHED_DIR = LEADERBOARDS_DIR / "published"
 # Printed unit -> factor to the store's units (fractions, metres).
 PRINTED_UNITS = {"percent": 0.01, "fraction": 1.0, "centimetres": 0.01, "metres": 1.0, "count": 1.0, "fps": 1.0}
 PUBLISHED_COLUMNS = ["source", "citation", "table", "method", "base", "dataset", "budget", "metric", "variant",
-                     "printed", "unit", "value", "compare", "reproduce_on"]
+                     "printed", "unit", "value", "compare", "reproduce_on", "protocol"]
 
 
 def _require(condition: bool, where: str, message: str) -> None:
@@ -71,6 +73,8 @@ def load_published_file(path: Path | str) -> pd.DataFrame:
                 "value": float(printed) * PRINTED_UNITS[col["unit"]],
                 "compare": bool(row.get("compare", True)),
                 "reproduce_on": list(reproduce_on.get(col["dataset"], [col["dataset"]])),
+                # Optional glob: only our numbers under a matching protocol are comparable ("nuscenes*").
+                "protocol": str(col.get("protocol") or ""),
             })
     return pd.DataFrame(records, columns=PUBLISHED_COLUMNS)
 
@@ -104,9 +108,11 @@ def paper_comparison(published: pd.DataFrame, summary: pd.DataFrame,
         if rec["compare"]:
             for dataset in rec["reproduce_on"]:
                 matches += index.get((dataset, rec["method"], rec["base"], budget, schema.canonical(rec["metric"])), [])
+            if rec["protocol"]:
+                matches = [m for m in matches if fnmatch.fnmatchcase(m["protocol"], rec["protocol"])]
         base_row = {k: rec[k] for k in ("citation", "method", "base", "variant", "metric", "printed", "value",
                                         "compare")}
-        base_row.update(paper_dataset=rec["dataset"], budget=budget)
+        base_row.update(paper_dataset=rec["dataset"], paper_protocol=rec["protocol"], budget=budget)
         if not matches:
             out.append(base_row | {"dataset": "", "protocol": "", "split": "", "ours_mean": float("nan"),
                                    "ours_std": float("nan"), "n": 0})

@@ -159,3 +159,15 @@ def test_schema_resolves_devkit_spellings_aliases_and_per_class_names():
     assert SCHEMA.info("AJ3D", "tapvid3d").display == SCHEMA.info("3D-AJ", "tapvid3d").display == "3D-AJ"
     # The protocol's order first (headline leading), then the rest alphabetically.
     assert SCHEMA.metric_order("nuscenes", {"amota/car", "motp", "amota", "gt"}) == ["amota", "motp", "amota/car", "gt"]
+
+
+def test_paper_nuscenes_columns_only_meet_our_nuscenes_protocols():
+    summary = pd.DataFrame({
+        "dataset": "synth-nuscenes", "protocol": ["3d-iou", "nuscenes"], "split": "val", "metric": ["MOTA", "mota"],
+        "method": "sparse3dtrack", "base": "centertrack", "budget": pd.array([4, 4], dtype="Int64"),
+        "mean": [0.5, 0.2], "std": float("nan"), "n": 1})
+    comparison = paper_comparison(load_published(), summary)
+    hit = comparison[(comparison["citation"] == "Sparse3DTrack, Table 1") & (comparison["base"] == "centertrack")
+                     & (comparison["method"] == "sparse3dtrack") & (comparison["paper_dataset"] == "nuscenes")
+                     & (comparison["metric"] == "MOTA")]
+    assert list(hit["protocol"]) == ["nuscenes"] and list(hit["ours_mean"]) == [0.2]  # the devkit's "mota"
