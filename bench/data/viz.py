@@ -30,7 +30,8 @@ def id_colour(track_id: int) -> tuple[int, int, int]:
 
 
 def _frame_rows(seq: Sequence, tracks: pd.DataFrame, index: int) -> pd.DataFrame:
-    frame_id = int(seq.frame_ids[index])
+    frame_ids = seq.frame_ids if seq.frame_ids is not None else np.arange(seq.num_frames)
+    frame_id = int(frame_ids[index])
     return tracks[(tracks["seq"] == seq.name) & (tracks["frame"] == frame_id)]
 
 
@@ -42,15 +43,17 @@ def draw_frame(seq: Sequence, tracks: pd.DataFrame, index: int, *, show_3d: bool
     """
     image = Image.fromarray(seq.image(index))
     if scale != 1:
-        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+        image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
     draw = ImageDraw.Draw(image)
     K = seq.intrinsics[index] * np.array([[scale], [scale], [1]])
     rows = _frame_rows(seq, tracks, index)
-    for row in rows.itertuples(index=False):
-        colour = id_colour(int(row.track_id))
-        box2d = np.array([getattr(row, c) for c in BOX2D_COLUMNS], dtype=float) * scale
-        box3d = np.array([getattr(row, c) for c in BOX3D_COLUMNS], dtype=float)
-        if row.cls == DONTCARE:
+    ids = rows["track_id"].to_numpy(dtype=np.int64)
+    classes = rows["cls"].to_numpy()
+    boxes2d = rows[list(BOX2D_COLUMNS)].to_numpy(dtype=float) * scale
+    boxes3d = rows[list(BOX3D_COLUMNS)].to_numpy(dtype=float)
+    for track_id, cls, box2d, box3d in zip(ids.tolist(), classes, boxes2d, boxes3d, strict=True):
+        colour = id_colour(track_id)
+        if cls == DONTCARE:
             if show_2d:
                 draw.rectangle(box2d.tolist(), outline=(128, 128, 128))
             continue
@@ -66,7 +69,7 @@ def draw_frame(seq: Sequence, tracks: pd.DataFrame, index: int, *, show_3d: bool
         if show_2d and np.isfinite(box2d).all():
             draw.rectangle(box2d.tolist(), outline=colour, width=1)
         if show_ids:
-            draw.text((box2d[0] + 1, max(box2d[1] - 10, 0)), str(int(row.track_id)), fill=colour)
+            draw.text((box2d[0] + 1, max(box2d[1] - 10, 0)), str(track_id), fill=colour)
     return np.asarray(image)
 
 

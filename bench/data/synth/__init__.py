@@ -13,6 +13,8 @@ off objects) and, for synth-dense, dense 3D point tracks. ``ds.meta["box_extras"
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,7 +76,7 @@ def generate(preset: str, scale: str = "quick", seed: int = 0, progress: bool = 
                                for s in ("train", "val")}
     attrs_rows = []
 
-    def run(task: object | None, advance: object | None) -> None:
+    def run(task: Any, advance: Callable[..., Any] | None) -> None:
         for n, (split, i) in enumerate(plan):
             name = f"{n:04d}"  # unique across splits, so both can live in one KITTI-style folder
             key = [int(seed), preset_index, 0 if split == "train" else 1, i]
@@ -113,7 +115,8 @@ def generate(preset: str, scale: str = "quick", seed: int = 0, progress: bool = 
         if cfg.public_detections:
             real = tracks[tracks["cls"] != DONTCARE]
             keys = list(zip([split] * len(real), real["seq"], real["frame"], real["track_id"], strict=True))
-            vis = box_extras.loc[keys, "visible_fraction"].to_numpy() if keys else np.zeros(0)
+            vis = (box_extras["visible_fraction"].reindex(pd.MultiIndex.from_tuples(keys)).to_numpy() if keys
+                   else np.zeros(0))
             rng = np.random.default_rng([int(seed), preset_index, 0 if split == "train" else 1, 10_000])
             public[split] = public_detections(tracks, vis, cfg.width, cfg.height, rng)
     meta = {"preset": preset, "scale": scale, "seed": int(seed), "image_size": (cfg.width, cfg.height),

@@ -264,7 +264,7 @@ class Renderer:
             ids = idx.ravel()[st]
             face = _face_of(ps, self.world.static.boxes[ids].astype(np.float32))
             # Lambert term per face code (axis * 2 + min face) of world-aligned boxes: a 6-entry table.
-            face_light = np.clip(np.repeat(sun, 2) * np.tile(np.float32([1, -1]), 3), 0, None)
+            face_light = np.clip(np.repeat(sun, 2) * np.tile(np.array([1, -1], dtype=np.float32), 3), 0, None)
             light_and_fog(st, self._static(ps, ids, face), face_light[face])
         ob = np.flatnonzero(kind == KIND_OBJECT)
         if len(ob):
@@ -322,7 +322,8 @@ class Renderer:
         off = np.minimum(np.where(on_v, np.inf, np.abs(ay) - half), np.where(on_h, np.inf, np.abs(ax) - half))
         walk = ~road & (off < sw)
         joints = (np.mod(x, 1.2) < 0.05) | (np.mod(y, 1.2) < 0.05)
-        tiles = (0.5 + 0.12 * fine + 0.06 * coarse - 0.15 * joints)[:, None] * np.float32([1.0, 0.98, 0.94])
+        tone = np.array([1.0, 0.98, 0.94], dtype=np.float32)
+        tiles = (0.5 + 0.12 * fine + 0.06 * coarse - 0.15 * joints)[:, None] * tone
         out[walk] = tiles[walk]
         kerb = ~road & (off < 0.25)
         out[kerb] = (0.7 + 0.1 * fine[kerb])[:, None]
@@ -382,8 +383,8 @@ class Renderer:
         glass = np.array([0.05, 0.07, 0.1], dtype=np.float32) + 0.08 * (np.clip(u / h, 0, 1))[:, None]
         dark = np.float32(0.04)
         # Wheels on the sides of the lower body (and the truck cab).
-        radius = np.float32([0.32, 0.36, 0.5, 0, 0])[cls]
-        axle = l / 2 - np.float32([0.8, 0.8, 1.0, 0, 0])[cls]
+        radius = np.array([0.32, 0.36, 0.5, 0, 0], dtype=np.float32)[cls]
+        axle = l / 2 - np.array([0.8, 0.8, 1.0, 0, 0], dtype=np.float32)[cls]
         wheel_d = np.minimum((f - axle) ** 2, (f + axle) ** 2) + (u - radius) ** 2
         tyre = vehicle & side & (wheel_d < radius ** 2)
         rim = tyre & (wheel_d < (0.55 * radius) ** 2)
@@ -393,7 +394,7 @@ class Renderer:
         # Cabin glass (Car/Van part 1, truck cab part 0 upper half).
         cabin = vehicle & (((cls <= 1) & (part == 1)) | ((cls == 2) & (part == 0) & (u > 0.45 * h)))
         pillar = np.abs(f - np.where(cls == 0, -0.06 * l, 0.0)) < 0.05
-        z_lo = np.float32([0.58, 0.5, 0.45, 0, 0])[cls] * h
+        z_lo = np.array([0.58, 0.5, 0.45, 0, 0], dtype=np.float32)[cls] * h
         window = cabin & ~top & (u > z_lo + 0.06) & (u < h - 0.08) & ~(side & pillar)
         colour[window] = glass[window]
         # Lights and plates on the lower body.
@@ -431,13 +432,12 @@ def _slab(inv: tuple[np.ndarray, np.ndarray, np.ndarray], lo_rel: np.ndarray, hi
     ``lo_rel``/``hi_rel`` are the box's min/max corners minus the ray origin; ``inv`` is 1 / direction
     per axis.
     """
-    t_near, t_far = None, None
-    for k in range(3):
-        t1 = np.float32(lo_rel[k]) * inv[k]
-        t2 = np.float32(hi_rel[k]) * inv[k]
-        lo, hi = np.minimum(t1, t2), np.maximum(t1, t2)
-        t_near = lo if t_near is None else np.maximum(t_near, lo)
-        t_far = hi if t_far is None else np.minimum(t_far, hi)
+    t1, t2 = np.float32(lo_rel[0]) * inv[0], np.float32(hi_rel[0]) * inv[0]
+    t_near, t_far = np.minimum(t1, t2), np.maximum(t1, t2)
+    for k in (1, 2):
+        t1, t2 = np.float32(lo_rel[k]) * inv[k], np.float32(hi_rel[k]) * inv[k]
+        t_near = np.maximum(t_near, np.minimum(t1, t2))
+        t_far = np.minimum(t_far, np.maximum(t1, t2))
     return t_near, t_far
 
 
