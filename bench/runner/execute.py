@@ -235,7 +235,8 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
 
     outputs: dict[str, Any] = {}
     fps: float | None = None
-    method = planned.method_cls(**(planned.config.get("method") or {}))
+    with firewall.guard(forbidden, allowed=[work]):  # constructors are method code too
+        method = planned.method_cls(**(planned.config.get("method") or {}))
     learner_labels = train.labels
     if isinstance(method, Labeler):
         stage = StageDir(planned.run_dir, "pseudolabels")
@@ -251,7 +252,8 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
             stage.mark_done(["pseudolabels.parquet"])
         if planned.base_cls is None:
             return outputs, fps, gt, views
-        learner = planned.base_cls(**(planned.config.get("base") or {}))
+        with firewall.guard(forbidden, allowed=[work]):
+            learner = planned.base_cls(**(planned.config.get("base") or {}))
         learner_labels = outputs["pseudolabels"]
         section = "base"
     else:
@@ -267,12 +269,14 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
         return outputs, info.get("fps"), gt, views
     training = StageDir(planned.run_dir, "training")
     if training.is_done():
-        learner.load_state_dict(load_checkpoint(training.file("model.pt")))
+        state = load_checkpoint(training.file("model.pt"))
+        with firewall.guard(forbidden, allowed=[work]):
+            learner.load_state_dict(state)
     else:
         training.start()
         with _timed(planned, "method_s"), firewall.guard(forbidden, allowed=[work]):
             learner.fit(train, firewall.copy_labels(learner_labels), ctx(section))
-        state = learner.state_dict()
+            state = learner.state_dict()
         if state is not None:
             save_checkpoint(training.file("model.pt"), state)
             training.mark_done(["model.pt"])
