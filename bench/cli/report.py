@@ -117,7 +117,9 @@ def check_command(expected_path: Path | None, store_path: Path | None, write_exp
     try:
         expectations = load_expected(expected_path)
     except ValueError as error:
-        raise click.ClickException(str(error)) from None
+        # Bad input exits 2 (DESIGN.md), never 1: a broken expected file must not read as a regression.
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
     try:
         runs, metrics, _ = _open_frames(store_path)
     except click.ClickException as error:

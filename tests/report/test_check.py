@@ -103,6 +103,10 @@ def test_cli_prints_table_and_exits_with_the_gate_code(store_path, tmp_path):
     assert result.exit_code == 1 and "REGRESSION" in result.output
     result = runner.invoke(main, ["check", "--expected", str(ok), "--store", str(tmp_path / "absent.sqlite")])
     assert result.exit_code == 3 and not (tmp_path / "absent.sqlite").exists()
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("expected: [{method: a}]\n")
+    result = runner.invoke(main, ["check", "--expected", str(broken), "--store", str(store_path)])
+    assert result.exit_code == 2 and "broken.yaml: expected[0]: missing" in result.output
 
 
 def test_written_expectations_pass_against_the_same_store(frames, store_path, tmp_path):
