@@ -49,12 +49,6 @@ class MetricInfo:
             text += f" ± {self.shown(std):.{self.decimals}f}"
         return text
 
-    def better(self, a: float, b: float) -> bool:
-        """True when ``a`` is strictly better than ``b``."""
-        if self.higher_is_better is None:
-            return False
-        return a > b if self.higher_is_better else a < b
-
 
 @dataclass(frozen=True)
 class ProtocolSpec:
@@ -158,7 +152,3 @@ class MetricSchema:
         wanted = ((spec.headline,) if spec.headline else ()) + spec.metrics
         ordered = list(dict.fromkeys(by_name[m] for m in wanted if m in by_name))
         return ordered + sorted(set(present) - set(ordered))
-
-    def headline(self, protocol: str, present: list[str] | set[str]) -> str | None:
-        order = self.metric_order(protocol, present)
-        return order[0] if order else None
