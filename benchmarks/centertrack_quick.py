@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from baselines.centertrack.infer import track_sequences
-from baselines.centertrack.train import resolve_config, train
+from baselines.centertrack.model import load_weights, save_weights
+from baselines.centertrack.train import build_model, resolve_config, train
 from bench.data.tracks import CLASSES, DONTCARE
 
 
@@ -32,6 +33,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--cache", help="pickle of the generated dataset (written if missing)")
+    ap.add_argument("--save", help="write the trained weights here")
+    ap.add_argument("--load", help="skip training: load these weights (threshold sweeps)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides key=value (python literals)")
     args = ap.parse_args()
 
@@ -70,10 +73,17 @@ def main() -> None:
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu0 = time.process_time()
     t0 = time.perf_counter()
-    model, history = train(ds.train.sequences, labels, classes, cfg, device=args.device, seed=args.seed,
-                           progress=progress)
+    if args.load:
+        model, history = build_model(cfg, len(classes)), [{"total": float("nan")}]
+        load_weights(model, args.load)
+        model.eval()
+    else:
+        model, history = train(ds.train.sequences, labels, classes, cfg, device=args.device, seed=args.seed,
+                               progress=progress)
     train_s = time.perf_counter() - t0
     train_cpu_s = time.process_time() - cpu0  # CPU seconds: wall time on a shared machine overstates the cost
+    if args.save:
+        save_weights(model, args.save)
     pred, stats = track_sequences(model, ds.val.sequences, classes, cfg, device=args.device)
     # Fair speed: a second pass now that everything is warm.
     _, stats = track_sequences(model, ds.val.sequences, classes, cfg, device=args.device)
