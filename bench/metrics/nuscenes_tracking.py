@@ -562,15 +562,8 @@ def combine_classes(per_class: dict[str, dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def evaluate_boxes(gt: NuscBoxes, pred: NuscBoxes, config: TrackingConfig = TRACKING_NIPS_2019, *,
-                   fixed_interpolation: bool = False, protocol: str | None = None) -> Any:
-    """Score ``pred`` against ``gt`` as nuscenes-devkit's TrackingEval does; returns a ``MetricResult``.
-
-    ``summary`` holds the overall metrics (keys as :data:`METRIC_NAMES`) and ``"<metric>/<class>"`` per class;
-    ``extras["per_class"]`` the per-class dicts and ``extras["curves"]`` the per-threshold arrays.
-    """
-    from bench.metrics.base import MetricResult
-
+def _overall(gt: NuscBoxes, pred: NuscBoxes, config: TrackingConfig, fixed_interpolation: bool
+             ) -> tuple[dict[str, float], dict[str, dict[str, float]], dict[str, dict[str, list[float]]]]:
     samples = _sample_table(gt, pred)
     gt_p = _prepare(gt, samples, config, is_gt=True, fixed_interp=fixed_interpolation)
     pred_p = _prepare(pred, samples, config, is_gt=False, fixed_interp=fixed_interpolation)
@@ -581,31 +574,58 @@ def evaluate_boxes(gt: NuscBoxes, pred: NuscBoxes, config: TrackingConfig = TRAC
         per_class[name] = res.metrics
         curves[name] = {"threshold": res.thresholds.tolist(), "recall_target": res.recall_targets.tolist(),
                         **{m: v.tolist() for m, v in res.curves.items()}}
-    overall = combine_classes(per_class)
+    return combine_classes(per_class), per_class, curves
+
+
+def _scene_subset(boxes: NuscBoxes, scene: str) -> NuscBoxes:
+    keep = boxes.scene == scene
+    samples = None if boxes.samples is None else boxes.samples[boxes.samples["scene"].to_numpy() == scene]
+    optional = {k: None if getattr(boxes, k) is None else getattr(boxes, k)[keep]
+                for k in ("size", "rotation", "velocity")}
+    return NuscBoxes(boxes.sample_token[keep], boxes.scene[keep], boxes.timestamp[keep], boxes.translation[keep],
+                     boxes.tracking_id[keep], boxes.tracking_name[keep], boxes.tracking_score[keep],
+                     boxes.ego_translation[keep], boxes.num_pts[keep], samples=samples, **optional)
+
+
+def evaluate_boxes(gt: NuscBoxes, pred: NuscBoxes, config: TrackingConfig = TRACKING_NIPS_2019, *,
+                   fixed_interpolation: bool = False, protocol: str | None = None, per_scene: bool = False) -> Any:
+    """Score ``pred`` against ``gt`` as nuscenes-devkit's TrackingEval does; returns a ``MetricResult``.
+
+    ``summary`` holds the overall metrics (keys as :data:`METRIC_NAMES`) and ``"<metric>/<class>"`` per class;
+    ``extras["per_class"]`` the per-class dicts and ``extras["curves"]`` the per-threshold arrays. With
+    ``per_scene``, ``per_sequence`` holds the overall metrics of each scene evaluated on its own (thresholds
+    of that scene alone; the devkit has no per-scene numbers).
+    """
+    from bench.metrics.base import MetricResult, per_sequence_frame
+
+    overall, per_class, curves = _overall(gt, pred, config, fixed_interpolation)
     summary = dict(overall)
     for name, metrics in per_class.items():
         summary.update({f"{m}/{name}": v for m, v in metrics.items()})
+    rows: dict[str, dict[str, float]] = {}
+    if per_scene:
+        for scene in sorted(set(_sample_table(gt, pred)["scene"])):
+            rows[scene] = _overall(_scene_subset(gt, scene), _scene_subset(pred, scene), config,
+                                   fixed_interpolation)[0]
     name = protocol or ("nuscenes-fixed-interp" if fixed_interpolation else "nuscenes")
-    return MetricResult(protocol=name, summary=summary,
-                        per_sequence=pd.DataFrame({"seq": pd.Series(dtype=object), "metric": pd.Series(dtype=object),
-                                                   "value": pd.Series(dtype=float)}),
+    return MetricResult(protocol=name, summary=summary, per_sequence=per_sequence_frame(rows),
                         extras={"per_class": per_class, "curves": curves, "config": "tracking_nips_2019",
                                 "bike_rack_filter": "skipped (no bike-rack annotations)"})
 
 
 def evaluate_protocol(gt: Any, pred: Any, *, sequences: Any = None, fixed_interpolation: bool = False,
-                      config: TrackingConfig = TRACKING_NIPS_2019, **opts: Any) -> Any:
+                      config: TrackingConfig = TRACKING_NIPS_2019, per_sequence: bool = True, **opts: Any) -> Any:
     """Protocol ``nuscenes``: ``gt``/``pred`` are :class:`NuscBoxes` or bench track tables (+ ``sequences``).
 
     Track tables are moved to the global frame with each frame's ``cam_to_world`` (see
-    :func:`bench.metrics.nuscenes_io.tracks_to_boxes`).
+    :func:`bench.metrics.nuscenes_io.tracks_to_boxes`). ``per_sequence`` adds per-scene rows.
     """
     if not isinstance(gt, NuscBoxes):
         from bench.metrics.nuscenes_io import tracks_to_boxes
 
         gt = tracks_to_boxes(gt, sequences, is_gt=True)
         pred = tracks_to_boxes(pred, sequences, is_gt=False)
-    return evaluate_boxes(gt, pred, config, fixed_interpolation=fixed_interpolation)
+    return evaluate_boxes(gt, pred, config, fixed_interpolation=fixed_interpolation, per_scene=per_sequence)
 
 
 def evaluate_protocol_fixed_interp(gt: Any, pred: Any, *, sequences: Any = None, **opts: Any) -> Any:

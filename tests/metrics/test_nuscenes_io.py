@@ -121,6 +121,8 @@ def test_protocol_on_track_tables_perfect_and_switch() -> None:
     assert result.summary["ids"] == 0 and result.summary["fp"] == 0 and result.summary["fn"] == 0
     assert 0 < result.summary["motp"] < 0.2
     assert math.isnan(result.summary["amota/truck"])  # no GT of the class: NaN, as the devkit
+    rows = result.per_sequence.set_index(["seq", "metric"])["value"]
+    assert rows[("s0", "amota")] == pytest.approx(1.0) and rows[("s0", "tp")] == result.summary["tp"]
     # The car hypothesis changes its id halfway: one ID switch, MOTAR of the car class drops.
     switched = pred.copy()
     switched.loc[(switched["cls"] == "Car") & (switched["frame"] >= 4), "track_id"] = 99
