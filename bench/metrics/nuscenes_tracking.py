@@ -2,7 +2,7 @@
 
 Equal to nuscenes-devkit 1.2.0's ``TrackingEval`` with the ``tracking_nips_2019`` configuration (golden tests:
 ``tests/metrics/test_nuscenes_golden.py``, fixtures from ``scripts/golden/make_nuscenes_golden.py``), without its
-dependencies on motmetrics 1.4.0 / pandas < 3, and one to two orders of magnitude faster.
+dependencies on motmetrics 1.4.0 / pandas < 3, and hundreds of times faster (``docs/benchmarks.md``).
 
 What the devkit does, step by step, and we do the same way:
 
@@ -30,7 +30,8 @@ What the devkit does, step by step, and we do the same way:
    Frames with neither GT nor prediction of the class are skipped (they get no frame id).
    We build candidate pairs once for all frames in numpy. In a frame where no box has two candidates the
    result of (a)+(b) is simply "every candidate pair matches"; only frames with competing candidates are
-   replayed one by one, exactly as motmetrics does (step order, object order, full cost matrix).
+   replayed one by one, exactly as motmetrics does (step order, object order, full cost matrix), and a
+   replayed frame is reused by later thresholds while its active predictions and prior partners are unchanged.
 5. **Thresholds** (``compute_thresholds``): an unthresholded pass collects the scores of MATCH hypotheses
    (not SWITCH); sorted descending they give recall ``k / n_gt``; 40 recall targets ``linspace(0.1, 1, 40)``
    are turned into score thresholds by ``np.interp``; unreachable targets are NaN. Each distinct threshold is
@@ -45,8 +46,9 @@ What the devkit does, step by step, and we do the same way:
    Overall: sum over classes for mt, ml, tp, fp, fn, ids, frag; ``nanmean`` for the rest.
 
 Known, documented differences: the devkit silently accepts two boxes of one track in one sample; we reject
-them (:class:`NuscenesDataError`), since motmetrics' result then depends on dict-order accidents. MOTP can
-differ from the devkit's by ~1e-9 m, because the expanded distance formula rounds differently in BLAS.
+them (:class:`NuscenesDataError`), since motmetrics' result then depends on dict-order accidents. A submission
+without any box crashes the devkit; here it scores like an empty tracker. Distances can differ from the
+devkit's by ~1e-10 m (BLAS rounding of the expanded formula), far below the 1e-6 test tolerance.
 """
 
 from __future__ import annotations
