@@ -102,6 +102,10 @@ def save_clip(seq: Sequence, tracks: pd.DataFrame, path: str | Path, fps: float 
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = np.stack([draw_frame(seq, tracks, i, **draw_options) for i in range(seq.num_frames)])
     if path.suffix.lower() == ".mp4":
+        try:
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise RuntimeError(f"{path}: writing MP4 needs the imageio-ffmpeg package; write a .gif instead") from None
         iio.imwrite(path, frames, fps=fps, codec="libx264")
     else:
         iio.imwrite(path, frames, duration=1000.0 / fps, loop=0)

@@ -133,6 +133,25 @@ def test_dontcare_for_tiny_or_far_objects_only(kitti):
         assert ((real["y2"] - real["y1"]) >= min_height - 1e-9).all() and (real["z"] <= cfg.max_depth).all()
 
 
+def test_look_alikes_share_shape_and_paint(kitti):
+    attrs = kitti.meta["track_attrs"]
+    vehicles = attrs[attrs["cls"].isin(["Car", "Van", "Truck"])]
+    twins = vehicles[vehicles.duplicated(["split", "seq", "appearance"], keep=False)]
+    assert len(twins) > 0 and stats(kitti)["train"]["lookalike_share"] > 0
+    # Twins really are identical in size: same shape model, same class.
+    for _, group in twins.groupby(["split", "seq", "appearance"]):
+        assert group["cls"].nunique() == 1
+    t = kitti.train.tracks
+    sizes = t[t["cls"] != DONTCARE].groupby(["seq", "track_id"])[["h", "w", "l"]].first()
+    compared = 0
+    for (split, seq, _), group in twins.groupby(["split", "seq", "appearance"]):
+        keys = [(seq, i) for i in group["track_id"] if split == "train" and (seq, i) in sizes.index]
+        if len(keys) > 1:
+            np.testing.assert_allclose(sizes.loc[keys[0]].to_numpy(), sizes.loc[keys[1]].to_numpy())
+            compared += 1
+    assert compared > 0
+
+
 def test_box_extras_lidar_points_and_velocity(kitti):
     extras = kitti.meta["box_extras"]
     real = kitti.train.tracks[kitti.train.tracks["cls"] != DONTCARE]

@@ -39,7 +39,7 @@ class Object:
     hwl: tuple[float, float, float]
     colour: np.ndarray  # body paint / shirt colour (linear RGB)
     colour2: np.ndarray  # trousers, cargo box or second tone
-    model: int  # shape model id within its class (same model + same colour = look-alike)
+    model: int  # appearance key: class, shape model and paint (equal keys = look-alikes)
     motion: str  # parked, leader, oncoming, same, crossing, walker, cyclist
     xy: np.ndarray  # (T, 2) bottom-centre position per frame
     heading: np.ndarray  # (T,) heading about world z, CCW from +x
@@ -283,8 +283,10 @@ def build_world(rng: np.random.Generator, cfg: WorldConfig, num_frames: int) -> 
         vel = np.gradient(xy, sim_dt, axis=0) if len(xy) > 1 and motion != "parked" else np.zeros_like(xy)
         objects.append(Object(
             track_id=len(objects), cls=cls, hwl=(h, w, l), colour=colour,
-            colour2=rng.uniform(0.05, 0.6, 3) if cls != "Truck" else rng.uniform(0.5, 0.95) * np.ones(3),
-            model=model * 100 + paint, motion=motion, xy=xy[::keep], heading=heading[::keep],
+            # Trucks' cargo boxes are white, so trucks of one model and paint are true look-alikes too.
+            colour2=rng.uniform(0.05, 0.6, 3) if cls != "Truck" else np.full(3, 0.85),
+            model=CLASS_NAMES.index(cls) * 10_000 + model * 100 + paint, motion=motion, xy=xy[::keep],
+            heading=heading[::keep],
             velocity=vel[::keep], parts=object_parts(cls, (h, w, l))))
         return True
 
