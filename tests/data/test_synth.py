@@ -216,6 +216,13 @@ def test_every_preset_generates_at_smoke_scale(preset):
     assert 0 <= s["train"]["lookalike_share"] <= 1
 
 
+def test_stats_stays_a_function_after_use(kitti):
+    import bench.data.synth as synth
+
+    synth.stats(kitti)
+    assert callable(synth.stats)  # a submodule named "stats" would shadow it once imported
+
+
 def test_scales_grow_and_unknown_names_get_a_hint():
     sizes = [config_for("synth-kitti", scale) for scale in SCALES]
     assert [c.width for c in sizes] == sorted(c.width for c in sizes)

@@ -26,7 +26,7 @@ from bench.data.synth.render import Renderer, intrinsics_for
 from bench.data.synth.world import build_world
 from bench.data.tracks import DONTCARE, empty_tracks, make_tracks, sort_tracks
 
-__all__ = ["GENERATOR_VERSION", "PRESETS", "SCALES", "WorldConfig", "config_for", "generate", "stats"]
+__all__ = ["GENERATOR_VERSION", "PRESETS", "SCALES", "WorldConfig", "config_for", "data_hash", "generate", "stats"]
 
 # Bump when the generated content changes, so cached datasets and run keys are invalidated.
 GENERATOR_VERSION = "1"
@@ -132,6 +132,6 @@ def generate(preset: str, scale: str = "quick", seed: int = 0, progress: bool = 
 
 def stats(ds: Dataset) -> dict:
     """Counts and difficulty statistics of a generated dataset (what ``bench data info`` prints)."""
-    from bench.data.synth.stats import dataset_stats
+    from bench.data.synth.summary import dataset_stats
 
     return dataset_stats(ds)
