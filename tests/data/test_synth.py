@@ -10,6 +10,7 @@ from bench.data import CLASSES, DONTCARE, validate_tracks
 from bench.data.geometry import project_boxes_2d
 from bench.data.synth import PRESETS, SCALES, config_for, generate, stats
 from bench.data.synth.labels import occlusion_level, truncation_level, visibility_bin
+from bench.data.synth.world import LANE, _footprint_overlap, build_world
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +237,85 @@ def test_scales_grow_and_unknown_names_get_a_hint():
 def test_nuscenes_keyframes_are_every_sixth_simulated_frame():
     cfg = config_for("synth-nuscenes", "smoke")
     assert cfg.sim_rate / cfg.frame_rate == 6 and cfg.frame_rate == 2
+
+
+# --- Motion: movers must not be trivially interpolable (constant velocity on straight lines). ---
+
+@pytest.fixture(scope="module")
+def quick_worlds():
+    """The layouts (no rendering, ~0.1 s each) of synth-kitti quick seed 0, drawn as generate() draws them."""
+    cfg = config_for("synth-kitti", "quick")
+    preset = PRESETS.index("synth-kitti")
+    keys = [[0, preset, 0, i] for i in range(cfg.train_seqs)] + [[0, preset, 1, i] for i in range(cfg.val_seqs)]
+    return [build_world(np.random.default_rng(key), cfg, cfg.frames) for key in keys]
+
+
+VEHICLE_MOTIONS = ("leader", "oncoming", "same", "crossing")
+
+
+def _movers(worlds, motions=(*VEHICLE_MOTIONS, "cyclist", "walker")):
+    return [ob for w in worlds for ob in w.objects if ob.motion in motions and np.ptp(ob.xy, axis=0).max() > 0.5]
+
+
+def test_movers_change_speed_and_some_stop(quick_worlds):
+    vehicles = _movers(quick_worlds, VEHICLE_MOTIONS)
+    walkers = _movers(quick_worlds, ("walker",))
+    assert len(vehicles) >= 20 and len(walkers) >= 5
+    for group, spread in ((vehicles, 1.0), (walkers, 0.2), (_movers(quick_worlds, ("cyclist",)), 0.3)):
+        speed = [np.linalg.norm(ob.velocity, axis=1) for ob in group]
+        varied = np.mean([np.ptp(s) > spread for s in speed])
+        assert varied >= 0.8, (group[0].motion, varied)
+    # Stops (stop lines, traffic) and pauses: a mover standing still for a while, then moving again.
+    assert sum(((s := np.linalg.norm(ob.velocity, axis=1)) < 0.05).any() and s.max() > 3 for ob in vehicles) >= 2
+    assert sum((np.linalg.norm(ob.velocity, axis=1) < 0.05).any() for ob in walkers) >= 2
+
+
+def test_some_vehicles_turn_and_some_change_lanes(quick_worlds):
+    vehicles = _movers(quick_worlds, VEHICLE_MOTIONS)
+    turns = np.array([np.ptp(np.unwrap(ob.heading)) for ob in vehicles])
+    assert (turns > np.pi / 4).sum() >= 2  # turned at an intersection, along an arc
+    # A lane change: a vehicle that keeps its street axis but ends about one lane width to the side.
+    shifts = []
+    for ob in vehicles:
+        if np.ptp(np.unwrap(ob.heading)) < np.pi / 4:
+            axis = np.round(ob.heading[0] / (np.pi / 2)) * (np.pi / 2)
+            side = ob.xy @ np.array([-np.sin(axis), np.cos(axis)])
+            shifts.append(abs(side[-1] - side[0]))
+    assert any(abs(s - LANE) < 0.2 for s in shifts)
+
+
+def test_headings_follow_the_direction_of_travel(quick_worlds):
+    checked = 0
+    for ob in _movers(quick_worlds):
+        speed = np.linalg.norm(ob.velocity, axis=1)
+        moving = speed > 1.0
+        moving[[0, -1]] = False  # the velocity is a one-sided difference there
+        travel = np.arctan2(ob.velocity[moving, 1], ob.velocity[moving, 0])
+        error = np.abs(np.angle(np.exp(1j * (travel - ob.heading[moving]))))
+        assert np.rad2deg(error).max() < 5.0, (ob.motion, np.rad2deg(error).max())
+        checked += int(moving.sum())
+    assert checked > 1000
+
+
+def test_movers_keep_clear_of_each_other_parked_cars_and_buildings(quick_worlds):
+    for w in quick_worlds:
+        movers = [ob for ob in w.objects if ob.motion != "parked"]
+        parked = [ob for ob in w.objects if ob.motion == "parked"]
+        parked_xy = np.array([ob.xy[0] for ob in parked])
+        walls = w.static.boxes[np.isin(w.static.material, (0, 4))]
+        for i, ob in enumerate(movers):
+            near = np.flatnonzero(np.linalg.norm(ob.xy[:, None] - parked_xy[None], axis=-1).min(0) < 8.0)
+            for other in [parked[j] for j in near] + movers[i + 1:]:
+                assert not _footprint_overlap(ob.xy, ob.heading, (ob.hwl[2], ob.hwl[1]), other.xy, other.heading,
+                                              (other.hwl[2], other.hwl[1]), margin=0.0), (ob.motion, other.motion)
+            x, y = ob.xy[:, :1], ob.xy[:, 1:]
+            assert not ((x > walls[:, 0]) & (x < walls[:, 1]) & (y > walls[:, 2]) & (y < walls[:, 3])).any()
+
+
+def test_world_layout_is_deterministic(quick_worlds):
+    cfg = config_for("synth-kitti", "quick")
+    again = build_world(np.random.default_rng([0, PRESETS.index("synth-kitti"), 0, 0]), cfg, cfg.frames)
+    assert len(again.objects) == len(quick_worlds[0].objects)
+    for a, b in zip(again.objects, quick_worlds[0].objects, strict=True):
+        np.testing.assert_array_equal(a.xy, b.xy)
+        np.testing.assert_array_equal(a.heading, b.heading)

@@ -77,27 +77,32 @@ class World:
 
 def _smooth_speed(rng: np.random.Generator, times: np.ndarray, v0: float, vmax: float, stop_p: float,
                   cap: np.ndarray | None = None) -> np.ndarray:
-    """Speed over time: random cruise targets and stops, reached with bounded acceleration."""
+    """Speed over time: random cruise targets and stops every 1.5-4 s, each reached with its own bounded
+    acceleration (0.8-2.5 m/s^2 up, 1.5-3.5 down), so speed is seldom constant for long, as in real traffic."""
     speed = np.empty(len(times))
     v, target, until = v0, v0, -1.0
+    up, down = 2.0, 3.5
     for i, t in enumerate(times):
         if t >= until:
             target = 0.0 if rng.random() < stop_p else rng.uniform(0.35, 1.0) * vmax
-            until = t + rng.uniform(2.0, 6.0)
+            until = t + rng.uniform(1.5, 4.0)
+            up, down = rng.uniform(0.8, 2.5), rng.uniform(1.5, 3.5)
         goal = target if cap is None else min(target, cap[i])
         dt = times[1] - times[0] if len(times) > 1 else 0.1
-        accel = 2.0 if goal > v else -3.5
+        accel = up if goal > v else -down
         v = float(np.clip(v + accel * dt, min(v, goal), max(v, goal)))
         speed[i] = v
     return speed
 
 
 def _ego_path(rng: np.random.Generator, start: np.ndarray, heading: float, offset: float, block: float,
-              length: float, step: float = 0.25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              length: float, step: float = 0.25, min_ahead: float = 25.0,
+              turn_p: tuple[float, float, float] = (0.5, 0.3, 0.2)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A lane-following path through the grid with turns at intersections.
 
     Returns samples (N, 2), headings (N,) and a turning flag (N,). ``offset`` is the lane's distance
-    to the right of the street centre line.
+    to the right of the street centre line; the first turn decision is at the first intersection at least
+    ``min_ahead`` metres away; ``turn_p`` are the chances of going straight, right, left there.
     """
     points, headings, turning = [start.astype(float)], [heading], [False]
     p, h = start.astype(float), heading
@@ -136,9 +141,10 @@ def _ego_path(rng: np.random.Generator, start: np.ndarray, heading: float, offse
         sign = np.sign(d[axis])
         ahead = (np.floor(p[axis] / block) + (1 if sign > 0 else 0)) * block
         dist = (ahead - p[axis]) * sign
-        while dist < 25.0:
+        while dist < min_ahead:
             dist += block
-        choice = rng.choice(3, p=[0.5, 0.3, 0.2])  # straight, right, left
+        min_ahead = 25.0
+        choice = rng.choice(3, p=list(turn_p))  # straight, right, left
         if choice == 0:
             straight(dist + 1.0)
             continue
@@ -156,6 +162,126 @@ def _interp_path(points: np.ndarray, headings: np.ndarray, s: np.ndarray) -> tup
     s = np.clip(s, 0, arc[-1])
     xy = np.stack([np.interp(s, arc, points[:, 0]), np.interp(s, arc, points[:, 1])], axis=-1)
     return xy, np.interp(s, arc, headings)
+
+
+def _speed_around(rng: np.random.Generator, times: np.ndarray, k: int, v_k: float, vmax: float,
+                  stop_p: float) -> np.ndarray:
+    """Distance travelled relative to time index ``k`` under a smooth speed profile passing ``v_k`` at ``k``.
+
+    The part after ``k`` is a speed profile run forwards, the part before it one run backwards in time, so
+    an object can be put at a chosen place at a chosen frame (where the camera will see it).
+    """
+    dt = float(times[1] - times[0]) if len(times) > 1 else 0.1
+    fwd = _smooth_speed(rng, times[k:], v_k, vmax, stop_p)
+    back = _smooth_speed(rng, times[:k + 1], v_k, vmax, stop_p)
+    s = np.empty(len(times))
+    s[k:] = np.concatenate([[0.0], np.cumsum(fwd[:-1])]) * dt
+    s[:k + 1] = -(np.concatenate([[0.0], np.cumsum(back[:-1])]) * dt)[::-1]
+    return s
+
+
+def _drive(rng: np.random.Generator, dt: float, n: int, arc: np.ndarray, turning: np.ndarray, s0: float,
+           v0: float, vmax: float, stop_p: float, stop_s: float | None = None) -> np.ndarray:
+    """Arc length along a path over ``n`` steps from ``s0``: random cruise targets and stops with bounded
+    acceleration, slowing to 5 m/s for turns (seen ~3 s ahead) and, if ``stop_s`` is given, braking to a
+    stop there (a stop line) and waiting 1-5 s before going on."""
+    out = np.empty(n)
+    s, v = s0, v0
+    target, until, release = v0, 0.0, None
+    up, down = 2.0, 3.5
+    for i in range(n):
+        t = i * dt
+        if t >= until:  # as in _smooth_speed
+            target = 0.0 if rng.random() < stop_p else rng.uniform(0.35, 1.0) * vmax
+            until = t + rng.uniform(1.5, 4.0)
+            up, down = rng.uniform(0.8, 2.5), rng.uniform(1.5, 3.5)
+        window = (arc >= s) & (arc <= s + max(v, 3.0) * 3.0)
+        goal = min(target, 5.0) if turning[window].any() else target
+        if stop_s is not None:
+            gap = stop_s - s
+            goal = min(goal, float(np.sqrt(2 * 2.5 * max(gap, 0.0))))  # comfortable 2.5 m/s^2 to the line
+            if gap < 0.5 and v < 0.1:
+                release = t + rng.uniform(1.0, 5.0) if release is None else release
+                if t >= release:
+                    stop_s = None
+        accel = up if goal > v else -max(down, 3.5 if stop_s is not None else 0.0)
+        v = float(np.clip(v + accel * dt, min(v, goal), max(v, goal)))
+        out[i] = s
+        s += v * dt
+    return out
+
+
+def _lateral_heading(xy: np.ndarray, heading: np.ndarray, lat: np.ndarray,
+                     dlat_ds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shift a path ``lat`` metres to the right of its heading; the heading turns to the new tangent."""
+    right = np.stack([np.sin(heading), -np.cos(heading)], -1)
+    tangent = np.stack([np.cos(heading), np.sin(heading)], -1) + dlat_ds[:, None] * right
+    return xy + lat[:, None] * right, np.unwrap(np.arctan2(tangent[:, 1], tangent[:, 0]))
+
+
+def _drive_route(rng: np.random.Generator, times: np.ndarray, k: int, anchor: np.ndarray, heading: float,
+                 offset: float, block: float, half: float, vmax: float, *, stop_p: float = 0.04,
+                 line_stop_p: float = 0.0, turn_p: tuple[float, float, float] = (0.4, 0.3, 0.3),
+                 min_ahead: float = 12.0, other_lane: float | None = None, weave: float = 0.0
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and headings of a road user that is at ``anchor`` (a lane centre, ``offset`` right of the
+    street centre line, heading along a street) at time index ``k``.
+
+    It follows its lane through the grid, turning at intersections along arcs (``turn_p``), with a smooth
+    speed profile that slows for turns and sometimes stops at the next intersection's stop line. With
+    ``other_lane`` (offset of the neighbouring lane) it changes lanes once over 2-4 s and then goes
+    straight (a turn from the wrong lane would cut the kerb); ``weave`` is a cyclist's sway amplitude (m).
+    """
+    dt = float(times[1] - times[0])
+    n = len(times)
+    back = vmax * times[k] + 5.0  # farther than it can have come since the first frame
+    if other_lane is not None:
+        turn_p = (1.0, 0.0, 0.0)
+    points, headings, turning = _ego_path(rng, anchor, heading, offset, block,
+                                          length=vmax * (times[-1] - times[k]) + 60.0, min_ahead=min_ahead,
+                                          turn_p=turn_p)
+    d = np.array([np.cos(heading), np.sin(heading)])
+    before = np.linspace(back, 0.0, int(back / 0.25) + 1, endpoint=False)
+    points = np.concatenate([anchor - before[:, None] * d, points])
+    headings = np.concatenate([np.full(len(before), headings[0]), headings])
+    turning = np.concatenate([np.zeros(len(before), dtype=bool), turning])
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+
+    v_k = rng.uniform(0.4, 1.0) * vmax
+    stop_s = None
+    if rng.random() < line_stop_p:
+        rel = points - block * np.round(points / block)
+        inside = np.flatnonzero((np.abs(rel) < half).all(axis=1) & (arc > back))
+        # The first intersection ahead, if it can brake for it comfortably; centre 4 m before its edge.
+        if len(inside) and arc[inside[0]] - 4.0 - back > v_k ** 2 / (2 * 2.5) + 2.0:
+            stop_s = float(arc[inside[0]] - 4.0)
+    s_fwd = _drive(rng, dt, n - k, arc, turning, back, v_k, vmax, stop_p, stop_s)
+    s_back = back + _speed_around(rng, times[:k + 1], k, v_k, vmax, stop_p)  # straight lead-in, no caps needed
+    s = np.concatenate([s_back[:-1], s_fwd])
+    xy, hd = _interp_path(points, headings, s)
+
+    lat, dlat = np.zeros(n), np.zeros(n)
+    if other_lane is not None:
+        length = max(v_k, 5.0) * rng.uniform(2.0, 4.0)  # 2-4 s at its speed
+        x = np.clip((s - (back + rng.uniform(-30.0, 50.0))) / length, 0.0, 1.0)
+        lat = (other_lane - offset) * (3 * x ** 2 - 2 * x ** 3)  # smoothstep: no lateral jerk at either end
+        dlat = (other_lane - offset) * 6 * x * (1 - x) / length
+    if weave:
+        wavelength, phase = rng.uniform(5.0, 10.0), rng.uniform(0, 2 * np.pi)
+        lat = lat + weave * np.sin(2 * np.pi * s / wavelength + phase)
+        dlat = dlat + weave * 2 * np.pi / wavelength * np.cos(2 * np.pi * s / wavelength + phase)
+    return _lateral_heading(xy, hd, lat, dlat)
+
+
+def _walk(rng: np.random.Generator, start: np.ndarray, u: np.ndarray, walked: np.ndarray,
+          sway: float) -> tuple[np.ndarray, np.ndarray]:
+    """A pedestrian walking ``walked`` metres (per time) along unit direction ``u`` from ``start``, wandering
+    up to ``sway`` metres to either side; the body faces the walking direction."""
+    wavelength, phase = rng.uniform(4.0, 10.0), rng.uniform(0, 2 * np.pi)
+    lat = sway * np.sin(2 * np.pi * walked / wavelength + phase)
+    dlat = sway * 2 * np.pi / wavelength * np.cos(2 * np.pi * walked / wavelength + phase)
+    heading = np.full(len(walked), np.arctan2(u[1], u[0]))
+    return _lateral_heading(start + walked[:, None] * u, heading, lat, dlat)
 
 
 def _camera_poses(xy: np.ndarray, heading: np.ndarray, pitch: np.ndarray, height: np.ndarray) -> np.ndarray:
@@ -323,80 +449,90 @@ def build_world(rng: np.random.Generator, cfg: WorldConfig, num_frames: int) -> 
                         new_object(cls, "parked", np.tile(xy, (len(sim_times), 1)),
                                    np.full(len(sim_times), yaw), check=False)
 
-    # Leaders: vehicles ahead of the ego on its own route, with their own speed profiles.
+    # Leaders: vehicles ahead of the ego on its own route, with their own speed profiles, slowing for turns.
     for _ in range(int(rng.integers(0, 3))):
         s0 = ego_s[0] + rng.uniform(12, 60)
-        v_lead = _smooth_speed(rng, sim_times, rng.uniform(4, 12), rng.uniform(8, 15), 0.08)
-        s_lead = s0 + np.concatenate([[0.0], np.cumsum(v_lead[:-1]) * sim_dt])
+        s_lead = _drive(rng, sim_dt, len(sim_times), arc, turning, s0, rng.uniform(4, 12), rng.uniform(8, 15), 0.08)
         xy, hd = _interp_path(path, path_heading, s_lead)
         new_object(vehicle_class(), "leader", xy, hd, check=True)
 
-    # Other traffic on streets near the route: oncoming, same direction (overtaking), crossing.
+    def street_frame(k: int) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+        """The ego's street at time index k: a point on its centre line, its axis heading, direction, right."""
+        axis_h = float(np.round(ego_heading[k] / (np.pi / 2)) * (np.pi / 2))
+        d = np.array([np.cos(axis_h), np.sin(axis_h)])
+        right = np.array([d[1], -d[0]])
+        anchor = ego_xy[k]
+        centre = anchor - right * ((anchor @ right) - block * np.round((anchor @ right) / block))
+        return centre, axis_h, d, right
+
+    # Other traffic on streets near the route: oncoming, same direction (overtaking), crossing. Each follows
+    # its lane with accelerations, braking and stop-line stops, turns at intersections or changes lanes.
     n_movers = int(rng.poisson(cfg.movers))
-    for _ in range(n_movers * 3):
+    for _ in range(n_movers * 5):
         if sum(o.motion in ("oncoming", "same", "crossing") for o in objects) >= n_movers:
             break
         k = int(rng.integers(len(sim_times)))
-        anchor, anchor_h = ego_xy[k], ego_heading[k]
+        street_c, axis_h, d, right = street_frame(k)
         kind = str(rng.choice(["oncoming", "same", "crossing"], p=[0.45, 0.2, 0.35]))
-        axis_h = np.round(anchor_h / (np.pi / 2)) * (np.pi / 2)
-        d = np.array([np.cos(axis_h), np.sin(axis_h)])
-        right = np.array([d[1], -d[0]])
-        street_c = anchor - right * ((anchor @ right) - block * np.round((anchor @ right) / block))
-        v = rng.uniform(5, 14)
+        lane_i = int(rng.integers(lanes))
+        offset = (lane_i + 0.5) * LANE
+        other = (1.5 - lane_i) * LANE if lanes == 2 and rng.random() < 0.5 else None
         if kind == "crossing":
-            # Cross at the next intersection ahead, on the perpendicular street, either direction.
-            ahead = block * (np.floor((anchor @ d) / block) + 1)
-            centre = street_c + d * (ahead - anchor @ d)
+            # Approach the next intersection ahead on the perpendicular street, from either side.
+            ahead = block * (np.floor((ego_xy[k] @ d) / block) + 1)
+            centre = street_c + d * (ahead - ego_xy[k] @ d)
             direction = right * rng.choice([-1, 1])
-            lane = ((rng.integers(lanes) + 0.5) * LANE)
-            lane_pt = centre + np.array([direction[1], -direction[0]]) * lane
-            t_cross = sim_times[k] + rng.uniform(-2, 6)
-            along = (sim_times - t_cross) * v
-            xy = lane_pt + along[:, None] * direction
-            hd = np.full(len(sim_times), np.arctan2(direction[1], direction[0]))
+            lane_pt = centre + np.array([direction[1], -direction[0]]) * offset
+            anchor = lane_pt - direction * rng.uniform(14, 40)
+            xy, hd = _drive_route(rng, sim_times, k, anchor, float(np.arctan2(direction[1], direction[0])), offset,
+                                  block, half, rng.uniform(8, 14), line_stop_p=0.5)
         else:
             sign = -1.0 if kind == "oncoming" else 1.0
-            lane = -(rng.integers(lanes) + 0.5) * LANE * sign
-            base = street_c + right * lane
-            pos0 = anchor @ d + (rng.uniform(20, 90) if kind == "oncoming" else rng.uniform(-40, 60))
-            along = pos0 + sign * v * (sim_times - sim_times[k])
-            xy = base - d * (base @ d) + along[:, None] * d
-            hd = np.full(len(sim_times), axis_h + (np.pi if sign < 0 else 0.0))
+            base = street_c + right * offset * sign  # right-hand traffic: the lane right of its own heading
+            pos0 = ego_xy[k] @ d + (rng.uniform(20, 90) if kind == "oncoming" else rng.uniform(-40, 60))
+            anchor = base - d * (base @ d) + pos0 * d
+            xy, hd = _drive_route(rng, sim_times, k, anchor, axis_h + (np.pi if sign < 0 else 0.0), offset, block,
+                                  half, rng.uniform(8, 15), line_stop_p=0.3, other_lane=other)
         new_object(vehicle_class(), kind, xy, hd, check=True)
 
-    # Cyclists in the outer lane, pedestrians on the sidewalks and crossing at crosswalks.
+    # Cyclists in the outer lane (weaving slightly, turning sometimes), pedestrians on the sidewalks and
+    # crossing the road, with changing pace, pauses and a wandering line.
     for _ in range(int(rng.poisson(cfg.cyclists))):
         k = int(rng.integers(len(sim_times)))
+        street_c, axis_h, d, right = street_frame(k)
         sign = rng.choice([-1.0, 1.0])
-        d = np.array([np.cos(ego_heading[k]), np.sin(ego_heading[k])])
-        right = np.array([d[1], -d[0]])
-        lane_off = sign * (lanes * LANE - 0.8)
-        v = rng.uniform(3, 6) * sign
-        start = ego_xy[k] + right * (lane_off - ego_offset) + d * rng.uniform(10, 50)
-        xy = start + (sim_times - sim_times[k])[:, None] * v * d
-        new_object("Cyclist", "cyclist", xy, np.full(len(sim_times), ego_heading[k] + (sign < 0) * np.pi),
-                   check=True)
+        offset = lanes * LANE - 0.8
+        anchor = street_c + right * offset * sign + d * (ego_xy[k] @ d - street_c @ d + rng.uniform(10, 50))
+        xy, hd = _drive_route(rng, sim_times, k, anchor, axis_h + (sign < 0) * np.pi, offset, block, half,
+                              rng.uniform(4, 7), stop_p=0.03, line_stop_p=0.3, turn_p=(0.7, 0.2, 0.1),
+                              weave=rng.uniform(0.08, 0.2))
+        new_object("Cyclist", "cyclist", xy, hd, check=True)
     route_length = float(ego_s[-1] - ego_s[0]) + 80
     for _ in range(int(rng.poisson(cfg.pedestrians * route_length / 100 * 2))):
         k = int(rng.integers(len(sim_times)))
-        d = np.array([np.cos(ego_heading[k]), np.sin(ego_heading[k])])
-        right = np.array([d[1], -d[0]])
+        street, _, d, right = street_frame(k)
         side = rng.choice([-1.0, 1.0])
-        street = ego_xy[k] - right * ego_offset
+        street = street + d * (ego_xy[k] @ d - street @ d)
         ahead = rng.uniform(5, 80)
-        if rng.random() < 0.2:  # crossing the road
+        if rng.random() < 0.2:  # crossing the road, a little diagonally, maybe pausing on the way
             start = street + d * ahead + right * side * (half + 1.0)
+            angle = np.arctan2(-right[1] * side, -right[0] * side) + rng.normal(0, 0.15)
+            u = np.array([np.cos(angle), np.sin(angle)])
             v = rng.uniform(0.9, 1.6)
-            t0 = sim_times[k] + rng.uniform(-3, 3)
-            xy = start - np.clip((sim_times - t0) * v, 0, 2 * (half + 1))[:, None] * right * side
-            hd = np.full(len(sim_times), np.arctan2(-right[1] * side, -right[0] * side))
+            walked = np.clip(_speed_around(rng, sim_times, k, v, 1.7, 0.04) + v * rng.uniform(-3, 3),
+                             0, 2 * (half + 1) / abs(u @ (-right * side)))
+            xy, hd = _walk(rng, start, u, walked, 0.12)
         else:
             start = street + d * ahead + right * side * (half + rng.uniform(0.5, sidewalk - 0.4))
-            v = rng.uniform(0.8, 1.7) * rng.choice([-1.0, 1.0]) * (rng.random() > 0.15)
-            xy = start + (sim_times - sim_times[k])[:, None] * v * d
-            hd = np.full(len(sim_times), np.arctan2(d[1], d[0]) + (np.pi if v < 0 else 0.0))
-            hd = hd + (rng.uniform(-np.pi, np.pi) if v == 0 else 0.0)
+            v = rng.uniform(0.8, 1.7) * (rng.random() > 0.15)
+            if v == 0:  # standing: a fixed spot, any heading
+                xy = np.tile(start, (len(sim_times), 1))
+                hd = np.full(len(sim_times), rng.uniform(-np.pi, np.pi))
+            else:
+                room = min(0.5, (start - street) @ (right * side) - half - 0.3,
+                           half + sidewalk - 0.3 - (start - street) @ (right * side))
+                u = d * rng.choice([-1.0, 1.0])
+                xy, hd = _walk(rng, start, u, _speed_around(rng, sim_times, k, v, 1.8, 0.25), max(room, 0.0))
         new_object("Pedestrian", "walker", xy, hd, check=True)
 
     # Drop parked cars that stand in scenery (driveway cars in front of a building, a tree in the strip).
