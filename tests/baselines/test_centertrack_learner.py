@@ -36,7 +36,7 @@ def test_learner_fits_predicts_and_restores(tmp_path):
     seen = []
     ctx = RunContext(profile="smoke", seed=1, work_dir=tmp_path, progress=lambda d, t, w: seen.append((d, t)),
                      config={"input_size": SIZE, "track_thresh": 0.005, "new_thresh": 0.005})
-    learner = CenterTrackLearner(steps=4)
+    learner = CenterTrackLearner(steps=4, threads=1)
     learner.fit(train, labels, ctx)
     assert seen[-1] == (4, 4) and (tmp_path / CHECKPOINT).exists()
     assert learner.classes_ == ("Car",)
