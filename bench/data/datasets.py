@@ -115,9 +115,14 @@ def make_synthetic(name: str, scale: str = "quick", seed: int = 0, out: Path | N
     if not spec.synthetic:
         raise DataError(f"{name!r} is a real dataset: nothing to generate; point --root or ${spec.env} at it")
     folder = Path(out) if out is not None else cache_path(name, scale, seed)
+    from bench.data.synth import data_hash, generate
+
     if is_complete(folder):
-        return folder
-    from bench.data.synth import generate
+        marker = (folder / COMPLETE).read_text().split()
+        if len(marker) >= 2 and marker[1] == data_hash(name, scale, seed):
+            return folder
+        # Written by an older generator version: drop the marker so the export below replaces it.
+        (folder / COMPLETE).unlink(missing_ok=True)
 
     try:
         dataset = generate(name, scale=scale, seed=seed, progress=progress)

@@ -60,6 +60,16 @@ def test_half_written_export_is_replaced(data_dir):
     assert not [p for p in data_dir.iterdir() if p.name.startswith(".x.tmp")]
 
 
+def test_export_of_an_older_generator_version_is_regenerated(data_dir):
+    from bench.data.synth import data_hash
+
+    load_dataset("synth-kitti", scale="smoke", seed=0)
+    marker = cache_path("synth-kitti", "smoke", 0) / COMPLETE
+    marker.write_text("synth-kitti 0123stale 2026-01-01T00:00:00\n")  # as a previous GENERATOR_VERSION left it
+    ds = load_dataset("synth-kitti", scale="smoke", seed=0)
+    assert marker.read_text().split()[1] == data_hash("synth-kitti", "smoke", 0) == ds.data_hash
+
+
 def test_unknown_names_and_missing_real_data_are_clear(data_dir, monkeypatch):
     with pytest.raises(DataError, match="unknown dataset 'synth-kiti'; did you mean 'synth-kitti'"):
         load_dataset("synth-kiti")
