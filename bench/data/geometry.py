@@ -64,10 +64,10 @@ def project_boxes_2d(boxes: np.ndarray, intrinsics: np.ndarray, image_size: tupl
     candidates = np.concatenate([a, b, crossing], axis=1)  # (N, 36, 3)
     valid = np.concatenate([za >= min_depth, zb >= min_depth, crosses], axis=1)
     uv = project_points(np.where(valid[..., None], candidates, 1.0), intrinsics)
-    u = np.where(valid, uv[..., 0], np.nan)
-    v = np.where(valid, uv[..., 1], np.nan)
-    with np.errstate(all="ignore"):
-        out = np.stack([np.nanmin(u, 1), np.nanmin(v, 1), np.nanmax(u, 1), np.nanmax(v, 1)], axis=1)
+    u, v = uv[..., 0], uv[..., 1]
+    out = np.stack([np.where(valid, u, np.inf).min(1), np.where(valid, v, np.inf).min(1),
+                    np.where(valid, u, -np.inf).max(1), np.where(valid, v, -np.inf).max(1)], axis=1)
+    out[~valid.any(axis=1)] = np.nan  # entirely behind the camera
     if image_size is not None:
         w, h = image_size
         out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, w)
