@@ -68,3 +68,24 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and math.isnan(obj):
         return None
     return obj
+
+
+class TrackEvalMetric:
+    """One TrackEval metric class behind bench's per-sequence-then-combine contract.
+
+    Subclasses set ``_metric`` (the TrackEval instance) and say in ``summary`` which of its fields
+    bench reports under which name.
+    """
+
+    _metric: Any
+
+    def eval_sequence(self, data: dict[str, Any]) -> dict[str, Any]:
+        """TrackEval's raw per-sequence result for one TrackEval data dict."""
+        return self._metric.eval_sequence(data)
+
+    def combine(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Combine per-sequence (or per-class) results by summing counts and recomputing ratios."""
+        return self._metric.combine_sequences(results)
+
+    def summary(self, result: dict[str, Any]) -> dict[str, float]:
+        raise NotImplementedError

@@ -6,8 +6,10 @@ from typing import Any
 
 from trackeval.metrics import CLEAR
 
+from bench.metrics.base import TrackEvalMetric
 
-class ClearMetric:
+
+class ClearMetric(TrackEvalMetric):
     """Per-sequence CLEAR MOT plus an explicit combine step, delegating the maths to TrackEval.
 
     ``threshold`` is the similarity a match needs (TrackEval compares with ``>= threshold - eps``).
@@ -22,14 +24,6 @@ class ClearMetric:
     def __init__(self, threshold: float = 0.5) -> None:
         self.threshold = threshold
         self._metric = CLEAR({"THRESHOLD": threshold, "PRINT_CONFIG": False})
-
-    def eval_sequence(self, data: dict[str, Any]) -> dict[str, Any]:
-        """TrackEval's raw per-sequence result for one TrackEval data dict."""
-        return self._metric.eval_sequence(data)
-
-    def combine(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """Combine per-sequence (or per-class) results by summing counts and recomputing ratios."""
-        return self._metric.combine_sequences(results)
 
     def summary(self, result: dict[str, Any]) -> dict[str, float]:
         return {name: float(result[field]) for name, field in self.FIELDS.items()}

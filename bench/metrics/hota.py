@@ -7,8 +7,10 @@ from typing import Any
 import numpy as np
 from trackeval.metrics import HOTA
 
+from bench.metrics.base import TrackEvalMetric
 
-class HotaMetric:
+
+class HotaMetric(TrackEvalMetric):
     """HOTA over the 19 thresholds alpha = 0.05..0.95; the summary is the mean over alpha, as TrackEval reports it."""
 
     FIELDS: tuple[str, ...] = ("HOTA", "DetA", "AssA", "LocA", "DetRe", "DetPr", "AssRe", "AssPr")
@@ -16,12 +18,6 @@ class HotaMetric:
 
     def __init__(self) -> None:
         self._metric = HOTA({"PRINT_CONFIG": False})
-
-    def eval_sequence(self, data: dict[str, Any]) -> dict[str, Any]:
-        return self._metric.eval_sequence(data)
-
-    def combine(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        return self._metric.combine_sequences(results)
 
     def summary(self, result: dict[str, Any]) -> dict[str, float]:
         return {name: float(np.mean(result[name])) for name in self.FIELDS}

@@ -6,8 +6,10 @@ from typing import Any
 
 from trackeval.metrics import Identity
 
+from bench.metrics.base import TrackEvalMetric
 
-class IdentityMetric:
+
+class IdentityMetric(TrackEvalMetric):
     """Global ID assignment per sequence; combine sums IDTP/IDFP/IDFN. ``threshold``: similarity >= threshold."""
 
     FIELDS: dict[str, str] = {"IDF1": "IDF1", "IDP": "IDP", "IDR": "IDR", "IDTP": "IDTP", "IDFP": "IDFP",
@@ -16,12 +18,6 @@ class IdentityMetric:
     def __init__(self, threshold: float = 0.5) -> None:
         self.threshold = threshold
         self._metric = Identity({"THRESHOLD": threshold, "PRINT_CONFIG": False})
-
-    def eval_sequence(self, data: dict[str, Any]) -> dict[str, Any]:
-        return self._metric.eval_sequence(data)
-
-    def combine(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        return self._metric.combine_sequences(results)
 
     def summary(self, result: dict[str, Any]) -> dict[str, float]:
         return {name: float(result[field]) for name, field in self.FIELDS.items()}

@@ -96,13 +96,12 @@ def score_tracking(protocol: str, per_class: dict[str, dict[str, dict[str, Any]]
     The summary is the ``headline`` class combined over sequences, or, without one, all classes combined
     by summing detections (TrackEval's det-averaged class combination). Per-class summaries go to extras.
     """
-    from bench.metrics.base import MetricResult, per_sequence_frame
+    from bench.metrics.base import MetricResult, TrackEvalMetric, per_sequence_frame
     from bench.metrics.clear import ClearMetric
     from bench.metrics.hota import HotaMetric
     from bench.metrics.identity import IdentityMetric
 
-    metrics: list[ClearMetric | IdentityMetric | HotaMetric] = [ClearMetric(threshold), IdentityMetric(threshold),
-                                                               HotaMetric()]
+    metrics: list[TrackEvalMetric] = [ClearMetric(threshold), IdentityMetric(threshold), HotaMetric()]
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for cls, seqs in per_class.items():
         raw[cls] = {seq: [m.eval_sequence(data) for m in metrics] for seq, data in seqs.items()}
