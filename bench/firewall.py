@@ -58,7 +58,7 @@ def _copy_sequence(seq: Sequence) -> Sequence:
         cam_to_world=seq.cam_to_world.copy(),
         timestamps=seq.timestamps.copy(),
         image_size=(int(seq.image_size[0]), int(seq.image_size[1])),
-        frame_ids=None if seq.frame_ids is None else seq.frame_ids.copy(),
+        frame_ids=seq.frame_ids.copy(),
         meta={},
     )
 

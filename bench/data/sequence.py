@@ -49,12 +49,12 @@ class Sequence:
     cam_to_world: np.ndarray
     timestamps: np.ndarray
     image_size: tuple[int, int]  # (width, height)
-    frame_ids: np.ndarray | None = None
+    frame_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # empty: 0..T-1
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         t = len(self.images)
-        if self.frame_ids is None:
+        if len(self.frame_ids) == 0:
             self.frame_ids = np.arange(t, dtype=np.int64)
         self.intrinsics = np.asarray(self.intrinsics, dtype=np.float64)
         if self.intrinsics.shape == (3, 3):

@@ -172,15 +172,15 @@ def write_sidecar(dataset: Dataset, root: Path, fmt: str, extra_columns: Iterabl
             folder.mkdir(parents=True, exist_ok=True)
             np.savez(folder / f"{seq_name}.npz", intrinsics=seq.intrinsics, cam_to_world=seq.cam_to_world,
                      timestamps=seq.timestamps, frame_ids=seq.frame_ids)
-        for seq, layers in split.layers.items():
-            folder = side / "layers" / name / seq
+        for seq_name, layers in split.layers.items():
+            folder = side / "layers" / name / seq_name
             folder.mkdir(parents=True, exist_ok=True)
             for layer, array in layers.items():
                 np.save(folder / f"{layer}.npy", np.asarray(array))
-        for seq, points in split.points.items():
+        for seq_name, points in split.points.items():
             folder = side / "points" / name
             folder.mkdir(parents=True, exist_ok=True)
-            np.savez(folder / f"{seq}.npz", xyz=points.xyz, visible=points.visible, queries=points.queries)
+            np.savez(folder / f"{seq_name}.npz", xyz=points.xyz, visible=points.visible, queries=points.queries)
     for key, value in dataset.meta.items():
         # Tables (box extras, public detections per split) keep their index: parquet stores it.
         if isinstance(value, pd.DataFrame):

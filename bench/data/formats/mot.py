@@ -83,7 +83,8 @@ def read_gt(path: Path, seq: str) -> pd.DataFrame:
     pedestrian with unknown visibility.
     """
     path = Path(path)
-    out, seen = [], {}
+    out: list[tuple] = []
+    seen: dict[tuple[int, int], int] = {}
     for number, values in _read_rows(path, (*GT_FIELDS, "z"), 6):
         if len(values) == 10:
             values = [*values[:7], 1.0, -1.0]
@@ -124,7 +125,8 @@ def read_tracker_file(path: Path, seq: str, with_ids: bool = True) -> pd.DataFra
     """Parse tracker results (``frame, id, left, top, w, h, score[, x, y, z]``) or, with
     ``with_ids=False``, a public ``det.txt`` (ids become -1). ``score`` is the confidence."""
     path = Path(path)
-    out, seen = [], {}
+    out: list[tuple] = []
+    seen: dict[tuple[int, int], int] = {}
     for number, values in _read_rows(path, DET_FIELDS, 7):
         frame = parse_int(f"{values[0]:g}", path, number, "frame")
         if frame < 1:
@@ -288,7 +290,9 @@ def read_dataset(root: Path, name: str = "mot17", check_sizes: bool = True) -> D
         chosen = [s for s in available if not s.startswith("MOT17") or s.endswith("FRCNN")]
         val = [s for s in chosen if s.split("-")[1:2] and s.split("-")[1] in MOT17_VAL_NUMBERS]
         splits = {"train": [s for s in chosen if s not in val], "val": val}
-    result, dets_of, hashed = {}, {}, []
+    result: dict[str, Split] = {}
+    dets_of: dict[str, pd.DataFrame] = {}
+    hashed: list[Path] = []
     for split_name in ("train", "val"):
         sequences, tables = {}, []
         for seq_name in splits[split_name]:
