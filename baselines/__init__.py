@@ -4,4 +4,6 @@
 METHODS: dict[str, str] = {
     "centertrack": "baselines.centertrack.learner:CenterTrackLearner",
     "interpolate": "baselines.interpolate:Interpolate",
+    "oracle": "baselines.oracle:Oracle",
+    "sparse": "baselines.sparse:Sparse",
 }
