@@ -71,6 +71,11 @@ class SweepResult:
 def plan(jobs: Iterable[Job], options: SweepOptions) -> list[PlannedJob]:
     """Keys, folders and run/skip decisions for every job (one store query for the whole grid)."""
     planned = [plan_job(job, Path(options.runs_root)) for job in jobs]
+    # Budgets collapse for the oracle (see plan_job): a grid of budgets x [sparse, oracle] plans it once.
+    unique: dict[str, PlannedJob] = {}
+    for p in planned:
+        unique.setdefault(p.key, p)
+    planned = list(unique.values())
     forget_planning_data()
     statuses = Store(options.store()).statuses()
     for p in planned:
@@ -85,7 +90,7 @@ def print_plan(planned: list[PlannedJob], console: Console) -> None:
     for p in planned:
         j = p.job
         name = j.method if j.base is None else f"{j.method}+{j.base}"
-        table.add_row(j.dataset, name, str(j.budget), str(j.seed), j.profile, p.key[:12], p.action, p.reason,
+        table.add_row(j.dataset, name, "all" if j.budget is None else str(j.budget), str(j.seed), j.profile, p.key[:12], p.action, p.reason,
                       style="dim" if p.action == "skip" else None)
     console.print(table)
 

@@ -7,6 +7,7 @@ classes, the content hashes that make up its key, its run folder, and whether it
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Iterable
@@ -211,6 +212,9 @@ def plan_job(job: Job, runs_root: Path) -> PlannedJob:
             raise ConfigError(f"--base is for labelers; {job.method!r} is a {kind}")
         if kind_of(base_cls) != "learner":
             raise ConfigError(f"base {job.base!r} must be a learner (base tracker), not a {kind_of(base_cls)}")
+    if method_cls.sees_ground_truth and job.budget is not None:
+        # A method that sees every label has no budget: one cell (b"all"), whatever budget was asked.
+        job = dataclasses.replace(job, budget=None)
     if job.budget is None and not method_cls.sees_ground_truth:
         raise ConfigError(f"budget 'all' (every training label) is only for methods that declare "
                           f"sees_ground_truth (the oracle upper bound); {job.method!r} needs a budget k >= 1")
