@@ -90,7 +90,8 @@ def print_plan(planned: list[PlannedJob], console: Console) -> None:
     for p in planned:
         j = p.job
         name = j.method if j.base is None else f"{j.method}+{j.base}"
-        table.add_row(j.dataset, name, "all" if j.budget is None else str(j.budget), str(j.seed), j.profile, p.key[:12], p.action, p.reason,
+        budget = "all" if j.budget is None else str(j.budget)
+        table.add_row(j.dataset, name, budget, str(j.seed), j.profile, p.key[:12], p.action, p.reason,
                       style="dim" if p.action == "skip" else None)
     console.print(table)
 
