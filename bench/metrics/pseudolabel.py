@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from bench.data.geometry import box_center, wrap_angle
-from bench.data.tracks import BOX3D_COLUMNS, has_3d
+from bench.data.tracks import BOX3D_COLUMNS, DONTCARE, has_3d
 from bench.metrics.base import MetricResult, evaluate, per_sequence_frame
 from bench.metrics.similarity import iou_3d
 
@@ -72,7 +72,8 @@ def evaluate_protocol(gt: pd.DataFrame, pred: pd.DataFrame, *, sequences: dict[s
                       protocol: str = "3d-iou", threshold: float = 0.25, **options: Any) -> MetricResult:
     """Tracking metrics of ``protocol`` plus box quality, overall and per sequence."""
     gt = gt[has_3d(gt) & (gt["track_id"].to_numpy() >= 0)].reset_index(drop=True)
-    pred = pred.reset_index(drop=True)
+    # DontCare rows a labeler passes on (sparse, oracle) are ignore regions for training, not boxes to score.
+    pred = pred[(pred["cls"] != DONTCARE).to_numpy()].reset_index(drop=True)
     tracking = evaluate(protocol, gt, pred, sequences=sequences, **options)
     summary = {**tracking.summary, **box_quality(gt, pred, threshold)}
     seq_rows = {}
