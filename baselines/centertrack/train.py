@@ -81,7 +81,8 @@ def resize_images(seq: Sequence, input_size: tuple[int, int]) -> torch.Tensor:
     w_in, h_in = input_size
     out = []
     for i in range(seq.num_frames):
-        img = torch.from_numpy(np.ascontiguousarray(seq.image(i))).permute(2, 0, 1)[None].float()
+        # A copy: cached images can be read-only memory maps, which torch must not wrap.
+        img = torch.from_numpy(np.array(seq.image(i))).permute(2, 0, 1)[None].float()
         img = F.interpolate(img, size=(h_in, w_in), mode="bilinear", align_corners=False, antialias=True)
         out.append(img.round().clamp(0, 255).to(torch.uint8)[0])
     return torch.stack(out)
