@@ -266,14 +266,19 @@ def write_dataset(dataset: Dataset, root: Path, version: str = "v1.0-trainval") 
 # Reading tables
 
 
-def _load_table(folder: Path, name: str) -> list[dict]:
-    path = folder / f"{name}.json"
+def _read_json(path: Path, missing: str) -> Any:
+    """Parse a JSON file; a missing file or bad JSON is a DataError naming the file (and line)."""
     try:
-        records = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
-        raise DataError(f"{path}: table is missing (a nuScenes version folder has {', '.join(TABLES)})") from None
+        raise DataError(f"{path}: {missing}") from None
     except json.JSONDecodeError as err:
         raise DataError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
+
+
+def _load_table(folder: Path, name: str) -> list[dict]:
+    path = folder / f"{name}.json"
+    records = _read_json(path, f"table is missing (a nuScenes version folder has {', '.join(TABLES)})")
     if not isinstance(records, list):
         raise DataError(f"{path}: expected a JSON list of records")
     return records
@@ -474,12 +479,7 @@ def read_tracking_submission(path: Path | str, sample_tokens: set[str] | None = 
     tracking_score. Errors name the file and the JSON place (``results[<token>][i]``).
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: submission file is missing") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
+    data = _read_json(path, "submission file is missing")
     if not isinstance(data, dict) or "results" not in data or "meta" not in data:
         raise DataError(f"{path}: expected an object with 'meta' and 'results'")
     if not isinstance(data["results"], dict):
