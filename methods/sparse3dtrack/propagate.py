@@ -1,0 +1,297 @@
+"""Pseudolabel generation in 2D (paper 3.4): propagate every sparse label through the whole video.
+
+Each label of a track starts two *runs*, one forwards and one backwards in time. A run asks the
+query matcher, frame by frame, where its template object is in the next frame:
+
+- a match with confidence below ``conf_drop`` is discarded (no row); after more than ``patience``
+  consecutive discarded matches the run ends (the object is lost or occluded for good);
+- the template (the paper's "source image") is re-cut from the new frame only when the match is
+  at least ``conf_update`` confident, so a doubtful match cannot drift the appearance model;
+- a run stops at the track's next labelled frame in its direction (that label is ground truth),
+  or when the box leaves the image.
+
+Every frame is encoded once; all runs of a chunk of sequences advance in lock-step by *step count*
+(step ``s`` of a run started at frame index ``i`` looks at ``i + s*direction``), so each step is one
+batched ``locate`` call for every active run of every sequence and both directions.
+
+Between two labels the forward estimate (from the earlier label) and the backward estimate (from
+the later one) overlap; they are merged per frame by confidence (:func:`merge_directions`).
+Labelled frames keep their human rows with ``conf`` 1.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bench.data.sequence import Sequence
+from bench.data.tracks import BOX2D_COLUMNS, DONTCARE
+
+DEFAULTS: dict = {
+    "conf_drop": 0.3,  # matches below this confidence are not output (paper: "discard ... less than")
+    "conf_update": 0.6,  # the template is re-cut only from matches at least this confident
+    "patience": 3,  # consecutive dropped matches a run survives before it ends
+    "agree_iou": 0.5,  # forward/backward estimates with this IoU are averaged, else the more confident wins
+    "dedupe_iou": 0.7,  # two tracks' boxes overlapping this much in one frame: the less confident is dropped
+    "min_size": 3.0,  # px: a clipped box narrower/lower than this has left the image
+    "min_visible": 0.3,  # a box whose in-image part is below this fraction of its area has left the image
+    "encode_batch": 16,  # frames per matcher.features call
+    "cache_mb": 1024.0,  # feature cache per chunk of sequences (float32 MB); larger datasets go in chunks
+}
+
+
+@dataclass
+class _Run:
+    seq: str
+    track_id: int
+    cls: str
+    start: int  # frame index of the label the run starts from
+    stop: int  # exclusive frame index in the run's direction (next label, or -1 / T)
+    direction: int  # +1 forwards, -1 backwards
+    box: np.ndarray  # last accepted box (x1, y1, x2, y2)
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # per-frame box motion, for the prior
+    misses: int = 0
+    rows: list[tuple[int, np.ndarray, float]] = field(default_factory=list)  # (frame index, box, conf)
+
+
+def resolve(cfg: dict | None) -> dict:
+    cfg = {**DEFAULTS, **(cfg or {})}
+    unknown = set(cfg) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown propagation settings {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    if not 0.0 <= cfg["conf_drop"] <= cfg["conf_update"] <= 1.0:
+        raise ValueError(f"need 0 <= conf_drop <= conf_update <= 1, got {cfg['conf_drop']}, {cfg['conf_update']}")
+    if int(cfg["patience"]) < 0:
+        raise ValueError(f"patience must be >= 0, got {cfg['patience']}")
+    return cfg
+
+
+@torch.no_grad()
+def encode_sequence(matcher: torch.nn.Module, sequence: Sequence, *, device: str = "cpu",
+                    batch: int = 16) -> torch.Tensor:
+    """The matcher's features of every frame of ``sequence``: (T, C, h, w) float32 on ``device``."""
+    out = []
+    for i in range(0, sequence.num_frames, batch):
+        frames = np.stack([sequence.image(j) for j in range(i, min(i + batch, sequence.num_frames))])
+        images = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).contiguous()
+        out.append(matcher.features(images).float())
+    return torch.cat(out)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of (N, 4) and (M, 4) boxes -> (N, M)."""
+    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = ix * iy
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def merge_directions(estimates: pd.DataFrame, agree_iou: float = 0.5) -> pd.DataFrame:
+    """One box per (seq, frame, track_id) from up to two directional estimates.
+
+    ``estimates`` has columns seq, frame, track_id, cls, x1..y2, conf (several rows per key where
+    the forward and backward runs both reached a frame). Where the two boxes agree (IoU >=
+    ``agree_iou``) the result is their confidence-weighted average with the larger confidence;
+    where they disagree the more confident estimate wins unchanged.
+    """
+    keys = ["seq", "frame", "track_id"]
+    if estimates.empty:
+        return estimates.copy()
+    est = estimates.sort_values(keys + ["conf"], ascending=[True, True, True, False], kind="stable")
+    dup = est.duplicated(keys, keep=False).to_numpy()
+    single = est[~dup]
+    pairs = est[dup]
+    if pairs.empty:
+        return single.reset_index(drop=True)
+    best = pairs.drop_duplicates(keys, keep="first").reset_index(drop=True)
+    other = pairs[pairs.duplicated(keys, keep="first")].drop_duplicates(keys, keep="first").reset_index(drop=True)
+    # Both are sorted by key, and every key in ``pairs`` has >= 2 rows, so rows align one to one.
+    b = best[list(BOX2D_COLUMNS)].to_numpy(float)
+    o = other[list(BOX2D_COLUMNS)].to_numpy(float)
+    cb, co = best["conf"].to_numpy(float), other["conf"].to_numpy(float)
+    ix = np.clip(np.minimum(b[:, 2], o[:, 2]) - np.maximum(b[:, 0], o[:, 0]), 0, None)
+    iy = np.clip(np.minimum(b[:, 3], o[:, 3]) - np.maximum(b[:, 1], o[:, 1]), 0, None)
+    inter = ix * iy
+    union = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) + (o[:, 2] - o[:, 0]) * (o[:, 3] - o[:, 1]) - inter
+    agree = inter / np.maximum(union, 1e-9) >= agree_iou
+    weights = np.stack([cb, co], 1) / np.maximum(cb + co, 1e-9)[:, None]
+    averaged = weights[:, :1] * b + weights[:, 1:] * o
+    best.loc[agree, list(BOX2D_COLUMNS)] = averaged[agree]
+    return pd.concat([single, best], ignore_index=True).sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def dedupe_tracks(table: pd.DataFrame, iou: float) -> pd.DataFrame:
+    """Drop the less confident of two different tracks' boxes that cover one object in a frame.
+
+    Two runs that slid onto the same object would otherwise give the base tracker a duplicate box
+    (a false positive) in every such frame. Human-labelled rows (``labelled``) are never dropped.
+    """
+    if table.empty or iou >= 1.0:
+        return table
+    drop: list[int] = []
+    for _, group in table.groupby(["seq", "frame"], sort=False):
+        if len(group) < 2:
+            continue
+        order = group.sort_values(["labelled", "conf"], ascending=False, kind="stable")
+        boxes = order[list(BOX2D_COLUMNS)].to_numpy(float)
+        overlap = box_iou(boxes, boxes)
+        kept: list[int] = []
+        for j, index in enumerate(order.index):
+            if kept and overlap[j, kept].max() >= iou and not order["labelled"].iat[j]:
+                drop.append(index)
+            else:
+                kept.append(j)
+    return table.drop(index=drop)
+
+
+def _left_image(box: np.ndarray, size: tuple[int, int], cfg: dict) -> tuple[bool, np.ndarray]:
+    w, h = size
+    clipped = np.array([np.clip(box[0], 0, w), np.clip(box[1], 0, h), np.clip(box[2], 0, w), np.clip(box[3], 0, h)])
+    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
+    visible = (clipped[2] - clipped[0]) * (clipped[3] - clipped[1]) / area
+    gone = (clipped[2] - clipped[0] < cfg["min_size"] or clipped[3] - clipped[1] < cfg["min_size"]
+            or visible < cfg["min_visible"])
+    return bool(gone), clipped
+
+
+def _runs_of(seq: Sequence, labels: pd.DataFrame) -> list[_Run]:
+    runs = []
+    for (track_id, cls), rows in labels.groupby(["track_id", "cls"], sort=True):
+        index = np.array([seq.index_of(int(f)) for f in rows["frame"]])
+        order = np.argsort(index)
+        index = index[order]
+        boxes = rows[list(BOX2D_COLUMNS)].to_numpy(float)[order]
+        for j, (i, box) in enumerate(zip(index, boxes, strict=True)):
+            after = int(index[j + 1]) if j + 1 < len(index) else seq.num_frames
+            before = int(index[j - 1]) if j > 0 else -1
+            for direction, stop in ((1, after), (-1, before)):
+                if (stop - i) * direction > 1:  # at least one unlabelled frame to visit
+                    runs.append(_Run(seq.name, int(track_id), str(cls), int(i), stop, direction, box.copy()))
+    return runs
+
+
+@torch.no_grad()
+def _propagate_chunk(matcher: torch.nn.Module, sequences: dict[str, Sequence], runs: list[_Run],
+                     features: dict[str, torch.Tensor], cfg: dict) -> None:
+    """Advance every run of these sequences step by step; fills each run's ``rows``."""
+    if not runs:
+        return
+    dev = next(iter(features.values())).device
+    # Initial templates from the labelled frames, one batched call per sequence.
+    tokens: list[torch.Tensor | None] = [None] * len(runs)
+    by_seq: dict[str, list[int]] = {}
+    for r, run in enumerate(runs):
+        by_seq.setdefault(run.seq, []).append(r)
+    for name, members in by_seq.items():
+        feats = features[name][[runs[r].start for r in members]]
+        boxes = torch.tensor(np.stack([runs[r].box for r in members]), dtype=torch.float32, device=dev)
+        for r, t in zip(members, matcher.template(feats, boxes), strict=True):
+            tokens[r] = t
+    active = list(range(len(runs)))
+    step = 0
+    while active:
+        step += 1
+        # Runs that reached the next label (or the video's end) in their direction are done.
+        active = [r for r in active
+                  if (runs[r].stop - (runs[r].start + step * runs[r].direction)) * runs[r].direction > 0]
+        if not active:
+            break
+        targets = [runs[r].start + step * runs[r].direction for r in active]
+        target_feats = torch.stack([features[runs[r].seq][t] for r, t in zip(active, targets, strict=True)])
+        template = torch.stack([tokens[r] for r in active])  # type: ignore[misc]
+        prior = np.stack([runs[r].box + runs[r].velocity * (runs[r].misses + 1) for r in active])
+        boxes, conf = matcher.locate(template, target_feats, torch.tensor(prior, dtype=torch.float32, device=dev))
+        boxes_np, conf_np = boxes.float().cpu().numpy().astype(float), conf.float().cpu().numpy().astype(float)
+        still, update = [], []
+        for j, r in enumerate(active):
+            run = runs[r]
+            if conf_np[j] < cfg["conf_drop"] or not np.isfinite(boxes_np[j]).all():
+                run.misses += 1
+                if run.misses <= cfg["patience"]:
+                    still.append(r)
+                continue
+            gone, clipped = _left_image(boxes_np[j], sequences[run.seq].image_size, cfg)
+            if gone:
+                continue
+            # Smoothed per-frame motion: it moves the search prior across dropped frames.
+            run.velocity = 0.5 * run.velocity + 0.5 * (clipped - run.box) / (run.misses + 1)
+            run.box, run.misses = clipped, 0
+            run.rows.append((targets[j], clipped, float(conf_np[j])))
+            if conf_np[j] >= cfg["conf_update"]:
+                update.append(j)
+            still.append(r)
+        if update:
+            feats = target_feats[update]
+            new_boxes = torch.tensor(np.stack([runs[active[j]].box for j in update]), dtype=torch.float32, device=dev)
+            for j, t in zip(update, matcher.template(feats, new_boxes), strict=True):
+                tokens[active[j]] = t
+        active = still
+
+
+def propagate(matcher: torch.nn.Module, sequences: dict[str, Sequence], labels: pd.DataFrame, cfg: dict | None = None,
+              *, device: str = "cpu", progress: Callable[[int, int, str], None] | None = None,
+              features: dict[str, torch.Tensor] | None = None) -> pd.DataFrame:
+    """Dense 2D pseudo tracks from sparse labels.
+
+    Returns one row per (seq, frame, track_id) with columns seq, frame (id), track_id, cls,
+    x1, y1, x2, y2, conf, labelled (True on the human-labelled frames, whose rows are the labels'
+    own 2D boxes with conf 1). Only track ids present in ``labels`` appear. ``features`` may hold
+    precomputed :func:`encode_sequence` outputs per sequence (then nothing is re-encoded).
+    """
+    cfg = resolve(cfg)
+    missing = sorted(set(labels["seq"]) - set(sequences)) if len(labels) else []
+    if missing:
+        raise ValueError(f"labels name sequences {missing} that are not in the training videos")
+    labels = labels[(labels["cls"] != DONTCARE).to_numpy() & (labels["track_id"] >= 0).to_numpy()]
+    names = [n for n in sorted(sequences) if n in set(labels["seq"])]
+    matcher.eval()
+    start = time.perf_counter()
+    estimates: list[dict] = []
+    # Chunks of sequences whose cached features fit the memory cap.
+    chunks: list[list[str]] = []
+    budget = 0.0
+    for name in names:
+        seq = sequences[name]
+        mb = seq.num_frames * 4.0 * 64 * (seq.image_size[0] // 8) * (seq.image_size[1] // 8) / 2**20  # rough, C=64
+        if not chunks or budget + mb > cfg["cache_mb"]:
+            chunks.append([])
+            budget = 0.0
+        chunks[-1].append(name)
+        budget += mb
+    done = 0
+    for chunk in chunks:
+        feats = {n: features[n] if features is not None and n in features
+                 else encode_sequence(matcher, sequences[n], device=device, batch=int(cfg["encode_batch"]))
+                 for n in chunk}
+        runs = [run for n in chunk for run in _runs_of(sequences[n], labels[labels["seq"] == n])]
+        _propagate_chunk(matcher, sequences, runs, feats, cfg)
+        for run in runs:
+            frame_ids = sequences[run.seq].frame_ids
+            for index, box, conf in run.rows:
+                estimates.append({"seq": run.seq, "frame": int(frame_ids[index]), "track_id": run.track_id,
+                                  "cls": run.cls, "x1": box[0], "y1": box[1], "x2": box[2], "y2": box[3],
+                                  "conf": conf})
+        del feats
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(names), "propagate")
+    columns = ["seq", "frame", "track_id", "cls", *BOX2D_COLUMNS, "conf"]
+    merged = merge_directions(pd.DataFrame(estimates, columns=columns), float(cfg["agree_iou"]))
+    merged["labelled"] = False
+    human = labels[columns[:-1]].copy()
+    human["conf"], human["labelled"] = 1.0, True
+    # A run never visits a labelled frame of its own track, so no key is in both tables.
+    table = pd.concat([human, merged], ignore_index=True)
+    table = dedupe_tracks(table, float(cfg["dedupe_iou"]))
+    table = table.sort_values(["seq", "frame", "track_id"], kind="stable").reset_index(drop=True)
+    table.attrs["seconds"] = time.perf_counter() - start
+    table.attrs["frames"] = int(sum(sequences[n].num_frames for n in names))
+    return table
