@@ -63,9 +63,24 @@ def _copy_sequence(seq: Sequence) -> Sequence:
     )
 
 
+# The one ``attrs`` entry a label table may carry to a method: FNComp negative-loss weight maps
+# {(seq, frame id): 2D float array in [0, 1]} that a labeler made for its base tracker.
+PASSED_ATTRS = ("neg_weight_maps",)
+
+
 def copy_labels(labels: pd.DataFrame) -> pd.DataFrame:
-    """A deep copy of label rows restricted to the track-table columns (no extra GT columns)."""
-    return labels.loc[:, list(TRACK_COLUMNS)].copy(deep=True).reset_index(drop=True)
+    """A deep copy of label rows restricted to the track-table columns (no extra GT columns).
+
+    ``attrs`` are dropped (a loader could keep anything there), except the weight maps in
+    :data:`PASSED_ATTRS`, which are copied deliberately (fresh arrays)."""
+    out = labels.loc[:, list(TRACK_COLUMNS)].copy(deep=True).reset_index(drop=True)
+    out.attrs = {}
+    for name in PASSED_ATTRS:
+        maps = labels.attrs.get(name)
+        if maps is not None:
+            # Writable private copies: torch.from_numpy warns on read-only arrays, and no other run shares them.
+            out.attrs[name] = {key: np.array(value, dtype=np.float32, copy=True) for key, value in maps.items()}
+    return out
 
 
 def split_view(split: Split, frame_rate: float) -> SplitView:

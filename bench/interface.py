@@ -107,12 +107,20 @@ class Labeler(_Base):
     """Sparse labels in, dense labels (a track table with ``conf``) on the training videos out."""
 
     outputs: ClassVar[str] = "3d-tracks"
+    # The base tracker the runner trains on this labeler's pseudolabels when the user names none
+    # (``--base none`` skips it): a labeler evaluated downstream, as its paper does, sets it.
+    default_base: ClassVar[str | None] = None
 
     def fit(self, train: TrainView, ctx: RunContext) -> None:  # noqa: B027 - many labelers learn nothing
         """Learn from the training videos and their sparse labels (optional)."""
 
     def label(self, train: TrainView, ctx: RunContext) -> pd.DataFrame:
-        """Pseudolabels for the training videos: a track table whose ``conf`` is the confidence."""
+        """Pseudolabels for the training videos: a track table whose ``conf`` is the confidence.
+
+        It may carry ``attrs["neg_weight_maps"]`` = {(seq, frame id): 2D float array in [0, 1]}: per-pixel
+        weights of the base tracker's negative (background) loss (FNComp); the runner stores them with the
+        pseudolabels and hands them to the base tracker in its labels' ``attrs``.
+        """
         raise NotImplementedError
 
 

@@ -62,6 +62,7 @@ class RunRecord:
     config: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
     run_dir: str = ""
+    variant: str = ""  # a sweep preset's variant (an ablation row, e.g. "A1"); "" for a plain run
 
     def __post_init__(self) -> None:
         if self.status not in RUN_STATUSES:
@@ -116,6 +117,10 @@ MIGRATIONS: list[str] = [
         value REAL,
         PRIMARY KEY (run_key, split, protocol, seq, metric)
     );
+    """,
+    # 1 -> 2: runs carry the sweep variant they were run as (ablation rows); older runs had none.
+    """
+    ALTER TABLE runs ADD COLUMN variant TEXT NOT NULL DEFAULT ''
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -249,7 +254,7 @@ class Store:
         """Every metric row joined with its run's identity columns."""
         sql = (
             "SELECT m.run_key, m.split, m.protocol, m.seq, m.metric, m.value, "
-            "r.method, r.base, r.dataset, r.budget, r.seed, r.profile, r.status "
+            "r.method, r.base, r.dataset, r.budget, r.seed, r.profile, r.status, r.variant "
             "FROM metrics m JOIN runs r ON r.key = m.run_key "
             "ORDER BY m.run_key, m.split, m.protocol, m.seq, m.metric"
         )

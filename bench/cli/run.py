@@ -75,7 +75,8 @@ def with_options(options):
 
 @click.command("run")
 @click.option("--method", required=True, help="registered method name (bench ls methods)")
-@click.option("--base", default=None, help="base tracker trained on a labeler's pseudolabels")
+@click.option("--base", default=None, help="base tracker trained on a labeler's pseudolabels (default: the "
+              "labeler's default base, if it has one; 'none': no base tracker)")
 @click.option("--dataset", default="synth-kitti", show_default=True)
 @click.option("--budget", default="4", show_default=True, help="labels per track (or 'all')")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -112,7 +113,10 @@ def run(method: str, base: str | None, dataset: str, budget: str, seed: int, pro
 @click.command("sweep")
 @click.argument("preset", required=False)
 @click.option("--methods", default=None, help="comma-separated method names")
-@click.option("--base", default=None, help="base tracker for every labeler in the sweep")
+@click.option("--base", default=None, help="base tracker for every labeler in the sweep (default: the preset's "
+              "base, else each labeler's default base; 'none': no base tracker)")
+@click.option("--variants", "variant_names", default=None,
+              help="comma-separated variant names: only these of the preset's variants")
 @click.option("--budgets", default=None, help="comma-separated label budgets, e.g. 1,2,4")
 @click.option("--datasets", default=None, help="comma-separated datasets")
 @click.option("--seeds", default=None, help="comma-separated seeds")
@@ -123,8 +127,9 @@ def run(method: str, base: str | None, dataset: str, budget: str, seed: int, pro
 @click.option("--dry-run", is_flag=True, help="print the grid and what would be skipped; run nothing")
 @click.option("--rerun-failed", is_flag=True, help="also retry cells that failed before")
 @with_options(common_run_options)
-def sweep(preset: str | None, methods: str | None, base: str | None, budgets: str | None, datasets: str | None,
-          seeds: str | None, jobs: int, executor: str, address: str | None, dry_run: bool, rerun_failed: bool,
+def sweep(preset: str | None, methods: str | None, base: str | None, variant_names: str | None,
+          budgets: str | None, datasets: str | None, seeds: str | None, jobs: int, executor: str,
+          address: str | None, dry_run: bool, rerun_failed: bool,
           profile: str, overrides: tuple[str, ...], device: str, force: bool, runs_dir: Path | None,
           store_path: Path | None) -> None:
     """Run methods x budgets x datasets x seeds, skipping finished cells (a PRESET from bench/sweeps/ or flags).
@@ -141,12 +146,20 @@ def sweep(preset: str | None, methods: str | None, base: str | None, budgets: st
     if not method_list:
         _fail("nothing to sweep: give a PRESET or --methods")
     profile = grid.get("profile", profile) if profile == DEFAULT_PROFILE else profile
+    variants = grid.get("variants")
+    if variant_names:
+        wanted = _csv(str, variant_names)
+        unknown = [v for v in wanted if v not in (variants or {})]
+        if unknown:
+            _fail(f"unknown variant(s) {', '.join(unknown)}; the preset has: {', '.join(variants or {}) or 'none'}")
+        variants = {name: (variants or {})[name] for name in wanted}
     job_list = expand_grid(
         methods=method_list,
         budgets=_csv(int, budgets) or grid.get("budgets", [4]),
         datasets=_csv(str, datasets) or grid.get("datasets", ["synth-kitti"]),
         seeds=_csv(int, seeds) or grid.get("seeds", [0]),
         profile=profile, base=base or grid.get("base"), overrides=tuple(grid.get("overrides", [])) + overrides,
+        variants=variants,
     )
     options = _options(runs_dir, store_path, jobs=jobs, executor=executor, address=address, device=device,
                        force=force, rerun_failed=rerun_failed, dry_run=dry_run)
@@ -169,7 +182,7 @@ def sweep(preset: str | None, methods: str | None, base: str | None, budgets: st
 def rescore(method: str | None, dataset: str | None, runs_dir: Path | None, store_path: Path | None) -> None:
     """Recompute metrics from stored pseudolabels/predictions (after a metric fix); no method code runs."""
     from bench.runner.execute import rescore as rescore_run
-    from bench.runner.jobs import plan_job
+    from bench.runner.jobs import NO_BASE, plan_job
 
     options = _options(runs_dir, store_path)
     store = Store(options.store())
@@ -183,9 +196,10 @@ def rescore(method: str | None, dataset: str | None, runs_dir: Path | None, stor
         budget = None if pd.isna(row["budget"]) else int(row["budget"])
         record = store.run(str(row["key"]))
         overrides = _config_overrides(record.config) if record else ()
-        job = Job(method=str(row["method"]), base=None if row["base"] is None else str(row["base"]),
+        # A run stored without a base had none: say so, or a labeler's default base would be planned instead.
+        job = Job(method=str(row["method"]), base=NO_BASE if row["base"] is None else str(row["base"]),
                   dataset=str(row["dataset"]), budget=budget, seed=int(row["seed"]), profile=str(row["profile"]),
-                  overrides=overrides)
+                  overrides=overrides, variant=str(row.get("variant") or ""))
         try:
             planned = plan_job(job, options.runs_root)
         except (RegistryError, ConfigError, DataError) as err:
@@ -242,10 +256,11 @@ def ls(what: str, runs_dir: Path | None, store_path: Path | None) -> None:
     else:
         path = store_path or default_store_path(runs_dir)
         frame = Store(path).runs_frame()
-        table = Table("key", "dataset", "method", "budget", "seed", "profile", "status", "wall s", title=str(path))
+        table = Table("key", "dataset", "method", "variant", "budget", "seed", "profile", "status", "wall s",
+                      title=str(path))
         for r in frame.to_dict("records"):
             name = r["method"] if r["base"] is None else f"{r['method']}+{r['base']}"
             wall = "" if pd.isna(r["wall_s"]) else f"{r['wall_s']:.1f}"
-            table.add_row(str(r["key"])[:12], str(r["dataset"]), str(name), str(r["budget"]), str(r["seed"]),
-                          str(r["profile"]), str(r["status"]), wall)
+            table.add_row(str(r["key"])[:12], str(r["dataset"]), str(name), str(r["variant"] or ""), str(r["budget"]),
+                          str(r["seed"]), str(r["profile"]), str(r["status"]), wall)
         console.print(table)

@@ -147,6 +147,62 @@ def load_point_tracks(path: Path) -> dict[str, PointTracks]:
         return {n: PointTracks(z[f"xyz::{n}"], z[f"visible::{n}"], z[f"queries::{n}"]) for n in names}
 
 
+WEIGHT_MAPS = "neg_weight_maps"  # labels.attrs key and the pseudolabels stage's file stem
+
+
+def check_weight_maps(maps: Any, sequences: dict[str, Any], what: str) -> dict[tuple[str, int], np.ndarray]:
+    """A labeler's FNComp maps, validated: {(seq, frame id) of a training frame: finite 2D array in [0, 1]}.
+
+    Returns float32 copies (the labeler keeps no handle on what the base tracker reads)."""
+    if not isinstance(maps, dict):
+        raise TypeError(f"{what}: attrs[{WEIGHT_MAPS!r}] must be a dict {{(seq, frame id): 2D array}}, "
+                        f"got {type(maps).__name__}")
+    frames = {name: {int(f) for f in seq.frame_ids} for name, seq in sequences.items()}
+    out: dict[tuple[str, int], np.ndarray] = {}
+    for key, value in maps.items():
+        if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str)
+                and isinstance(key[1], int | np.integer)):
+            raise ValueError(f"{what}: attrs[{WEIGHT_MAPS!r}] key {key!r} is not a (seq name, frame id) pair")
+        seq, frame = key[0], int(key[1])
+        if seq not in frames or frame not in frames[seq]:
+            raise ValueError(f"{what}: attrs[{WEIGHT_MAPS!r}] has a map for {key!r}, which is not a frame of "
+                             f"the training videos")
+        array = np.asarray(value)
+        if array.ndim != 2 or array.size == 0 or not np.issubdtype(array.dtype, np.number):
+            raise ValueError(f"{what}: attrs[{WEIGHT_MAPS!r}][{key!r}] must be a non-empty 2D numeric array, "
+                             f"got shape {array.shape} dtype {array.dtype}")
+        array = array.astype(np.float32)
+        finite = np.isfinite(array)
+        if not finite.all():
+            raise ValueError(f"{what}: attrs[{WEIGHT_MAPS!r}][{key!r}] must hold finite weights in [0, 1], "
+                             f"got {int((~finite).sum())} NaN/inf values")
+        if array.min() < 0.0 or array.max() > 1.0:
+            raise ValueError(f"{what}: attrs[{WEIGHT_MAPS!r}][{key!r}] must hold finite weights in [0, 1], "
+                             f"got range [{array.min():.3g}, {array.max():.3g}]")
+        out[(seq, frame)] = array
+    return out
+
+
+def save_weight_maps(path: Path, maps: dict[tuple[str, int], np.ndarray]) -> None:
+    """Compressed ``.npz``: the (seq, frame) keys as two arrays beside one array per map (no pickles)."""
+    keys = sorted(maps)
+    arrays: dict[str, np.ndarray] = {"seqs": np.array([k[0] for k in keys], dtype=str),
+                                     "frames": np.array([k[1] for k in keys], dtype=np.int64)}
+    arrays.update({f"map{i}": maps[k] for i, k in enumerate(keys)})
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
+
+    atomic_write(path, write)
+
+
+def load_weight_maps(path: Path) -> dict[tuple[str, int], np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        seqs, frames = z["seqs"], z["frames"]
+        return {(str(seq), int(frame)): z[f"map{i}"] for i, (seq, frame) in enumerate(zip(seqs, frames, strict=True))}
+
+
 def write_metrics(stage: StageDir, rows: list[MetricRow]) -> None:
     frame = pd.DataFrame([r.__dict__ for r in rows], columns=["split", "protocol", "seq", "metric", "value"])
     stage.start()
@@ -240,21 +296,36 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
     learner_labels = train.labels
     if isinstance(method, Labeler):
         stage = StageDir(planned.run_dir, "pseudolabels")
+        maps_file = stage.file(f"{WEIGHT_MAPS}.npz")
+        maps: dict[tuple[str, int], np.ndarray] | None = None
         if stage.is_done():
             outputs["pseudolabels"] = read_parquet(stage.file("pseudolabels.parquet"))
+            if maps_file.exists():  # listed in the stage marker, so a done stage has it complete
+                maps = load_weight_maps(maps_file)
         else:
             stage.start()
             with _timed(planned, "method_s"), firewall.guard(forbidden, allowed=[work]):
                 method.fit(train, ctx("method"))
                 pseudo = method.label(train, ctx("method"))
-            outputs["pseudolabels"] = _check_output(pseudo, f"{planned.job.method}.label", stage.path)
+            what = f"{planned.job.method}.label"
+            pseudo = _check_output(pseudo, what, stage.path)
+            if pseudo.attrs.get(WEIGHT_MAPS) is not None:
+                maps = check_weight_maps(pseudo.attrs[WEIGHT_MAPS], train.sequences, what)
+            # attrs stay out of the parquet file (pandas would try to write them as JSON metadata).
+            outputs["pseudolabels"] = pseudo.copy()
+            outputs["pseudolabels"].attrs = {}
             write_parquet(stage.file("pseudolabels.parquet"), outputs["pseudolabels"])
-            stage.mark_done(["pseudolabels.parquet"])
+            files = ["pseudolabels.parquet"]
+            if maps is not None:
+                save_weight_maps(maps_file, maps)
+                files.append(maps_file.name)
+            stage.mark_done(files)
         if planned.base_cls is None:
             return outputs, fps, gt, views
         with firewall.guard(forbidden, allowed=[work]):
             learner = planned.base_cls(**(planned.config.get("base") or {}))
-        learner_labels = outputs["pseudolabels"]
+        learner_labels = outputs["pseudolabels"].copy()
+        learner_labels.attrs = {} if maps is None else {WEIGHT_MAPS: maps}
         section = "base"
     else:
         learner, section = method, "method"
@@ -304,7 +375,8 @@ def record_for(planned: PlannedJob, status: str, device: str, started: float, **
     job = planned.job
     return RunRecord(key=planned.key, method=job.method, base=job.base, dataset=job.dataset, budget=job.budget,
                      seed=job.seed, profile=job.profile, protocol_version=planned.protocol_version, status=status,
-                     started_at=started, device=device, config=planned.config, run_dir=str(planned.run_dir), **kw)
+                     started_at=started, device=device, config=planned.config, run_dir=str(planned.run_dir),
+                     variant=job.variant, **kw)
 
 
 def execute(planned: PlannedJob, runs_root: Path, store_path: Path | None, device: str = "auto",

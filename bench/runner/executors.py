@@ -85,14 +85,16 @@ def plan(jobs: Iterable[Job], options: SweepOptions) -> list[PlannedJob]:
 
 def print_plan(planned: list[PlannedJob], console: Console) -> None:
     table = Table(title=f"{len(planned)} cells", show_lines=False)
-    for column in ("dataset", "method", "budget", "seed", "profile", "key", "action", "why"):
+    variants = any(p.job.variant for p in planned)
+    for column in ("dataset", "method", *(["variant"] if variants else []), "budget", "seed", "profile", "key",
+                   "action", "why"):
         table.add_column(column)
     for p in planned:
         j = p.job
         name = j.method if j.base is None else f"{j.method}+{j.base}"
         budget = "all" if j.budget is None else str(j.budget)
-        table.add_row(j.dataset, name, budget, str(j.seed), j.profile, p.key[:12], p.action, p.reason,
-                      style="dim" if p.action == "skip" else None)
+        table.add_row(j.dataset, name, *([j.variant] if variants else []), budget, str(j.seed), j.profile,
+                      p.key[:12], p.action, p.reason, style="dim" if p.action == "skip" else None)
     console.print(table)
 
 
@@ -209,6 +211,9 @@ def run_sweep(jobs: Iterable[Job], options: SweepOptions, console: Console | Non
     options.runs_root = Path(options.runs_root)
     planned = plan(jobs, options)
     result = SweepResult(planned)
+    # One line per labeler whose default base tracker was picked for the user.
+    for note in dict.fromkeys(p.info["base_note"] for p in planned if p.info.get("base_note")):
+        console.print(note, highlight=False)
     if options.dry_run:
         print_plan(planned, console)
         return result

@@ -1,8 +1,13 @@
 """Jobs, sweep grids and planning (keys, folders, what to skip).
 
 A :class:`Job` is what a user asks for: (method, base, dataset, budget, seed, profile,
-overrides). Planning resolves it into a :class:`PlannedJob`: the resolved config, the method
+overrides, variant). Planning resolves it into a :class:`PlannedJob`: the resolved config, the method
 classes, the content hashes that make up its key, its run folder, and whether it must run.
+
+Base tracker: ``base=None`` means "not given": a labeler with a ``default_base`` gets that base
+tracker (its paper's evaluation), any other method none; ``base="none"`` means no base at all.
+A ``variant`` is a named set of overrides from a sweep preset (an ablation row such as ``"A1"``);
+it is kept with the run and, when set, is part of its key.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from bench.runner.stages import StageDir
 
 SWEEPS_DIR = Path(__file__).resolve().parents[1] / "sweeps"
 FULL_LABELS = "full"  # manifest hash of the complete training labels (methods that see ground truth)
+NO_BASE = "none"  # --base none: do not train a base tracker, even for a labeler with a default one
 
 
 @dataclass(frozen=True)
@@ -34,13 +40,15 @@ class Job:
     budget: int | None = 4
     seed: int = 0
     profile: str = "quick"
-    base: str | None = None
+    base: str | None = None  # None: the labeler's default_base, if any; NO_BASE ("none"): no base
     overrides: tuple[str, ...] = ()
+    variant: str = ""  # a sweep preset's variant name ("" = none)
 
     def describe(self) -> str:
-        name = self.method if self.base is None else f"{self.method}+{self.base}"
+        name = self.method if self.base in (None, NO_BASE) else f"{self.method}+{self.base}"
         extra = f" {' '.join(self.overrides)}" if self.overrides else ""
-        return f"{self.dataset} {name} b{self.budget} s{self.seed} [{self.profile}]{extra}"
+        variant = f" <{self.variant}>" if self.variant else ""
+        return f"{self.dataset} {name}{variant} b{self.budget} s{self.seed} [{self.profile}]{extra}"
 
 
 @dataclass
@@ -69,13 +77,50 @@ def protocol_version() -> str:
     return str(getattr(metrics, "PROTOCOL_VERSION", "1"))
 
 
+def split_variant(name: str, overrides: Iterable[str]) -> tuple[int | None, tuple[str, ...]]:
+    """A variant's ``budget=N`` entry (its own label budget, e.g. an ablation over labels per track) and
+    the remaining config overrides. No ``budget=`` entry: (None, overrides); the grid's budgets apply."""
+    budget: int | None = None
+    rest: list[str] = []
+    for text in overrides:
+        if not isinstance(text, str):
+            raise ConfigError(f"variant {name!r}: override {text!r} is not a 'key=value' string")
+        key, sep, value = text.partition("=")
+        if key.strip() == "budget":
+            try:
+                budget = int(value)
+            except ValueError:
+                raise ConfigError(f"variant {name!r}: {text!r} must name an integer budget, e.g. budget=2") from None
+            if budget < 1:
+                raise ConfigError(f"variant {name!r}: budget must be >= 1, got {budget}")
+        else:
+            if not sep:
+                raise ConfigError(f"variant {name!r}: override {text!r}: expected key=value, "
+                                  "e.g. method.use_depth=false")
+            rest.append(text)
+    return budget, tuple(rest)
+
+
 def expand_grid(methods: Iterable[str], budgets: Iterable[int | None], datasets: Iterable[str],
                 seeds: Iterable[int], profile: str = "quick", base: str | None = None,
-                overrides: Iterable[str] = ()) -> list[Job]:
-    """Every combination, in a stable order (dataset, method, budget, seed)."""
+                overrides: Iterable[str] = (), variants: dict[str, list[str]] | None = None) -> list[Job]:
+    """Every combination, in a stable order (dataset, method, budget, seed), once per variant.
+
+    ``variants`` maps a name to its overrides (applied after ``overrides``); a variant's ``budget=N``
+    entry replaces the grid's budgets for that variant. No variants: one plain cell per combination."""
     overrides = tuple(overrides)
-    return [Job(method=m, dataset=d, budget=b, seed=s, profile=profile, base=base, overrides=overrides)
-            for d, m, b, s in itertools.product(datasets, methods, budgets, seeds)]
+    budgets, methods, datasets, seeds = list(budgets), list(methods), list(datasets), list(seeds)
+    if not variants:
+        return [Job(method=m, dataset=d, budget=b, seed=s, profile=profile, base=base, overrides=overrides)
+                for d, m, b, s in itertools.product(datasets, methods, budgets, seeds)]
+    parsed = {name: split_variant(name, extra) for name, extra in variants.items()}
+    jobs = []
+    for d, m in itertools.product(datasets, methods):
+        for name, (own_budget, extra) in parsed.items():
+            for b, s in itertools.product(budgets if own_budget is None else [own_budget], seeds):
+                jobs.append(Job(method=m, dataset=d, budget=b, seed=s, profile=profile, base=base,
+                                overrides=overrides + extra, variant=name))
+    return jobs
 
 
 def load_sweep(name_or_path: str) -> dict[str, Any]:
@@ -90,6 +135,17 @@ def load_sweep(name_or_path: str) -> dict[str, Any]:
     for key in ("methods", "budgets", "datasets", "seeds"):
         if key not in data or not isinstance(data[key], list):
             raise ConfigError(f"{path}: expected a list under {key!r}")
+    variants = data.get("variants")
+    if variants is not None:
+        if not isinstance(variants, dict) or not variants:
+            raise ConfigError(f"{path}: 'variants' must map a name to a list of overrides, e.g. "
+                              "{A1: [method.mining=[support]]}")
+        for name, extra in variants.items():
+            if not isinstance(extra, list):
+                raise ConfigError(f"{path}: variant {name!r}: expected a list of overrides, got "
+                                  f"{type(extra).__name__}")
+            split_variant(str(name), extra)  # reject malformed entries now, not cell by cell
+        data["variants"] = {str(k): list(v) for k, v in variants.items()}
     return data
 
 
@@ -203,8 +259,23 @@ def forget_planning_data() -> None:
         info.tracks = None
 
 
+def resolve_base(job: Job, method_cls: type[Any]) -> tuple[Job, str]:
+    """The job with its base tracker decided, and a one-line note when a labeler's default was used.
+
+    ``base=None`` (not given) takes the labeler's ``default_base``; ``"none"`` (any case) means no base."""
+    if job.base is not None and job.base.strip().lower() == NO_BASE:
+        return dataclasses.replace(job, base=None), ""
+    if job.base is None and kind_of(method_cls) == "labeler":
+        default = getattr(method_cls, "default_base", None)
+        if default:
+            note = f"base: {default} ({job.method}'s default; --base none to skip)"
+            return dataclasses.replace(job, base=str(default)), note
+    return job, ""
+
+
 def plan_job(job: Job, runs_root: Path) -> PlannedJob:
     method_cls = registry.get_method(job.method)
+    job, base_note = resolve_base(job, method_cls)
     base_cls = registry.get_method(job.base) if job.base else None
     kind = kind_of(method_cls)
     if base_cls is not None:
@@ -233,12 +304,16 @@ def plan_job(job: Job, runs_root: Path) -> PlannedJob:
         "budget": job.budget, "seed": job.seed, "labels": labels_hash,
         "protocol_version": version,
     }
+    if job.variant:  # only when set, so the keys of runs without a variant stay what they were
+        parts["variant"] = job.variant
     key = job_key(parts)
     run_dir = run_path(runs_root, job.dataset, job.method, job.base, job.budget, job.seed, key)
     planned = PlannedJob(job=job, config=config, key=key, run_dir=run_dir, method_cls=method_cls, base_cls=base_cls,
                          loader=loader, data_hash=data_hash, manifest_hash=labels_hash, protocol_version=version)
     if job.budget is not None and (data_hash, job.budget, job.seed) in _manifests:
         planned.info["manifest"] = _manifests[(data_hash, job.budget, job.seed)]
+    if base_note:
+        planned.info["base_note"] = base_note
     return planned
 
 
