@@ -235,3 +235,32 @@ def test_store_migrates_a_version_1_file(tmp_path):
     store = Store(path)
     assert store.schema_version == SCHEMA_VERSION >= 2
     assert store.run("k").variant == "" and list(store.runs_frame()["variant"]) == [""]
+
+
+# ---- the Sparse3DTrack presets ----------------------------------------------------------------
+def test_sparse3dtrack_presets_expand_to_the_papers_tables():
+    import yaml
+
+    from bench.report.schema import LEADERBOARDS_DIR
+
+    main_grid = load_sweep("sparse3dtrack")
+    jobs = expand_grid(main_grid["methods"], main_grid["budgets"], main_grid["datasets"], main_grid["seeds"],
+                       base=main_grid["base"], variants=main_grid.get("variants"))
+    methods = ("sparse3dtrack", "sparse", "oracle")
+    assert {(j.dataset, j.method, j.budget, j.base) for j in jobs} == {
+        (d, m, 4, "centertrack") for d in ("synth-kitti", "synth-nuscenes") for m in methods}
+    assert sorted({j.seed for j in jobs}) == [0, 1, 2] and main_grid["profile"] == "quick"
+
+    grid = load_sweep("sparse3dtrack_ablations")
+    jobs = expand_grid(grid["methods"], grid["budgets"], grid["datasets"], grid["seeds"], base=grid["base"],
+                       variants=grid["variants"])
+    assert len(jobs) == 12 * 3 and {j.dataset for j in jobs} == {"synth-kitti"}
+    by_code = {code: j for j in jobs if j.seed == 0 for code in j.variant.split("=")}
+    published = yaml.safe_load((LEADERBOARDS_DIR / "published" / "sparse3dtrack_ablations.yaml").read_text())
+    codes = {row["variant"].split(":")[0] for row in published["rows"]}
+    assert codes == set(by_code)  # every row of Tables 3-5 is produced, nothing else
+    assert by_code["A1"].overrides == ("method.mining=[support]",) and by_code["D1"].overrides == (
+        "method.use_depth=false",)
+    assert by_code["B3"].overrides == ("method.fncomp=true",) and by_code["Y2"].overrides == ("method.yaw_mode=bins",)
+    assert [by_code[q].budget for q in ("Q1", "Q2", "Q3", "Q4")] == [2, 4, 8, 16]
+    assert by_code["Q2"] is by_code["A4"] and by_code["A4"].overrides == ()  # the default model runs once
