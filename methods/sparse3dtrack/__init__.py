@@ -1,0 +1,1 @@
+"""Sparse3DTrack: sparsely supervised monocular 3D tracking pseudolabels (paper 001), one module per file."""

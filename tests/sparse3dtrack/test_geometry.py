@@ -1,0 +1,157 @@
+"""3D geometry network: shapes, training lowers the loss, every yaw mode trains, lift_boxes fills only 3D columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bench.data.datasets import load_dataset
+from bench.data.tracks import BOX3D_COLUMNS, DONTCARE
+from bench.labels import sample_budget
+from methods.sparse3dtrack.depth import PROFILES as DEPTH_PROFILES
+from methods.sparse3dtrack.depth import train_depth
+from methods.sparse3dtrack.geometry import (
+    PROFILES,
+    GeometryNet,
+    _class_index,
+    _frame_bank,
+    _labelled_rows,
+    class_means_from_labels,
+    crop,
+    decode,
+    geometry_loss,
+    lift_boxes,
+    make_targets,
+    prepare_inputs,
+    train_geometry,
+)
+from methods.sparse3dtrack.yaw import YAW_MODES
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    return load_dataset("synth-kitti", scale="smoke", seed=0)
+
+
+@pytest.fixture(scope="module")
+def labels(smoke):
+    return sample_budget(smoke.train.tracks, 4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def depth(smoke):
+    return train_depth(smoke.train.sequences, DEPTH_PROFILES["smoke"], seed=0)[0]
+
+
+def test_crop_samples_inside_the_box():
+    # A horizontal ramp image: the crop's columns must read the box's x range.
+    w, h = 100, 40
+    ramp = torch.arange(w, dtype=torch.float32).add(0.5).expand(1, 1, h, w).clone()
+    out = crop(ramp, torch.tensor([[20.0, 10.0, 60.0, 30.0]]), (w, h), 8)
+    np.testing.assert_allclose(out[0, 0, 0].numpy(), 20 + (np.arange(8) + 0.5) * 5, atol=1e-4)
+    # Features at stride 4 of the same image sample the same places.
+    coarse = torch.nn.functional.avg_pool2d(ramp, 4)
+    assert torch.allclose(crop(coarse, torch.tensor([[20.0, 10.0, 60.0, 30.0]]), (w, h), 8)[0, 0, 0],
+                          out[0, 0, 0], atol=2.0)
+
+
+def _fixed_loss(model, depth, smoke, labels) -> float:
+    """The loss on every labelled row with its true 2D box (no jitter): a fixed yardstick."""
+    rows = _labelled_rows(labels, smoke.train.sequences)
+    keys = [(s, smoke.train.sequences[s].index_of(int(f))) for s, f in zip(rows["seq"], rows["frame"], strict=True)]
+    images, dmaps, dfeats = _frame_bank(smoke.train.sequences, keys, depth if model.use_depth else None, "cpu")
+    b2d = rows[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
+    K = np.stack([smoke.train.sequences[s].intrinsics[i] for s, i in keys])
+    cls = _class_index(rows["cls"].to_numpy())
+    with torch.no_grad():
+        inputs, ref = prepare_inputs(model, images, dmaps, dfeats, torch.from_numpy(b2d).float(),
+                                     torch.from_numpy(K).float(), torch.from_numpy(cls))
+        targets = make_targets(b2d, rows[list(BOX3D_COLUMNS)].to_numpy(np.float64), K, ref.double().numpy(), cls,
+                               model.class_means.double().numpy())
+        terms = geometry_loss(model, model(inputs), {k: torch.from_numpy(v).float() for k, v in targets.items()})
+    return float(sum(terms.values()))
+
+
+def test_geometry_training_lowers_the_loss(smoke, labels, depth):
+    cfg = {**PROFILES["smoke"], "steps": 40, "jitter": 0.0}
+    torch.manual_seed(0)
+    rows = _labelled_rows(labels, smoke.train.sequences)
+    untrained = GeometryNet(class_means_from_labels(rows), "keypoints", True, depth.feat_channels, 32, 1.15,
+                            cfg["dim"], 4, 1, cfg["queries"], cfg["width"]).eval()
+    model, history = train_geometry(smoke.train.sequences, labels, depth, cfg, yaw_mode="keypoints", seed=0)
+    assert len(history) == 40
+    assert {"total", "centre", "depth", "dims", "keypoints", "facing", "seconds"} <= set(history[0])
+    assert not model.training
+    assert _fixed_loss(model, depth, smoke, labels) < 0.8 * _fixed_loss(untrained, depth, smoke, labels)
+
+
+@pytest.mark.parametrize("yaw_mode", YAW_MODES)
+@pytest.mark.parametrize("use_depth", [True, False])
+def test_every_yaw_mode_trains_and_lifts(smoke, labels, depth, yaw_mode, use_depth):
+    net = depth if use_depth else None
+    model, history = train_geometry(smoke.train.sequences, labels, net, PROFILES["smoke"], yaw_mode=yaw_mode, seed=1)
+    assert np.isfinite([h["total"] for h in history]).all()
+    assert model.yaw_mode == yaw_mode and model.use_depth == use_depth
+    boxes = smoke.val.tracks.head(40)
+    out = lift_boxes(model, net, smoke.val.sequences, boxes, batch_size=16)
+    real = (boxes["cls"] != DONTCARE).to_numpy()
+    values = out[list(BOX3D_COLUMNS)].to_numpy(np.float64)
+    assert np.isfinite(values[real]).all() and np.isnan(values[~real]).all()
+    assert (values[real, 2] > 0).all() and (values[real, 3:6] > 0).all()
+    assert (np.abs(values[real, 6]) <= np.pi).all()
+
+
+def test_lift_boxes_changes_only_the_3d_columns(smoke, labels, depth):
+    model, _ = train_geometry(smoke.train.sequences, labels, depth, PROFILES["smoke"], seed=0)
+    gt = smoke.val.tracks
+    boxes = gt.sample(frac=1.0, random_state=0)  # shuffled, with a non-trivial index
+    boxes = boxes.assign(**{c: np.nan for c in BOX3D_COLUMNS})
+    out = lift_boxes(model, depth, smoke.val.sequences, boxes, batch_size=7)
+    assert out.index.equals(boxes.index) and list(out.columns) == list(boxes.columns)
+    others = [c for c in boxes.columns if c not in BOX3D_COLUMNS]
+    pd.testing.assert_frame_equal(out[others], boxes[others])
+    # Batching and row order do not change the answer.
+    again = lift_boxes(model, depth, smoke.val.sequences, boxes.sort_index(), batch_size=256)
+    np.testing.assert_allclose(again.loc[out.index, list(BOX3D_COLUMNS)].to_numpy(np.float64),
+                               out[list(BOX3D_COLUMNS)].to_numpy(np.float64), rtol=1e-4, atol=1e-4)
+
+
+def test_decode_inverts_make_targets(smoke, labels):
+    """Heads that output exactly the targets give back the labelled 3D boxes (keypoint yaw exact)."""
+    rows = _labelled_rows(labels, smoke.train.sequences)
+    means = class_means_from_labels(rows)
+    b2d = rows[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)
+    b3d = rows[list(BOX3D_COLUMNS)].to_numpy(np.float64)
+    K = np.stack([smoke.train.sequences[s].intrinsics[smoke.train.sequences[s].index_of(int(f))]
+                  for s, f in zip(rows["seq"], rows["frame"], strict=True)])
+    cls = _class_index(rows["cls"].to_numpy())
+    ref = np.full(len(rows), 12.0)
+    t = make_targets(b2d, b3d, K, ref, cls, means)
+    for mode in YAW_MODES:
+        model = GeometryNet(means, mode, use_depth=False)
+        out = {"centre": t["centre"], "depth": t["depth"], "dims": t["dims"]}
+        if mode == "keypoints":
+            out.update(kp_uv=t["kp_uv"], kp_dz=t["kp_dz"], facing=(t["facing"] * 2 - 1) * 20)
+        elif mode == "regression":
+            out["alpha"] = t["alpha"]
+        else:  # logits saying "in" for the bins the target is in, and the residuals
+            inside = t["bins"][:, :2]
+            out["bins"] = np.concatenate([np.stack([-inside[:, 0], inside[:, 0]], 1) * 5,
+                                          np.stack([-inside[:, 1], inside[:, 1]], 1) * 5, t["bins"][:, 2:]], axis=1)
+        got = decode(model, {k: torch.from_numpy(np.asarray(v)) for k, v in out.items()}, b2d, K, ref, cls)
+        np.testing.assert_allclose(got[:, :6], b3d[:, :6], atol=1e-6)
+        assert np.abs((got[:, 6] - b3d[:, 6] + np.pi) % (2 * np.pi) - np.pi).max() < 1e-6, mode
+
+
+def test_clear_errors(smoke, labels, depth):
+    with pytest.raises(ValueError, match="yaw_mode"):
+        train_geometry(smoke.train.sequences, labels, None, PROFILES["smoke"], yaw_mode="angles")
+    with pytest.raises(ValueError, match="labelled rows"):
+        train_geometry(smoke.train.sequences, labels[labels["cls"] == DONTCARE], None, PROFILES["smoke"])
+    model, _ = train_geometry(smoke.train.sequences, labels, depth, PROFILES["smoke"])
+    with pytest.raises(ValueError, match="DepthNet"):
+        lift_boxes(model, None, smoke.val.sequences, smoke.val.tracks)
