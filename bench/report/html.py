@@ -2,7 +2,8 @@
 
 Pages: ``index.html`` (leaderboards per dataset/protocol/split, budget curves, speed/accuracy plots,
 failed runs), ``runs.html`` (every run), ``runs/<key>.html`` (one run: metrics, resolved config,
-manifest) and ``paper.html`` (published numbers beside ours). No CDN: CSS and the sorting script are
+manifest), ``paper.html`` (published numbers beside ours) and ``ablations.html`` (a paper's ablation
+tables, rows = variants, the published numbers beside ours per protocol). No CDN: CSS and the sorting script are
 inline, plots are base64 SVG images. Jinja2 autoescaping escapes every stored string, and per-run page
 names are derived from the run key so that no name can leave the output folder.
 """
@@ -128,9 +129,11 @@ def render_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path | str
         title="bench leaderboards", root="", **common, **_index_view(boards, runs, schema)))]
     pages.append(_write(out / "runs.html", env.get_template("runs.html.j2").render(
         title="All runs", root="", runs=_runs_view(runs), **common)))
+    comparison = paper_comparison(published, summary, schema)
     pages.append(_write(out / "paper.html", env.get_template("paper.html.j2").render(
-        title="Paper vs reproduced", root="", groups=_paper_view(paper_comparison(published, summary, schema), schema),
-        **common)))
+        title="Paper vs reproduced", root="", groups=_paper_view(comparison, schema), **common)))
+    pages.append(_write(out / "ablations.html", env.get_template("ablations.html.j2").render(
+        title="Ablations: paper vs reproduced", root="", groups=_ablation_view(comparison, schema), **common)))
     run_template = env.get_template("run.html.j2")
     by_run = _metrics_by_run(metrics)
     for record in runs.to_dict("records"):
@@ -183,6 +186,7 @@ def _runs_view(runs: pd.DataFrame) -> list[dict[str, Any]]:
         budget = None if pd.isna(r["budget"]) else int(r["budget"])
         out.append({
             "key": r["key"], "page": run_page_name(str(r["key"])), "method": r["method"], "base": r["base"] or "–",
+            "variant": r.get("variant") or "",
             "dataset": r["dataset"], "budget": budget_label(budget), "budget_value": "" if budget is None else budget,
             "seed": r["seed"], "profile": r["profile"], "status": r["status"],
             "wall": _fmt(r["wall_s"], 1), "wall_value": _num(r["wall_s"]),
@@ -215,7 +219,8 @@ def _run_view(record: dict[Any, Any], rows: list[tuple[str, str, str, str, float
     budget = None if pd.isna(record["budget"]) else int(record["budget"])
     when = record.get("started_at")
     fields = [
-        ("key", record["key"]), ("method", record["method"]), ("base", record["base"] or "–"),
+        ("key", record["key"]), ("method", record["method"]), ("variant", record.get("variant") or "–"),
+        ("base", record["base"] or "–"),
         ("dataset", record["dataset"]), ("budget", budget_label(budget)), ("seed", record["seed"]),
         ("profile", record["profile"]), ("protocol version", record["protocol_version"]),
         ("status", record["status"]), ("device", record["device"]),
@@ -274,3 +279,74 @@ def _paper_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[str
         return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", citation)]
 
     return [{"citation": c, "rows": groups[c]} for c in sorted(groups, key=natural)]
+
+
+ABLATION_SPLIT = "val"  # ablation tables compare the downstream tracker, as the papers do
+
+
+def _protocol_rank(schema: MetricSchema) -> dict[str, int]:
+    return {name: i for i, name in enumerate(schema.protocols)}
+
+
+def _ablation_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[str, Any]]:
+    """Published ablation rows (those with a ``variant``) laid out as the paper's tables.
+
+    One table per (citation, table, section): a row per variant in the paper's order; the published
+    numbers per (paper dataset, metric); then, per (our dataset, protocol) with any stored val result,
+    our mean ± std over seeds for the same metrics. Rows marked ``compare: false`` show "not compared"."""
+    if comparison.empty or "variant" not in comparison:
+        return []
+    rows = comparison[comparison["variant"].astype(str) != ""]
+    rank = _protocol_rank(schema)
+    tables: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in rows.sort_values("order", kind="stable").to_dict("records"):
+        key = (str(r["citation"]), str(r["table"] or ""), str(r["section"] or ""))
+        table = tables.setdefault(key, {"citation": key[0], "table": key[1], "section": key[2], "paper": {},
+                                        "ours": {}, "rows": {}})
+        paper_col = (str(r["paper_dataset"]), str(r["metric"]))
+        table["paper"].setdefault(paper_col, r["paper_protocol"] or None)
+        budget = None if r["budget"] is None or pd.isna(r["budget"]) else int(r["budget"])
+        row = table["rows"].setdefault(r["variant"], {"variant": r["variant"], "budget": budget_label(budget),
+                                                      "compare": bool(r["compare"]), "paper": {}, "ours": {}})
+        row["paper"][paper_col] = r["value"]
+        if r["dataset"] and r["split"] == ABLATION_SPLIT:
+            ours_col = (str(r["dataset"]), str(r["protocol"]))
+            table["ours"].setdefault(ours_col, None)
+            row["ours"][(ours_col, str(r["metric"]))] = (r["ours_mean"], r["ours_std"], int(r["n"]),
+                                                         r.get("our_variant") or "")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table in tables.values():
+        paper_cols = list(table["paper"])
+        metrics = list(dict.fromkeys(metric for _, metric in paper_cols))
+        ours_cols = sorted(table["ours"], key=lambda c: (c[0], rank.get(c[1], len(rank)), c[1]))
+        header_paper = [{"label": f"Paper · {ds}", "span": sum(1 for d, _ in paper_cols if d == ds)}
+                        for ds in dict.fromkeys(d for d, _ in paper_cols)]
+        header_ours = [{"label": f"Ours · {ds} · {proto}", "span": len(metrics)} for ds, proto in ours_cols]
+        sub = [schema.info(m, table["paper"][(d, m)]).header for d, m in paper_cols]
+        sub += [schema.info(m, proto).header for _, proto in ours_cols for m in metrics]
+        body = []
+        for row in table["rows"].values():
+            cells = [{"text": schema.info(m, table["paper"][(d, m)]).format(row["paper"].get((d, m))), "note": ""}
+                     for d, m in paper_cols]
+            seeds: set[int] = set()
+            ran_as: set[str] = set()
+            for col in ours_cols:
+                for m in metrics:
+                    hit = row["ours"].get((col, m))
+                    if hit is None:
+                        text = "–" if row["compare"] else "not compared"
+                        cells.append({"text": text, "note": ""})
+                        continue
+                    mean, std, n, variant = hit
+                    seeds.add(n)
+                    ran_as.add(variant)
+                    cells.append({"text": schema.info(m, col[1]).format(mean, std), "note": f"{n} seeds"})
+            body.append({"variant": row["variant"], "budget": row["budget"], "cells": cells,
+                         "seeds": "/".join(str(n) for n in sorted(seeds)) if seeds else "",
+                         "ran_as": ", ".join(sorted(v for v in ran_as if v))})
+        out.setdefault(table["citation"], []).append({
+            "table": table["table"], "section": table["section"], "header_paper": header_paper,
+            "header_ours": header_ours, "sub": sub, "rows": body,
+            "id": _slug(table["citation"], table["table"], table["section"]),
+        })
+    return [{"citation": c, "tables": t} for c, t in out.items()]

@@ -4,6 +4,11 @@ File format (see leaderboards/README.md): ``citation``, ``reproduce_on`` (paper 
 names), ``columns`` (dataset, metric, unit of the printed number) and ``rows`` (method, base, budget,
 optional table/variant/printed/compare, ``values`` in column order, as printed in the paper). A column may
 name a ``protocol`` (glob): then only our numbers under a matching protocol are compared with it.
+
+A row with a ``variant`` ("A1: support matching only") is an ablation row: it is compared only with our
+runs of a sweep variant carrying the same code, the part before the colon ("A1"; a variant named
+"A4=D2=Y3=B2=Q2" carries five codes). Rows without a variant meet only plain runs. An optional
+``section`` groups ablation rows under a heading (a sub-table of the paper's table).
 """
 
 from __future__ import annotations
@@ -21,7 +26,17 @@ PUBLISHED_DIR = LEADERBOARDS_DIR / "published"
 # Printed unit -> factor to the store's units (fractions, metres).
 PRINTED_UNITS = {"percent": 0.01, "fraction": 1.0, "centimetres": 0.01, "metres": 1.0, "count": 1.0, "fps": 1.0}
 PUBLISHED_COLUMNS = ["source", "citation", "table", "method", "base", "dataset", "budget", "metric", "variant",
-                     "printed", "unit", "value", "compare", "reproduce_on", "protocol"]
+                     "printed", "unit", "value", "compare", "reproduce_on", "protocol", "section", "order"]
+
+
+def variant_code(variant: str) -> str:
+    """The row code of a published ablation variant: "A1: support matching only" -> "A1" ("" for none)."""
+    return str(variant or "").split(":", 1)[0].strip()
+
+
+def variant_codes(variant: str) -> list[str]:
+    """The codes one of our sweep variants stands for: "A4=D2=Y3=B2=Q2" -> five codes; "" -> [""]."""
+    return [code.strip() for code in str(variant or "").split("=")] if variant else [""]
 
 
 def _require(condition: bool, where: str, message: str) -> None:
@@ -75,6 +90,8 @@ def load_published_file(path: Path | str) -> pd.DataFrame:
                 "reproduce_on": list(reproduce_on.get(col["dataset"], [col["dataset"]])),
                 # Optional glob: only our numbers under a matching protocol are comparable ("nuscenes*").
                 "protocol": str(col.get("protocol") or ""),
+                "section": str(row.get("section") or ""),
+                "order": i,  # the row's position in its file: ablation tables keep the paper's row order
             })
     return pd.DataFrame(records, columns=PUBLISHED_COLUMNS)
 
@@ -94,29 +111,34 @@ def paper_comparison(published: pd.DataFrame, summary: pd.DataFrame,
     A published row is matched on each of its ``reproduce_on`` datasets and every protocol and split we
     stored for it, so one paper number can appear next to several of our protocols (named in the row).
     Rows with nothing stored keep empty ``ours_*`` columns ("not run"). Metric names are compared by the
-    schema's canonical name, so a paper's "AMOTA" meets the devkit's stored "amota"."""
+    schema's canonical name, so a paper's "AMOTA" meets the devkit's stored "amota". An ablation row
+    (``variant``) meets only our runs of a sweep variant with its code (see :func:`variant_codes`)."""
     schema = schema or MetricSchema.load()
     out = []
-    index: dict[tuple[str, str, str, object, str], list[dict[Any, Any]]] = {}
+    index: dict[tuple[str, str, str, object, str, str], list[dict[Any, Any]]] = {}
     for rec in summary.to_dict("records"):
         budget = None if pd.isna(rec["budget"]) else int(rec["budget"])
         metric = schema.canonical(rec["metric"])
-        index.setdefault((rec["dataset"], rec["method"], rec["base"], budget, metric), []).append(rec)
+        for code in variant_codes(rec.get("variant") or ""):
+            index.setdefault((rec["dataset"], rec["method"], rec["base"], budget, metric, code), []).append(rec)
     for rec in published.to_dict("records"):
         budget = None if rec["budget"] is None or pd.isna(rec["budget"]) else int(rec["budget"])
+        code = variant_code(rec["variant"])
         matches = []
         if rec["compare"]:
             for dataset in rec["reproduce_on"]:
-                matches += index.get((dataset, rec["method"], rec["base"], budget, schema.canonical(rec["metric"])), [])
+                matches += index.get((dataset, rec["method"], rec["base"], budget, schema.canonical(rec["metric"]),
+                                      code), [])
             if rec["protocol"]:
                 matches = [m for m in matches if fnmatch.fnmatchcase(m["protocol"], rec["protocol"])]
-        base_row = {k: rec[k] for k in ("citation", "method", "base", "variant", "metric", "printed", "value",
-                                        "compare")}
+        base_row = {k: rec.get(k, "") for k in ("citation", "table", "method", "base", "variant", "metric", "printed",
+                                                "value", "compare", "section", "order")}
         base_row.update(paper_dataset=rec["dataset"], paper_protocol=rec["protocol"], budget=budget)
         if not matches:
             out.append(base_row | {"dataset": "", "protocol": "", "split": "", "ours_mean": float("nan"),
-                                   "ours_std": float("nan"), "n": 0})
+                                   "ours_std": float("nan"), "n": 0, "our_variant": ""})
         for m in matches:
             out.append(base_row | {"dataset": m["dataset"], "protocol": m["protocol"], "split": m["split"],
-                                   "ours_mean": m["mean"], "ours_std": m["std"], "n": int(m["n"])})
+                                   "ours_mean": m["mean"], "ours_std": m["std"], "n": int(m["n"]),
+                                   "our_variant": str(m.get("variant") or "")})
     return pd.DataFrame(out)

@@ -1,9 +1,10 @@
 """Leaderboard tables: seeds aggregated to mean ± std, one table per (dataset, protocol, split, metric).
 
 A table has one row per method (+ base tracker) and one column per label budget ("full" = no budget,
-e.g. the oracle). The best mean of each column is marked, respecting the metric's direction; reference
-bounds (``reference_methods`` in the schema, e.g. the oracle) are never marked. The same tables are
-exported as CSV (tidy: one row per cell, display units), Markdown and LaTeX (booktabs).
+e.g. the oracle); runs of a sweep variant (an ablation row) get their own row, "method [variant]".
+The best mean of each column is marked, respecting the metric's direction; reference bounds
+(``reference_methods`` in the schema, e.g. the oracle) are never marked. The same tables are exported
+as CSV (tidy: one row per cell, display units), Markdown and LaTeX (booktabs).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 
 from bench.report.schema import MetricInfo, MetricSchema
 
-CELL_KEYS = ["dataset", "protocol", "split", "metric", "method", "base", "budget"]
+CELL_KEYS = ["dataset", "protocol", "split", "metric", "method", "variant", "base", "budget"]
 FULL = "full"  # column label of runs without a label budget
 
 
@@ -55,6 +56,11 @@ def budget_label(budget: int | None) -> str:
     return FULL if budget is None else str(budget)
 
 
+def method_label(method: str, variant: str = "") -> str:
+    """A leaderboard row's method: the name, with the sweep variant in brackets when there is one."""
+    return f"{method} [{variant}]" if variant else method
+
+
 def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
     """Overall (seq == "") values of ok runs -> one row per cell with mean, std (ddof=1) and n over seeds."""
     columns = CELL_KEYS + ["mean", "std", "n"]
@@ -62,6 +68,8 @@ def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     ok = metrics[(metrics["status"] == "ok") & (metrics["seq"] == "") & metrics["value"].notna()].copy()
     ok["base"] = ok["base"].fillna("").astype(str)
+    # Stores before schema 2 (and hand-made frames) have no variant: every run is a plain one.
+    ok["variant"] = ok["variant"].fillna("").astype(str) if "variant" in ok else ""
     # Budgets may be missing (pd.NA); groupby(dropna=False) keeps them as their own "full" cell.
     grouped = ok.groupby(CELL_KEYS, dropna=False, sort=True)["value"]
     out = grouped.agg(mean="mean", std="std", n="count").reset_index()
@@ -104,9 +112,12 @@ def _board(dataset: str, protocol: str, split: str, metric: str, frame: pd.DataF
            schema: MetricSchema) -> Leaderboard:
     info = schema.info(metric, protocol)
     cells: dict[tuple[RowKey, int | None], Cell] = {}
-    for method, base, budget, mean, std, n in frame[["method", "base", "budget", "mean", "std", "n"]].itertuples(
-            index=False, name=None):
-        cells[((str(method), str(base)), _budget_value(budget))] = Cell(float(mean), float(std), int(n))
+    variants = frame["variant"] if "variant" in frame else pd.Series("", index=frame.index)
+    for method, variant, base, budget, mean, std, n in zip(
+            frame["method"], variants.fillna(""), frame["base"], frame["budget"], frame["mean"], frame["std"],
+            frame["n"], strict=True):
+        row = (method_label(str(method), str(variant)), str(base))
+        cells[(row, _budget_value(budget))] = Cell(float(mean), float(std), int(n))
     budgets = sorted({b for _, b in cells}, key=lambda b: (b is None, b or 0))
     rows = _row_order({r for r, _ in cells}, schema.reference_methods)
     board = Leaderboard(dataset, protocol, split, metric, info, budgets, rows, cells)
