@@ -155,16 +155,25 @@ class GeometryNet(nn.Module):
 
 def prepare_inputs(model: GeometryNet, images: torch.Tensor, depth_maps: torch.Tensor | None,
                    depth_feats: torch.Tensor | None, boxes: torch.Tensor, K: torch.Tensor,
-                   cls_index: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+                   cls_index: torch.Tensor, *, image_size: tuple[int, int] | None = None,
+                   crop_boxes: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Per-row network inputs and reference depths.
 
     ``images`` (N, 3, H, W) normalised float (one row per box, frames repeated), ``depth_maps``
     (N, 1, H, W) and ``depth_feats`` (N, Cd, H/8, W/8) or None, ``boxes`` (N, 4) px, ``K`` (N, 3, 3),
     ``cls_index`` (N,) into CLASSES (-1 unknown). Returns (inputs, reference depth (N,) in metres).
+    Training passes pre-cut patches instead of whole frames: then ``crop_boxes`` are the boxes in
+    the patches' pixel coordinates and ``image_size`` the native (width, height).
     """
     n = len(boxes)
     h, w = images.shape[-2:]
     size = (int(w), int(h))
+    if crop_boxes is None:
+        crop_boxes = boxes
+    elif image_size is None:
+        raise ValueError("crop_boxes needs the native image_size")
+    else:
+        w, h = image_size
     fx, fy, cx, cy = K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2]
     bw = (boxes[:, 2] - boxes[:, 0]).clamp(min=1.0)
     bh = (boxes[:, 3] - boxes[:, 1]).clamp(min=1.0)
@@ -178,20 +187,20 @@ def prepare_inputs(model: GeometryNet, images: torch.Tensor, depth_maps: torch.T
                        torch.log(bw / bh), boxes[:, 0] / w, boxes[:, 2] / w,
                        (boxes[:, 0] < 2).to(boxes.dtype), (boxes[:, 2] > w - 2).to(boxes.dtype),
                        (boxes[:, 3] > h - 2).to(boxes.dtype)], dim=1)
-    inputs = {"rgb": crop(images, boxes, size, model.crop_size, model.context),
+    inputs = {"rgb": crop(images, crop_boxes, size, model.crop_size, model.context),
               "box": torch.cat([box, onehot], dim=1)}
     mean_h = model.class_means[torch.where(known, cls_index, _NUM_CLASSES), 0]
     if model.use_depth:
         if depth_maps is None or depth_feats is None:
             raise ValueError("this GeometryNet was trained with depth: pass the DepthNet's outputs")
         g = model.grid
-        dcrop = crop(depth_maps, boxes, size, 2 * g, model.context)  # (N, 1, 2g, 2g)
-        centre = crop(depth_maps, boxes, size, 8, 0.5).flatten(1)  # the inner half of the box
+        dcrop = crop(depth_maps, crop_boxes, size, 2 * g, model.context)  # (N, 1, 2g, 2g)
+        centre = crop(depth_maps, crop_boxes, size, 8, 0.5).flatten(1)  # the inner half of the box
         ref = centre.median(dim=1).values.clamp(min=0.5)
         logd = torch.log(dcrop.clamp(min=1e-3) / ref[:, None, None, None])
         # 2x2 sub-cells of each token cell as 4 channels: the depth layout inside the cell.
         logd = F.pixel_unshuffle(logd, 2)  # (N, 4, g, g)
-        fcrop = crop(depth_feats, boxes, size, g, model.context)
+        fcrop = crop(depth_feats, crop_boxes, size, g, model.context)
         inputs["depth"] = torch.cat([fcrop, logd], dim=1).flatten(2).transpose(1, 2)
     else:
         ref = (fy * mean_h / bh).clamp(min=0.5)  # pinhole guess from the box height
@@ -329,6 +338,16 @@ def _frame_bank(sequences: dict[str, Sequence], keys: list[tuple[str, int]], dep
     return torch.cat(images), torch.cat(depths), torch.cat(feats)
 
 
+PATCH = 64  # training patch side (px); crops of crop_size <= 48 are taken from it
+PATCH_CONTEXT = 2.0  # a patch covers the box enlarged this much, room for the jitter and the crop context
+
+
+def _enlarge(boxes: np.ndarray, factor: float) -> np.ndarray:
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0) / 2 * factor
+    return np.concatenate([centre - half, centre + half], axis=1)
+
+
 def _jitter(boxes: np.ndarray, amount: float, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     """Shift and rescale 2D boxes like a propagated box's error; keep them inside the image."""
     if amount <= 0:
@@ -373,12 +392,27 @@ def train_geometry(sequences: dict[str, Sequence], labels: pd.DataFrame, depth: 
     position = {k: i for i, k in enumerate(keys)}
     frame_of_row = np.array([position[k] for k in index])
     images, depth_maps, depth_feats = _frame_bank(sequences, keys, depth, device)
+    size = (int(images.shape[-1]), int(images.shape[-2]))
     boxes2d = rows[list(BOX2D_COLUMNS)].to_numpy(np.float64)
+    # Cut each labelled box's surroundings once (patch = box enlarged PATCH_CONTEXT times, PATCH px
+    # square): a step then crops its jittered boxes from small patches instead of gathering frames.
+    patch_boxes = _enlarge(boxes2d, PATCH_CONTEXT)
+    pb = torch.from_numpy(patch_boxes).float().to(device)
+    patches: dict[str, list[torch.Tensor]] = {"rgb": [], "depth": [], "feats": []}
+    for b in range(0, len(rows), 64):
+        fr = torch.from_numpy(frame_of_row[b:b + 64]).to(device)
+        patches["rgb"].append(crop(images[fr], pb[b:b + 64], size, PATCH, 1.0))
+        if depth_maps is not None and depth_feats is not None:
+            patches["depth"].append(crop(depth_maps[fr], pb[b:b + 64], size, PATCH, 1.0))
+            patches["feats"].append(crop(depth_feats[fr], pb[b:b + 64], size, PATCH // 4, 1.0))
+    rgb_p = torch.cat(patches["rgb"])
+    depth_p = torch.cat(patches["depth"]) if patches["depth"] else None
+    feats_p = torch.cat(patches["feats"]) if patches["feats"] else None
+    del images, depth_maps, depth_feats
     boxes3d = rows[list(BOX3D_COLUMNS)].to_numpy(np.float64)
     K_all = np.stack([sequences[s].intrinsics[i] for s, i in index])
     cls_all = _class_index(rows["cls"].to_numpy())
     means = model.class_means.double().cpu().numpy()
-    size = (int(images.shape[-1]), int(images.shape[-2]))
     if cfg["optimizer"] == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
                                                      weight_decay=cfg["weight_decay"])
@@ -396,12 +430,14 @@ def train_geometry(sequences: dict[str, Sequence], labels: pd.DataFrame, depth: 
                 group["lr"] *= 0.1
         pick = rng.choice(len(rows), size=min(cfg["batch_size"], len(rows)), replace=len(rows) < cfg["batch_size"])
         b2d = _jitter(boxes2d[pick], cfg["jitter"], rng, size)
-        frames = torch.from_numpy(frame_of_row[pick]).to(device)
+        p = torch.from_numpy(pick).to(device)
         K = torch.from_numpy(K_all[pick]).float().to(device)
         cls = torch.from_numpy(cls_all[pick]).to(device)
-        inputs, ref = prepare_inputs(model, images[frames], None if depth_maps is None else depth_maps[frames],
-                                     None if depth_feats is None else depth_feats[frames],
-                                     torch.from_numpy(b2d).float().to(device), K, cls)
+        in_patch = (b2d - patch_boxes[pick][:, [0, 1, 0, 1]]) / np.tile(
+            patch_boxes[pick][:, 2:] - patch_boxes[pick][:, :2], 2) * PATCH
+        inputs, ref = prepare_inputs(model, rgb_p[p], None if depth_p is None else depth_p[p],
+                                     None if feats_p is None else feats_p[p], torch.from_numpy(b2d).float().to(device),
+                                     K, cls, image_size=size, crop_boxes=torch.from_numpy(in_patch).float().to(device))
         targets = make_targets(b2d, boxes3d[pick], K_all[pick], ref.double().cpu().numpy(), cls_all[pick], means)
         out = model(inputs)
         terms = geometry_loss(model, out, {k: torch.from_numpy(v).float().to(device) for k, v in targets.items()})
