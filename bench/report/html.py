@@ -2,8 +2,9 @@
 
 Pages: ``index.html`` (leaderboards per dataset/protocol/split, budget curves, speed/accuracy plots,
 failed runs), ``runs.html`` (every run), ``runs/<key>.html`` (one run: metrics, resolved config,
-manifest), ``paper.html`` (published numbers beside ours) and ``ablations.html`` (a paper's ablation
-tables, rows = variants, the published numbers beside ours per protocol). No CDN: CSS and the sorting script are
+manifest), ``paper.html`` (published numbers beside ours), ``ablations.html`` (a paper's ablation
+tables, rows = variants, the published numbers beside ours per protocol) and ``tables.html`` (the named
+tables of ``leaderboards/tables/``, e.g. a paper's main table). No CDN: CSS and the sorting script are
 inline, plots are base64 SVG images. Jinja2 autoescaping escapes every stored string, and per-run page
 names are derived from the run key so that no name can leave the output folder.
 """
@@ -26,6 +27,7 @@ import pandas as pd
 from bench.report import plots
 from bench.report.published import load_published, paper_comparison
 from bench.report.schema import MetricSchema, signed
+from bench.report.specs import TableSpec, fill_table, load_table_specs, spec_view
 from bench.report.tables import FULL, Leaderboard, budget_label, build_leaderboards, summarize
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -113,11 +115,12 @@ class ReportResult:
 
 def render_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path | str, *,
                   schema: MetricSchema | None = None, published: pd.DataFrame | None = None,
-                  source: str = "the results store") -> ReportResult:
+                  source: str = "the results store", table_specs: list[TableSpec] | None = None) -> ReportResult:
     """Write the site for ``runs`` (Store.runs_frame) and ``metrics`` (Store.metrics_frame) into ``out_dir``."""
     start = time.perf_counter()
     schema = schema or MetricSchema.load()
     published = load_published() if published is None else published
+    table_specs = load_table_specs() if table_specs is None else table_specs
     out = Path(out_dir)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     env = _environment()
@@ -134,6 +137,9 @@ def render_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path | str
         title="Paper vs reproduced", root="", groups=_paper_view(comparison, schema), **common)))
     pages.append(_write(out / "ablations.html", env.get_template("ablations.html.j2").render(
         title="Ablations: paper vs reproduced", root="", groups=_ablation_view(comparison, schema), **common)))
+    pages.append(_write(out / "tables.html", env.get_template("tables.html.j2").render(
+        title="Tables", root="", tables=[spec_view(fill_table(spec, summary, schema), schema) for spec in table_specs],
+        **common)))
     run_template = env.get_template("run.html.j2")
     by_run = _metrics_by_run(metrics)
     for record in runs.to_dict("records"):

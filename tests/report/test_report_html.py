@@ -83,7 +83,7 @@ def test_cli_report_writes_the_site_and_refuses_a_missing_store(store_path, tmp_
     runner = CliRunner()
     result = runner.invoke(main, ["report", "-o", str(tmp_path / "r"), "--store", str(store_path)])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "r" / "index.html").exists() and "wrote 16 pages for 12 runs" in result.output
+    assert (tmp_path / "r" / "index.html").exists() and "wrote 17 pages for 12 runs" in result.output
     result = runner.invoke(main, ["report", "-o", str(tmp_path / "r2"), "--store", str(tmp_path / "none.sqlite")])
     assert result.exit_code != 0 and "no results store" in result.output
     assert not (tmp_path / "none.sqlite").exists()

@@ -1,0 +1,197 @@
+"""Named result tables (``leaderboards/tables/*.yaml``): chosen rows x (dataset, protocol, metric) columns.
+
+A leaderboard (:mod:`bench.report.tables`) shows every method of one (dataset, protocol, metric); a paper's
+main table instead puts a few chosen cells side by side across datasets and protocols (Sparse3DTrack
+Table 1: sparse, Sparse3DTrack and oracle, KITTI and nuScenes metrics). A spec names them:
+
+```yaml
+title: Sparse3DTrack main table
+split: val                                   # optional, default val
+rows:                                        # method, base (optional), budget (null: no budget), variant, label
+  - {method: sparse, base: centertrack, budget: 4, label: Sparse}
+columns:                                     # one group per (dataset, protocol), metrics in order
+  - {dataset: synth-kitti, protocol: kitti-2d, metrics: [MOTA, IDF1]}
+gap_closed: {row: sparse3dtrack, lower: sparse, upper: oracle}   # optional, rows named by method
+```
+
+Each cell is the mean ± std over ok seeds from :func:`bench.report.tables.summarize`; ``gap_closed`` adds
+a line with (row - lower) / (upper - lower) per column (the share of the gap between the bounds a method
+closes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from bench.report.schema import LEADERBOARDS_DIR, MetricSchema
+from bench.report.tables import Cell
+
+TABLES_DIR = LEADERBOARDS_DIR / "tables"
+
+
+@dataclass(frozen=True)
+class SpecRow:
+    method: str
+    base: str = ""
+    budget: int | None = None
+    variant: str = ""
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class SpecColumn:
+    dataset: str
+    protocol: str
+    metric: str
+
+
+@dataclass
+class TableSpec:
+    name: str
+    title: str
+    rows: list[SpecRow]
+    columns: list[SpecColumn]
+    split: str = "val"
+    gap_closed: dict[str, str] | None = None
+    notes: str = ""
+
+
+@dataclass
+class SpecTable:
+    """A spec filled from the store: ``cells[(row index, column index)]`` (absent: nothing stored)."""
+
+    spec: TableSpec
+    cells: dict[tuple[int, int], Cell] = field(default_factory=dict)
+    gap: list[float | None] | None = None
+
+
+def _fail(where: str, message: str) -> None:
+    raise ValueError(f"{where}: {message}")
+
+
+def load_table_spec(path: Path | str) -> TableSpec:
+    """Parse and check one spec file; errors name the file and the entry."""
+    path = Path(path)
+    try:
+        data: Any = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from error
+    if not (isinstance(data, dict) and isinstance(data.get("rows"), list) and isinstance(data.get("columns"), list)):
+        _fail(str(path), "expected a mapping with lists under 'rows' and 'columns'")
+    rows = []
+    for i, row in enumerate(data["rows"]):
+        where = f"{path}: rows[{i}]"
+        if not isinstance(row, dict) or "method" not in row or "budget" not in row:
+            _fail(where, "expected {method, budget[, base, variant, label]} (budget null: no budget)")
+        budget = row["budget"]
+        if budget is not None and (not isinstance(budget, int) or budget < 1):
+            _fail(where, f"budget must be a positive integer or null, got {budget!r}")
+        rows.append(SpecRow(method=str(row["method"]), base=str(row.get("base") or ""), budget=budget,
+                            variant=str(row.get("variant") or ""), label=str(row.get("label") or row["method"])))
+    columns = []
+    for i, col in enumerate(data["columns"]):
+        where = f"{path}: columns[{i}]"
+        if not isinstance(col, dict) or not {"dataset", "protocol", "metrics"} <= set(col) \
+                or not isinstance(col["metrics"], list) or not col["metrics"]:
+            _fail(where, "expected {dataset, protocol, metrics: [...]}")
+        columns += [SpecColumn(str(col["dataset"]), str(col["protocol"]), str(m)) for m in col["metrics"]]
+    gap = data.get("gap_closed")
+    if gap is not None:
+        methods = {r.method for r in rows}
+        if not isinstance(gap, dict) or set(gap) != {"row", "lower", "upper"} \
+                or not all(str(v) in methods for v in gap.values()):
+            _fail(f"{path}: gap_closed", f"expected {{row, lower, upper}} naming methods of the rows {sorted(methods)}")
+        gap = {k: str(v) for k, v in gap.items()}
+    return TableSpec(name=path.stem, title=str(data.get("title") or path.stem), rows=rows, columns=columns,
+                     split=str(data.get("split") or "val"), gap_closed=gap, notes=str(data.get("notes") or ""))
+
+
+def load_table_specs(directory: Path | str | None = None) -> list[TableSpec]:
+    """Every ``*.yaml`` in ``directory`` (default ``leaderboards/tables``), by file name."""
+    directory = Path(directory) if directory is not None else TABLES_DIR
+    return [load_table_spec(p) for p in sorted(directory.glob("*.yaml"))] if directory.is_dir() else []
+
+
+def fill_table(spec: TableSpec, summary: pd.DataFrame, schema: MetricSchema | None = None) -> SpecTable:
+    """The spec's cells from ``summary`` (:func:`bench.report.tables.summarize`); metric names are compared
+    by the schema's canonical name (the devkit's "amota" is AMOTA)."""
+    schema = schema or MetricSchema.load()
+    index: dict[tuple[Any, ...], Cell] = {}
+    variants = summary["variant"] if "variant" in summary else pd.Series("", index=summary.index, dtype=object)
+    for rec, variant in zip(summary.to_dict("records"), variants.fillna(""), strict=True):
+        if rec["split"] != spec.split:
+            continue
+        budget = None if pd.isna(rec["budget"]) else int(rec["budget"])
+        key = (rec["dataset"], rec["protocol"], schema.canonical(str(rec["metric"])), rec["method"],
+               str(rec["base"] or ""), budget, str(variant))
+        index[key] = Cell(float(rec["mean"]), float(rec["std"]), int(rec["n"]))
+    table = SpecTable(spec)
+    for i, row in enumerate(spec.rows):
+        for j, col in enumerate(spec.columns):
+            cell = index.get((col.dataset, col.protocol, schema.canonical(col.metric), row.method, row.base,
+                              row.budget, row.variant))
+            if cell is not None:
+                table.cells[(i, j)] = cell
+    if spec.gap_closed:
+        pick = {name: next(i for i, r in enumerate(spec.rows) if r.method == method)
+                for name, method in spec.gap_closed.items()}
+        table.gap = []
+        for j in range(len(spec.columns)):
+            ours, lower, upper = (table.cells.get((pick[k], j)) for k in ("row", "lower", "upper"))
+            span = None if lower is None or upper is None else upper.mean - lower.mean
+            table.gap.append(None if ours is None or lower is None or span is None or math.isclose(span, 0.0)
+                             else (ours.mean - lower.mean) / span)
+    return table
+
+
+def spec_view(table: SpecTable, schema: MetricSchema) -> dict[str, Any]:
+    """Header groups, metric headers and formatted rows, for the HTML page and the Markdown export."""
+    spec = table.spec
+    groups: list[dict[str, Any]] = []
+    for col in spec.columns:
+        label = f"{col.dataset} · {col.protocol}"
+        if groups and groups[-1]["label"] == label:
+            groups[-1]["span"] += 1
+        else:
+            groups.append({"label": label, "span": 1})
+    headers = [schema.info(c.metric, c.protocol).header for c in spec.columns]
+    rows = []
+    for i, row in enumerate(spec.rows):
+        cells = []
+        for j, col in enumerate(spec.columns):
+            cell = table.cells.get((i, j))
+            info = schema.info(col.metric, col.protocol)
+            cells.append({"text": "–" if cell is None else info.format(cell.mean, cell.std),
+                          "n": 0 if cell is None else cell.n})
+        budget = "full" if row.budget is None else str(row.budget)
+        rows.append({"label": row.label, "base": row.base or "–", "budget": budget, "variant": row.variant,
+                     "cells": cells})
+    gap = None
+    if table.gap is not None:
+        gap = ["–" if g is None else f"{g:.2f}" for g in table.gap]
+    return {"name": spec.name, "title": spec.title, "split": spec.split, "notes": spec.notes, "groups": groups,
+            "headers": headers, "rows": rows, "gap": gap,
+            "gap_label": "gap closed" if not spec.gap_closed else
+            f"gap closed: ({spec.gap_closed['row']} − {spec.gap_closed['lower']}) / "
+            f"({spec.gap_closed['upper']} − {spec.gap_closed['lower']})"}
+
+
+def spec_markdown(table: SpecTable, schema: MetricSchema | None = None) -> str:
+    """The table as Markdown (mean ± std over seeds, display units), e.g. for docs/benchmarks.md."""
+    view = spec_view(table, schema or MetricSchema.load())
+    header = ["Method", "Base", "Budget"] + [f"{g} {h}" for g, h in zip(
+        [g["label"] for g in view["groups"] for _ in range(g["span"])], view["headers"], strict=True)]
+    lines = [f"### {view['title']} ({view['split']}; mean ± std over seeds)", "",
+             "| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * len(view["headers"])) + "|"]
+    for row in view["rows"]:
+        label = row["label"] + (f" [{row['variant']}]" if row["variant"] else "")
+        lines.append("| " + " | ".join([label, row["base"], row["budget"]] + [c["text"] for c in row["cells"]]) + " |")
+    if view["gap"] is not None:
+        lines.append("| " + " | ".join([view["gap_label"], "", ""] + view["gap"]) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,91 @@
+"""Named table specs (leaderboards/tables/): the Sparse3DTrack main table filled from a store written
+through the Store API, its gap-closed line, its HTML page, and clear errors for bad spec files."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bench.report.html import render_report
+from bench.report.schema import LEADERBOARDS_DIR
+from bench.report.specs import fill_table, load_table_spec, load_table_specs, spec_markdown
+from bench.report.tables import summarize
+from bench.store import MetricRow, RunRecord, Store
+
+# method, budget, seed -> kitti-2d MOTA, 3d-iou MOTA, nuscenes amota (the devkit's lowercase names)
+RUNS = [
+    ("sparse", 4, 0, 0.10, 0.05, 0.02), ("sparse", 4, 1, 0.12, 0.07, 0.04),
+    ("sparse3dtrack", 4, 0, 0.25, 0.15, 0.10), ("sparse3dtrack", 4, 1, 0.27, 0.17, 0.12),
+    ("oracle", None, 0, 0.40, 0.30, 0.20), ("oracle", None, 1, 0.42, 0.32, 0.22),
+    ("sparse3dtrack", 2, 0, 0.99, 0.99, 0.99),  # another budget: not in the table
+]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    store = Store(tmp_path_factory.mktemp("specs") / "bench.sqlite")
+    for i, (method, budget, seed, kitti, iou, amota) in enumerate(RUNS):
+        for dataset in ("synth-kitti", "synth-nuscenes"):
+            key = f"{dataset}-{i}"
+            store.upsert_run(RunRecord(key=key, method=method, base="centertrack", dataset=dataset, budget=budget,
+                                       seed=seed, profile="quick", protocol_version="1", status="ok",
+                                       run_dir=f"runs/{key}"))
+            if dataset == "synth-kitti":
+                rows = [MetricRow("val", "kitti-2d", "", "MOTA", kitti), MetricRow("val", "kitti-2d", "", "IDF1", 0.5),
+                        MetricRow("val", "3d-iou", "", "MOTA", iou)]
+            else:
+                rows = [MetricRow("val", "nuscenes", "", "amota", amota),
+                        MetricRow("val", "nuscenes", "", "amotp", 1.5),
+                        MetricRow("train-pseudolabel", "nuscenes", "", "amota", 0.9)]
+            store.add_metrics(key, rows)
+    return store
+
+
+def test_main_table_spec_is_filled_from_the_store(store):
+    spec = load_table_spec(LEADERBOARDS_DIR / "tables" / "sparse3dtrack_main.yaml")
+    assert [r.method for r in spec.rows] == ["sparse", "sparse3dtrack", "oracle"] and spec.rows[2].budget is None
+    assert [(c.dataset, c.protocol, c.metric) for c in spec.columns][:4] == [
+        ("synth-kitti", "kitti-2d", m) for m in ("MOTA", "MOTP", "IDF1", "HOTA")]
+    assert [c.metric for c in spec.columns if c.dataset == "synth-nuscenes"] == ["AMOTA", "AMOTP", "MOTA"]
+    table = fill_table(spec, summarize(store.metrics_frame()))
+    col = {(c.protocol, c.metric): j for j, c in enumerate(spec.columns)}
+    assert table.cells[(1, col[("kitti-2d", "MOTA")])].mean == pytest.approx(0.26)
+    assert table.cells[(1, col[("kitti-2d", "MOTA")])].n == 2
+    assert table.cells[(2, col[("nuscenes", "AMOTA")])].mean == pytest.approx(0.21)  # "amota" on val only
+    assert (0, col[("kitti-2d", "HOTA")]) not in table.cells  # not stored: left blank
+    assert table.gap is not None
+    # (0.26 - 0.11) / (0.41 - 0.11) = 0.5; 3d-iou (0.16 - 0.06) / (0.31 - 0.06) = 0.4
+    assert table.gap[col[("kitti-2d", "MOTA")]] == pytest.approx(0.5)
+    assert table.gap[col[("3d-iou", "MOTA")]] == pytest.approx(0.4)
+    assert table.gap[col[("kitti-2d", "HOTA")]] is None
+    text = spec_markdown(table)
+    assert "| Sparse3DTrack (4 labels/track) | centertrack | 4 | 26.00 ± 1.41 |" in text
+    assert "| Oracle (all labels) | centertrack | full |" in text and "| 0.50 |" in text
+
+
+def test_report_has_the_tables_page(store, tmp_path):
+    render_report(store.runs_frame(), store.metrics_frame(), tmp_path / "site")
+    html = (tmp_path / "site" / "tables.html").read_text()
+    assert 'href="tables.html"' in html and "Sparse3DTrack main table" in html
+    row = re.search(r"<tr><td class=\"name\">Sparse \(4 labels/track\)</td>(.*?)</tr>", html, re.S)
+    assert row and re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))[:3] == ["centertrack", "4", "11.00 ± 1.41"]
+    assert "gap closed: (sparse3dtrack − sparse) / (oracle − sparse)" in html
+
+
+def test_bad_specs_name_file_and_entry(tmp_path):
+    bad = tmp_path / "t.yaml"
+    bad.write_text("rows: [{method: a}]\ncolumns: [{dataset: d, protocol: p, metrics: [MOTA]}]\n")
+    with pytest.raises(ValueError, match=r"t\.yaml: rows\[0\]: expected \{method, budget"):
+        load_table_spec(bad)
+    bad.write_text("rows: [{method: a, budget: 0}]\ncolumns: [{dataset: d, protocol: p, metrics: [MOTA]}]\n")
+    with pytest.raises(ValueError, match="budget must be a positive integer or null"):
+        load_table_spec(bad)
+    bad.write_text("rows: [{method: a, budget: 4}]\ncolumns: [{dataset: d, protocol: p, metrics: []}]\n")
+    with pytest.raises(ValueError, match=r"columns\[0\]"):
+        load_table_spec(bad)
+    bad.write_text("rows: [{method: a, budget: 4}]\ncolumns: [{dataset: d, protocol: p, metrics: [MOTA]}]\n"
+                   "gap_closed: {row: a, lower: b, upper: a}\n")
+    with pytest.raises(ValueError, match="gap_closed"):
+        load_table_spec(bad)
+    assert [s.name for s in load_table_specs()] == ["sparse3dtrack_main"]
