@@ -2,4 +2,6 @@
 
 # Registered method name -> "module:Class", imported only when chosen (see bench.registry).
 METHODS: dict[str, str] = {
+    "sparse3dtrack": "methods.sparse3dtrack.labeler:Sparse3DTrack",
+    "sparse3dtrack-lift": "methods.sparse3dtrack.labeler:Sparse3DTrackLift",
 }

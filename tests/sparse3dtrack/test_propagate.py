@@ -45,3 +45,71 @@ def test_bad_thresholds_are_clear_errors():
         resolve({"conf_drop": 0.8, "conf_update": 0.5})
     with pytest.raises(ValueError, match="unknown propagation settings"):
         resolve({"patiance": 2})
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """synth-kitti smoke, budget 4, and a matcher trained for a few steps (the real module, ~4 s)."""
+    import torch
+
+    from bench.data.datasets import load_dataset
+    from bench.labels import sample_budget
+    from methods.sparse3dtrack.matching import PROFILES, train_matcher
+    from methods.sparse3dtrack.propagate import encode_sequence
+
+    torch.set_num_threads(1)
+    dataset = load_dataset("synth-kitti", scale="smoke", seed=0)
+    labels = sample_budget(dataset.train.tracks, 4, seed=0)
+    labels = labels[labels["cls"] != "DontCare"].reset_index(drop=True)
+    matcher, _ = train_matcher(dataset.train.sequences, labels, PROFILES["smoke"], seed=0)
+    features = {n: encode_sequence(matcher, s) for n, s in dataset.train.sequences.items()}
+    return dataset, labels, matcher, features
+
+
+def _check_table(out: pd.DataFrame, labels: pd.DataFrame, dataset) -> None:
+    keys = ["seq", "frame", "track_id"]
+    assert not out.duplicated(keys).any()
+    tracks = set(zip(labels["seq"], labels["track_id"], strict=True))
+    assert set(zip(out["seq"], out["track_id"], strict=True)) <= tracks
+    assert out["conf"].between(0, 1).all()
+    # Labelled frames keep the human boxes with conf 1.
+    merged = labels.merge(out, on=keys, suffixes=("", "_out"))
+    assert len(merged) == len(labels) and merged["labelled"].all() and (merged["conf_out"] == 1.0).all()
+    for column in ("x1", "y1", "x2", "y2", "cls"):
+        assert (merged[column] == merged[f"{column}_out"]).all(), column
+    # Every row lies in its sequence's frames, with classes copied from the track's label.
+    for seq, rows in out.groupby("seq"):
+        assert set(rows["frame"]) <= set(dataset.train.sequences[seq].frame_ids)
+    cls = labels.drop_duplicates(["seq", "track_id"]).set_index(["seq", "track_id"])["cls"]
+    assert (out.set_index(["seq", "track_id"]).index.map(cls) == out["cls"].to_numpy()).all()
+
+
+def test_propagation_on_synth_kitti_smoke(trained):
+    from methods.sparse3dtrack.propagate import propagate
+
+    dataset, labels, matcher, features = trained
+    out = propagate(matcher, dataset.train.sequences, labels, {}, features=features)
+    _check_table(out, labels, dataset)  # (a 4-step matcher is rarely confident: few rows beyond the labels)
+
+
+def test_nothing_passes_a_drop_threshold_of_one(trained):
+    from methods.sparse3dtrack.propagate import propagate
+
+    dataset, labels, matcher, features = trained
+    out = propagate(matcher, dataset.train.sequences, labels, {"conf_drop": 1.0, "conf_update": 1.0},
+                    features=features)
+    assert out["labelled"].all() and len(out) == len(labels)
+
+
+def test_accepting_everything_covers_every_frame_between_labels(trained):
+    """With no confidence gate and no image-exit rule every run reaches the next label: spans are complete."""
+    from methods.sparse3dtrack.propagate import propagate
+
+    dataset, labels, matcher, features = trained
+    cfg = {"conf_drop": 0.0, "conf_update": 0.0, "min_size": 0.0, "min_visible": 0.0, "dedupe_iou": 1.0}
+    out = propagate(matcher, dataset.train.sequences, labels, cfg, features=features)
+    _check_table(out, labels, dataset)
+    for seq, track_id in set(zip(labels["seq"], labels["track_id"], strict=True)):
+        frames = dataset.train.sequences[seq].frame_ids
+        got = set(out[(out["seq"] == seq) & (out["track_id"] == track_id)]["frame"])
+        assert got == set(frames.tolist())  # forwards to the end, backwards to the start, and all between
