@@ -1,0 +1,523 @@
+"""2D query matching (paper 3.2): find a query object from a source image in a target image.
+
+Template: the encoder's stride-8 features cropped around the query box (``grid_sample`` onto a
+fixed ``template_size`` grid over the box enlarged by ``context``) plus a box-mask channel, projected
+to tokens and refined by self-attention. Target: every stride-8 location of the target feature map
+cross-attends to the template tokens; the cosine similarity between each location and a pooled
+object embedding is the similarity map (trained with infoNCE, positives = locations inside the target
+box, negatives = the most confident wrong locations, which on driving scenes are mostly the other
+cars). The target features weighted by the similarity feed CenterNet-style heads: centre heatmap
+(focal loss on a gaussian target), sub-cell offset and log box size (L1) and a box mask (BCE).
+
+Training uses only the budget's labels through :mod:`mining` pairs; cycle and step pairs run the
+matcher twice, the (detached) box predicted at the unlabeled waypoint becoming the next template.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.data.sequence import Sequence
+from methods.sparse3dtrack.encoder import STRIDE, ImageEncoder
+from methods.sparse3dtrack.mining import MINING, Pair, check_strategies, mine_pairs
+
+DEFAULTS: dict = {
+    # model
+    "channels": 64,  # C of the adapted features and tokens
+    "width": 24,  # CNN width (stages width, 2*width, 4*width)
+    "encoder": "cnn",  # "cnn" (from scratch) or "vit" (local DINOv2-style weights)
+    "weights": None,  # local ViT state dict for encoder="vit"
+    "template_size": 7,  # template tokens = template_size**2
+    "context": 2.0,  # template crop = query box scaled by this around its centre
+    "heads": 4,
+    "tau": 0.1,  # cosine-similarity temperature of the similarity map / infoNCE
+    # locate
+    "window": 3.0,  # prior window half-size in multiples of the prior box half-size ...
+    "window_margin": 24.0,  # ... plus this many pixels (objects move little between frames)
+    # training
+    "steps": 300,
+    "batch_size": 8,
+    "lr": 2e-3,
+    "optimizer": "adamw",
+    "momentum": 0.9,
+    "weight_decay": 1e-4,
+    "lr_drops": (0.8,),  # fractions of the steps where the LR is divided by 10
+    "max_gap": 8,  # waypoints at most this many frames from the template's label
+    "waypoint_start": 0.3,  # cycle/step pairs join after this fraction of the steps (their waypoint
+    "waypoint_min_conf": 0.3,  # boxes come from the matcher itself) and only where it is this confident
+    "hard_negatives": 16,
+    "loss_weights": {"heatmap": 1.0, "offset": 1.0, "size": 1.0, "mask": 1.0, "nce": 0.5},
+    # augmentation (paper 4.2: flips + colour jitter; shifts/scales make self pairs differ)
+    "flip": 0.5,
+    "color": 0.2,
+    "shift": 12.0,  # px
+    "scale": 0.1,
+    "time_limit": None,  # seconds; stop early once spent (a budget guard; the history says where)
+}
+
+PROFILES: dict[str, dict] = {
+    "smoke": {"steps": 4, "batch_size": 4, "width": 8, "channels": 32, "template_size": 5, "waypoint_start": 0.0,
+              "waypoint_min_conf": 0.0},
+    "quick": {"steps": 400, "batch_size": 8, "time_limit": 140.0},
+    # Paper 4.2: SGD with momentum, step LR drops, flips + colour jitter. The epoch counts, learning rate
+    # and batch size are not legible in our copy of the paper; these are our choices for a GPU run.
+    "paper": {"steps": 20000, "batch_size": 16, "width": 32, "channels": 128, "heads": 8, "optimizer": "sgd",
+              "lr": 1e-2, "momentum": 0.9, "weight_decay": 1e-4, "lr_drops": (0.5, 0.75, 0.9)},
+}
+
+MODEL_KEYS = ("channels", "width", "encoder", "weights", "template_size", "context", "heads", "tau", "window",
+              "window_margin")
+
+
+class QueryMatcher(nn.Module):
+    """Encoder + template tokens + similarity module + CenterNet-style heads (see the module docstring)."""
+
+    def __init__(self, channels: int = 64, width: int = 24, encoder: str = "cnn", weights: str | None = None,
+                 template_size: int = 7, context: float = 2.0, heads: int = 4, tau: float = 0.1,
+                 window: float = 3.0, window_margin: float = 24.0) -> None:
+        super().__init__()
+        if template_size < 1 or template_size % 2 == 0:
+            raise ValueError(f"template_size must be odd (a centre token), got {template_size}")
+        if channels % heads:
+            raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
+        c = channels
+        self.encoder = ImageEncoder(c, width, encoder, weights)
+        self.template_size, self.context, self.tau = int(template_size), float(context), float(tau)
+        self.window, self.window_margin = float(window), float(window_margin)
+        # Tokens start as the cropped features themselves (zero-initialised residual), so that the target-template
+        # correlation in forward() is meaningful from the first step.
+        self.token_in = nn.Linear(c + 1, c)
+        nn.init.zeros_(self.token_in.weight)
+        nn.init.zeros_(self.token_in.bias)
+        self.token_pos = nn.Parameter(torch.randn(1, self.template_size**2, c) * 0.02)
+        self.query_self = nn.TransformerEncoderLayer(c, heads, 2 * c, dropout=0.0, batch_first=True, norm_first=True)
+        for layer in (self.query_self.self_attn.out_proj, self.query_self.linear2):  # residual branches start at 0
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.norm_target = nn.LayerNorm(c)
+        self.norm_query = nn.LayerNorm(c)
+        self.cross = nn.MultiheadAttention(c, heads, batch_first=True)
+        self.ffn = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, 2 * c), nn.GELU(), nn.Linear(2 * c, c))
+        self.pool = nn.Linear(c, 1)  # attention pooling of the template tokens into one object embedding
+        self.sim_target = nn.Linear(c, c)
+        self.sim_query = nn.Linear(c, c)
+        q = self.template_size**2
+        self.trunk = nn.Sequential(nn.Conv2d(c + 1 + q, c, 3, padding=1), nn.ReLU(inplace=True),
+                                   nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True))
+
+        def head(cout: int, bias: float = 0.0) -> nn.Sequential:
+            layers = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c, cout, 1))
+            nn.init.constant_(layers[-1].bias, bias)
+            return layers
+
+        # CenterNet's prior: start with every location at probability ~0.1.
+        self.heatmap_head = head(1, -2.19)
+        # The centre token's correlation map enters the heatmap logits directly (learned gain): the peak starts
+        # where the query's centre looks alike, and training refines it instead of discovering it.
+        self.corr_gain = nn.Parameter(torch.tensor(0.5))
+        self.offset_head = head(2)
+        self.size_head = head(2)
+        self.mask_head = head(1)
+
+    def features(self, images_uint8: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, 3, H, W) -> (B, C, ceil(H/8), ceil(W/8))."""
+        return self.encoder(images_uint8)
+
+    def _crop_grid(self, boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """Normalised sampling grid (N, S, S, 2) over each box scaled by ``context`` (feature map h x w)."""
+        s = self.template_size
+        cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+        bw = (boxes[:, 2] - boxes[:, 0]).clamp(min=1.0) * self.context
+        bh = (boxes[:, 3] - boxes[:, 1]).clamp(min=1.0) * self.context
+        steps = (torch.arange(s, device=boxes.device, dtype=boxes.dtype) + 0.5) / s - 0.5  # cell centres in [-.5, .5]
+        xs = cx[:, None] + steps[None] * bw[:, None]  # (N, S) pixels
+        ys = cy[:, None] + steps[None] * bh[:, None]
+        # Pixel -> normalised coordinates of a stride-8 map (align_corners=False: the map spans 8*w pixels).
+        gx = xs / (STRIDE * w) * 2 - 1
+        gy = ys / (STRIDE * h) * 2 - 1
+        return torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
+
+    def template(self, feats: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """Template tokens (N, Q, C), Q = template_size**2, from features (N, C, h, w) and query boxes (N, 4) px."""
+        if feats.ndim != 4 or boxes.shape != (feats.shape[0], 4):
+            raise ValueError(f"template needs feats (N, C, h, w) and boxes (N, 4), got {tuple(feats.shape)} "
+                             f"and {tuple(boxes.shape)}")
+        boxes = boxes.to(feats.dtype)
+        grid = self._crop_grid(boxes, feats.shape[2], feats.shape[3])
+        crop = F.grid_sample(feats, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        s = self.template_size
+        steps = (torch.arange(s, device=feats.device, dtype=feats.dtype) + 0.5) / s - 0.5
+        inside = (steps.abs() <= 0.5 / self.context).to(feats.dtype)
+        mask = (inside[:, None] * inside[None, :]).expand(feats.shape[0], 1, s, s)  # the box within the crop
+        crop = crop.flatten(2).transpose(1, 2)  # (N, Q, C)
+        tokens = crop + self.token_in(torch.cat([crop, mask.flatten(2).transpose(1, 2)], dim=2)) + self.token_pos
+        return self.query_self(tokens)
+
+    def forward(self, template_tokens: torch.Tensor, target_feats: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Raw head outputs on the target grid: heatmap/mask logits (N, 1, h, w), offset (N, 2, h, w) in cells,
+        size (N, 2, h, w) as log(box size / 8), similarity (N, 1, h, w) cosine / tau."""
+        n, c, h, w = target_feats.shape
+        if template_tokens.shape[0] != n or template_tokens.shape[2] != c:
+            raise ValueError(f"template tokens {tuple(template_tokens.shape)} do not fit target features "
+                             f"{tuple(target_feats.shape)}")
+        f = target_feats.flatten(2).transpose(1, 2)  # (N, hw, C)
+        t = self.norm_query(template_tokens)
+        attended, _ = self.cross(self.norm_target(f), t, t, need_weights=False)
+        f = f + attended
+        f = f + self.ffn(f)
+        weights = torch.softmax(self.pool(template_tokens), dim=1)
+        query = (weights * template_tokens).sum(dim=1)  # (N, C)
+        sim = F.cosine_similarity(self.sim_target(f), self.sim_query(query)[:, None, :], dim=-1) / self.tau
+        sim_map = sim.view(n, 1, h, w)
+        fmap = f.transpose(1, 2).reshape(n, c, h, w)
+        # Correlation of every target location with every template token (which part of the query it looks
+        # like): the trunk's convolutions read the spatial arrangement of these parts, as Siamese trackers do.
+        corr = torch.einsum("nlc,nqc->nql", F.normalize(target_feats.flatten(2).transpose(1, 2), dim=-1),
+                            F.normalize(template_tokens, dim=-1)).reshape(n, -1, h, w)
+        # Similarity-aware features: locations unlike the query are damped before the heads see them.
+        x = self.trunk(torch.cat([fmap * torch.sigmoid(sim_map), sim_map, corr / self.tau], dim=1))
+        centre = corr[:, self.template_size**2 // 2: self.template_size**2 // 2 + 1]
+        heatmap = self.heatmap_head(x) + self.corr_gain * (centre - 1) / self.tau
+        return {"heatmap": heatmap, "offset": self.offset_head(x), "size": self.size_head(x),
+                "mask": self.mask_head(x), "similarity": sim_map}
+
+    def window_mask(self, prior_boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """(N, 1, h, w) bool: cells whose centre lies in the search window around each prior box."""
+        prior = prior_boxes.to(torch.float32)
+        cx, cy = (prior[:, 0] + prior[:, 2]) / 2, (prior[:, 1] + prior[:, 3]) / 2
+        rx = (prior[:, 2] - prior[:, 0]).clamp(min=1) / 2 * self.window + self.window_margin
+        ry = (prior[:, 3] - prior[:, 1]).clamp(min=1) / 2 * self.window + self.window_margin
+        xs = (torch.arange(w, device=prior.device, dtype=torch.float32) + 0.5) * STRIDE
+        ys = (torch.arange(h, device=prior.device, dtype=torch.float32) + 0.5) * STRIDE
+        in_x = (xs[None] - cx[:, None]).abs() <= rx[:, None]  # (N, w)
+        in_y = (ys[None] - cy[:, None]).abs() <= ry[:, None]  # (N, h)
+        return (in_y[:, :, None] & in_x[:, None, :])[:, None]
+
+    def decode(self, out: dict[str, torch.Tensor], allowed: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best box (N, 4) px and confidence (N,) from head outputs; ``allowed`` (N, 1, h, w) gates the peak."""
+        logits = out["heatmap"]
+        n, _, h, w = logits.shape
+        if allowed is not None:
+            # An empty window (prior far outside the image) falls back to the whole image.
+            allowed = allowed | ~allowed.flatten(1).any(1).view(n, 1, 1, 1)
+            logits = logits.masked_fill(~allowed, float("-inf"))
+        peak, index = logits.flatten(1).max(dim=1)
+        iy, ix = index // w, index % w
+        rows = torch.arange(n, device=logits.device)
+        off = out["offset"].flatten(2)[rows, :, index]  # (N, 2)
+        size = out["size"].flatten(2)[rows, :, index].clamp(-4.0, 6.0).exp() * STRIDE
+        cx = (ix.to(off.dtype) + 0.5 + off[:, 0]) * STRIDE
+        cy = (iy.to(off.dtype) + 0.5 + off[:, 1]) * STRIDE
+        boxes = torch.stack([cx - size[:, 0] / 2, cy - size[:, 1] / 2, cx + size[:, 0] / 2, cy + size[:, 1] / 2], 1)
+        limit = torch.tensor([w * STRIDE, h * STRIDE] * 2, device=boxes.device, dtype=boxes.dtype)
+        boxes = torch.minimum(boxes.clamp(min=0), limit)
+        return boxes, torch.sigmoid(peak)
+
+    @torch.no_grad()
+    def locate(self, template_tokens: torch.Tensor, target_feats: torch.Tensor,
+               prior_boxes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best box (N, 4) px and confidence (N,) in [0, 1] (sigmoid of the heatmap peak).
+
+        With ``prior_boxes`` (N, 4) (the previous position) the peak is searched only in a window of
+        ``window`` x the prior's half-size + ``window_margin`` px around it: objects move little between
+        neighbouring frames, and look-alikes elsewhere in the image cannot steal the track.
+        """
+        out = self(template_tokens, target_feats)
+        allowed = None
+        if prior_boxes is not None:
+            if prior_boxes.shape != (target_feats.shape[0], 4):
+                raise ValueError(f"prior_boxes must be (N, 4), got {tuple(prior_boxes.shape)}")
+            allowed = self.window_mask(prior_boxes.to(target_feats.device), *target_feats.shape[-2:])
+        return self.decode(out, allowed)
+
+
+# ----------------------------------------------------------------------------------------------- losses
+
+
+def _targets(boxes: torch.Tensor, h: int, w: int) -> dict[str, torch.Tensor]:
+    """Per-pair targets on an h x w stride-8 grid for one target box each (N, 4) px."""
+    n = boxes.shape[0]
+    dev, dt = boxes.device, boxes.dtype
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    bw, bh = (boxes[:, 2] - boxes[:, 0]).clamp(min=1.0), (boxes[:, 3] - boxes[:, 1]).clamp(min=1.0)
+    u, v = cx / STRIDE - 0.5, cy / STRIDE - 0.5  # continuous cell coordinates (cell j centred at j)
+    ix, iy = (u + 0.5).floor().clamp(0, w - 1).long(), (v + 0.5).floor().clamp(0, h - 1).long()
+    # CenterNet's gaussian: radius from the box size in cells, sigma = (2r + 1) / 6.
+    radius = gaussian_radius(bh / STRIDE, bw / STRIDE).floor().clamp(min=0)
+    sigma = (2 * radius + 1) / 6
+    xs = torch.arange(w, device=dev, dtype=dt)
+    ys = torch.arange(h, device=dev, dtype=dt)
+    gx = ((xs[None] - ix[:, None].to(dt)) ** 2)[:, None, :]
+    gy = ((ys[None] - iy[:, None].to(dt)) ** 2)[:, :, None]
+    heat = torch.exp(-(gx + gy) / (2 * sigma[:, None, None] ** 2))
+    heat = torch.where(heat < 1e-4, torch.zeros_like(heat), heat)
+    cell_x, cell_y = (xs + 0.5) * STRIDE, (ys + 0.5) * STRIDE
+    in_x = (cell_x[None] >= boxes[:, 0:1]) & (cell_x[None] <= boxes[:, 2:3])
+    in_y = (cell_y[None] >= boxes[:, 1:2]) & (cell_y[None] <= boxes[:, 3:4])
+    mask = (in_y[:, :, None] & in_x[:, None, :]).to(dt)
+    rows = torch.arange(n, device=dev)
+    mask[rows, iy, ix] = 1.0  # a box smaller than a cell still owns its centre cell
+    return {"heatmap": heat[:, None], "mask": mask[:, None], "index": iy * w + ix,
+            "offset": torch.stack([u - ix.to(dt), v - iy.to(dt)], 1),
+            "size": torch.stack([torch.log(bw / STRIDE), torch.log(bh / STRIDE)], 1)}
+
+
+def gaussian_radius(height: torch.Tensor, width: torch.Tensor, min_overlap: float = 0.7) -> torch.Tensor:
+    """CenterNet's radius: the largest centre shift keeping IoU >= min_overlap (the smallest of three cases)."""
+    a1, b1 = 1.0, height + width
+    c1 = width * height * (1 - min_overlap) / (1 + min_overlap)
+    r1 = (b1 + torch.sqrt(b1**2 - 4 * a1 * c1)) / 2
+    a2, b2 = 4.0, 2 * (height + width)
+    c2 = (1 - min_overlap) * width * height
+    r2 = (b2 + torch.sqrt(b2**2 - 4 * a2 * c2)) / 2
+    a3, b3 = 4 * min_overlap, -2 * min_overlap * (height + width)
+    c3 = (min_overlap - 1) * width * height
+    r3 = (b3 + torch.sqrt(b3**2 - 4 * a3 * c3)) / 2
+    return torch.minimum(torch.minimum(r1, r2), r3)
+
+
+def focal_loss(logits: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss, one object per map, averaged over the maps."""
+    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    pos = heat.eq(1).to(p.dtype)
+    pos_loss = -(torch.log(p) * (1 - p) ** 2 * pos).sum()
+    neg_loss = -(torch.log(1 - p) * p**2 * (1 - heat) ** 4 * (1 - pos)).sum()
+    return (pos_loss + neg_loss) / pos.sum().clamp(min=1.0)
+
+
+def info_nce(similarity: torch.Tensor, positive: torch.Tensor, ignore: torch.Tensor, hard: int) -> torch.Tensor:
+    """Multi-positive infoNCE over target locations against the ``hard`` most similar wrong locations.
+
+    ``similarity`` (N, L) logits, ``positive`` (N, L) bool (inside the target box), ``ignore`` (N, L) bool
+    (near the object: neither positive nor negative).
+    """
+    neg = similarity.masked_fill(positive | ignore, float("-inf"))
+    k = min(hard, neg.shape[1])
+    hard_neg = neg.topk(k, dim=1).values  # confident wrong predictions: look-alikes, other objects
+    pos = similarity.masked_fill(~positive, float("-inf"))
+    pos_term = torch.logsumexp(pos, dim=1)
+    all_term = torch.logsumexp(torch.cat([pos, hard_neg], dim=1), dim=1)
+    return (all_term - pos_term).mean()
+
+
+def matching_losses(out: dict[str, torch.Tensor], boxes: torch.Tensor, cfg: dict) -> dict[str, torch.Tensor]:
+    """Loss terms and their weighted total for head outputs ``out`` and target boxes (N, 4) px."""
+    n, _, h, w = out["heatmap"].shape
+    t = _targets(boxes.to(out["heatmap"].dtype), h, w)
+    rows = torch.arange(n, device=boxes.device)
+    at_peak = {k: out[k].flatten(2)[rows, :, t["index"]] for k in ("offset", "size")}
+    losses = {
+        "heatmap": focal_loss(out["heatmap"], t["heatmap"]),
+        "offset": F.l1_loss(at_peak["offset"], t["offset"]),
+        "size": F.l1_loss(at_peak["size"], t["size"]),
+        "mask": F.binary_cross_entropy_with_logits(out["mask"], t["mask"]),
+        "nce": info_nce(out["similarity"].flatten(1), t["mask"].flatten(1) > 0,
+                        (t["heatmap"].flatten(1) > 0.1) & (t["mask"].flatten(1) == 0), int(cfg["hard_negatives"])),
+    }
+    weights = cfg["loss_weights"]
+    losses["total"] = sum(weights[k] * v for k, v in losses.items())  # type: ignore[assignment]
+    return losses
+
+
+# ----------------------------------------------------------------------------------------------- training
+
+
+def _augment(image: torch.Tensor, box: np.ndarray, flip: bool, rng: np.random.Generator, cfg: dict
+             ) -> tuple[torch.Tensor, np.ndarray]:
+    """One uint8 (3, H, W) view: optional flip, colour jitter, random scale + shift (box moved along)."""
+    _, h, w = image.shape
+    x = image.float()
+    box = box.astype(np.float64).copy()
+    if flip:
+        x = x.flip(-1)
+        box = np.array([w - box[2], box[1], w - box[0], box[3]])
+    j = cfg["color"]
+    if j > 0:
+        gain = torch.from_numpy(rng.uniform(1 - j, 1 + j, size=(3, 1, 1))).float()  # brightness per channel
+        contrast = float(rng.uniform(1 - j, 1 + j))
+        mean = x.mean()
+        x = ((x - mean) * contrast + mean) * gain
+    s = float(rng.uniform(1 - cfg["scale"], 1 + cfg["scale"])) if cfg["scale"] > 0 else 1.0
+    tx, ty = (rng.uniform(-cfg["shift"], cfg["shift"], size=2) if cfg["shift"] > 0 else (0.0, 0.0))
+    if s != 1.0 or tx or ty:
+        # Output pixel p samples input (p - centre - t) / s + centre; boxes map the other way.
+        theta = torch.tensor([[1 / s, 0, -2 * tx / (w * s)], [0, 1 / s, -2 * ty / (h * s)]], dtype=torch.float32)
+        grid = F.affine_grid(theta[None], [1, 3, h, w], align_corners=False)
+        x = F.grid_sample(x[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
+        c = np.array([w / 2, h / 2, w / 2, h / 2])
+        box = (box - c) * s + c + np.array([tx, ty, tx, ty])
+        box = np.clip(box, 0, [w, h, w, h])
+    return x.clamp(0, 255).to(torch.uint8), box
+
+
+def _stack(images: list[torch.Tensor]) -> torch.Tensor:
+    """Stack uint8 (3, H, W) images, zero-padding right/bottom where sizes differ (boxes stay valid)."""
+    h = max(i.shape[1] for i in images)
+    w = max(i.shape[2] for i in images)
+    return torch.stack([F.pad(i, (0, w - i.shape[2], 0, h - i.shape[1])) for i in images])
+
+
+def build_matcher(cfg: dict) -> QueryMatcher:
+    """A fresh QueryMatcher from a (complete) config dict."""
+    return QueryMatcher(**{k: cfg[k] for k in MODEL_KEYS})
+
+
+def _check_cfg(cfg: dict) -> dict:
+    cfg = {**DEFAULTS, **cfg}
+    unknown = set(cfg) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown matcher settings {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    cfg["loss_weights"] = {**DEFAULTS["loss_weights"], **cfg["loss_weights"]}
+    return cfg
+
+
+def train_matcher(sequences: dict[str, Sequence], labels: pd.DataFrame, cfg: dict, *,
+                  mining: Iterable[str] = MINING, device: str = "cpu", seed: int = 0,
+                  progress: Callable[[int, int, str], None] | None = None) -> tuple[QueryMatcher, list[dict]]:
+    """Train a :class:`QueryMatcher` on pairs mined from ``labels`` (the budget's rows) and the videos.
+
+    Each step draws ``batch_size`` pairs; waypoint pairs (cycle/step) first localise the object at the
+    unlabeled frame without gradients, then train on (waypoint, predicted box) -> labelled target.
+    Returns the model in eval mode and a per-step history of loss terms ("total", "seconds", ...).
+    """
+    cfg = _check_cfg(cfg)
+    strategies = check_strategies(mining)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    supervised = [s for s in strategies if s in ("self", "support")]
+    waypoint = [s for s in strategies if s in ("cycle", "step")]
+    probe = mine_pairs(labels, sequences, strategies, np.random.default_rng(seed), cfg["max_gap"])
+    if not probe:
+        raise ValueError(f"no training pairs: the labels give nothing to mine with {strategies}")
+    needed = sorted({p.seq for p in probe})
+    frames = {name: torch.from_numpy(np.ascontiguousarray(sequences[name].load_images())).permute(0, 3, 1, 2)
+              for name in needed}
+    model = build_matcher(cfg).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg["optimizer"] == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"],
+                                                     weight_decay=cfg["weight_decay"])
+    elif cfg["optimizer"] == "adamw":
+        opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    else:
+        raise ValueError(f"matcher optimizer must be 'adamw' or 'sgd', got {cfg['optimizer']!r}")
+    steps = int(cfg["steps"])
+    drops = sorted(int(f * steps) for f in cfg["lr_drops"])
+    start_waypoints = int(cfg["waypoint_start"] * steps) if supervised else 0
+    pools: dict[bool, list[Pair]] = {False: [], True: []}
+    history: list[dict] = []
+    start = time.perf_counter()
+    for step in range(steps):
+        if step in drops:
+            for group in opt.param_groups:
+                group["lr"] *= 0.1
+        use_waypoints = bool(waypoint) and step >= start_waypoints
+        batch = _draw(pools, use_waypoints, labels, sequences, supervised, waypoint, rng, cfg)
+        model.train()
+        batch, via_boxes = _waypoint_boxes(model, batch, frames, cfg, device)
+        if not batch:
+            continue
+        t_imgs, t_boxes, g_imgs, g_boxes = [], [], [], []
+        for pair, via_box in zip(batch, via_boxes, strict=True):
+            flip = bool(rng.random() < cfg["flip"])
+            if pair.via_frame is None:
+                source, box = frames[pair.seq][pair.template_frame], np.array(pair.template_box)
+            else:
+                source, box = frames[pair.seq][pair.via_frame], via_box
+            img, box = _augment(source, box, flip, rng, cfg)
+            t_imgs.append(img)
+            t_boxes.append(box)
+            img, box = _augment(frames[pair.seq][pair.target_frame], np.array(pair.target_box), flip, rng, cfg)
+            g_imgs.append(img)
+            g_boxes.append(box)
+        n = len(batch)
+        feats = model.features(_stack(t_imgs + g_imgs).to(device))
+        tokens = model.template(feats[:n], torch.tensor(np.stack(t_boxes), dtype=torch.float32, device=device))
+        out = model(tokens, feats[n:])
+        losses = matching_losses(out, torch.tensor(np.stack(g_boxes), dtype=torch.float32, device=device), cfg)
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(params, 10.0)
+        opt.step()
+        record = {k: float(v.detach()) for k, v in losses.items()}
+        record.update({f"n_{kind}": sum(p.kind == kind for p in batch) for kind in MINING})
+        record.update(pairs=n, seconds=time.perf_counter() - start)
+        history.append(record)
+        if progress is not None:
+            progress(step + 1, steps, f"matcher loss {record['total']:.4f}")
+        if cfg["time_limit"] is not None and time.perf_counter() - start > cfg["time_limit"]:
+            break
+    model.eval()
+    return model, history
+
+
+def _draw(pools: dict[bool, list[Pair]], use_waypoints: bool, labels: pd.DataFrame, sequences: dict[str, Sequence],
+          supervised: list[str], waypoint: list[str], rng: np.random.Generator, cfg: dict) -> list[Pair]:
+    """The next batch of pairs; pools are re-mined (fresh waypoints, fresh order) whenever they run dry."""
+    key = use_waypoints
+    pool = pools[key]
+    if len(pool) < cfg["batch_size"]:
+        chosen = supervised + (waypoint if use_waypoints else [])
+        mined = mine_pairs(labels, sequences, chosen or waypoint, rng, cfg["max_gap"])
+        # Balance strategies: support/step pairs grow quadratically with the labels per track, self/cycle
+        # linearly, so each strategy gets an equal share of the batches (sampling with replacement).
+        by_kind: dict[str, list[Pair]] = {}
+        for p in mined:
+            by_kind.setdefault(p.kind, []).append(p)
+        kinds = sorted(by_kind)
+        size = max(len(v) for v in by_kind.values()) if by_kind else 0
+        fresh: list[Pair] = []
+        for kind in kinds:
+            items = by_kind[kind]
+            fresh += [items[i] for i in rng.permutation(len(items))] + \
+                [items[i] for i in rng.integers(0, len(items), size=size - len(items))]
+        pool[:] = pool + [fresh[i] for i in rng.permutation(len(fresh))]
+    if not pool:
+        return []
+    batch, pool[:] = pool[: cfg["batch_size"]], pool[cfg["batch_size"]:]
+    return batch
+
+
+@torch.no_grad()
+def _waypoint_boxes(model: QueryMatcher, batch: list[Pair], frames: dict[str, torch.Tensor], cfg: dict,
+                    device: str) -> tuple[list[Pair], list[np.ndarray | None]]:
+    """Localise waypoint pairs' objects at their unlabeled frame; drop those the matcher is unsure of."""
+    ways = [p for p in batch if p.via_frame is not None]
+    if not ways:
+        return batch, [None] * len(batch)
+    src = _stack([frames[p.seq][p.template_frame] for p in ways]).to(device)
+    dst = _stack([frames[p.seq][p.via_frame] for p in ways]).to(device)  # type: ignore[index]
+    feats = model.features(torch.cat([src, dst]))
+    prior = torch.tensor([p.template_box for p in ways], dtype=torch.float32, device=device)
+    tokens = model.template(feats[: len(ways)], prior)
+    boxes, conf = model.locate(tokens, feats[len(ways):], prior_boxes=prior)
+    found = {id(p): (b, c) for p, b, c in zip(ways, boxes.cpu().numpy(), conf.cpu().numpy(), strict=True)}
+    keep: list[Pair] = []
+    via: list[np.ndarray | None] = []
+    for p in batch:
+        if p.via_frame is None:
+            keep.append(p)
+            via.append(None)
+        elif found[id(p)][1] >= cfg["waypoint_min_conf"] and (found[id(p)][0][2:] - found[id(p)][0][:2] > 1).all():
+            keep.append(p)
+            via.append(found[id(p)][0].astype(np.float64))
+    return keep, via
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise IoU of two (N, 4) box arrays."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    w = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = w * h
+    area = lambda x: np.clip(x[:, 2] - x[:, 0], 0, None) * np.clip(x[:, 3] - x[:, 1], 0, None)  # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
+
