@@ -29,7 +29,7 @@ from bench.data.tracks import DONTCARE, empty_tracks, make_tracks, sort_tracks
 __all__ = ["GENERATOR_VERSION", "PRESETS", "SCALES", "WorldConfig", "config_for", "data_hash", "generate", "stats"]
 
 # Bump when the generated content changes, so cached datasets and run keys are invalidated.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 
 
 def data_hash(preset: str, scale: str, seed: int) -> str:
