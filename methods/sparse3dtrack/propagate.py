@@ -40,6 +40,9 @@ DEFAULTS: dict = {
     "dedupe_iou": 0.7,  # two tracks' boxes overlapping this much in one frame: the less confident is dropped
     "min_size": 3.0,  # px: a clipped box narrower/lower than this has left the image
     "min_visible": 0.3,  # a box whose in-image part is below this fraction of its area has left the image
+    "crop": True,  # run the matcher only on a crop around each run's search window (same peak, far cheaper)
+    "crop_margin": 2,  # cells of context beyond the search window and half the box, each side
+    "stride": 8,  # the matcher's feature stride (px per cell)
     "encode_batch": 16,  # frames per matcher.features call
     "cache_mb": 1024.0,  # feature cache per chunk of sequences (float32 MB); larger datasets go in chunks
 }
@@ -178,6 +181,57 @@ def _runs_of(seq: Sequence, labels: pd.DataFrame) -> list[_Run]:
     return runs
 
 
+def _bucket(cells: np.ndarray, limit: int, step: int = 4) -> np.ndarray:
+    """Crop sizes rounded up to ``step`` cells (few distinct sizes: few locate calls), at most the map."""
+    return np.minimum(limit, np.ceil(cells / step).astype(int) * step)
+
+
+def _locate(matcher: torch.nn.Module, template: torch.Tensor, maps: list[torch.Tensor], prior: np.ndarray,
+            cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``matcher.locate`` for each run's target map (C, h, w), batched by crop size; boxes (N, 4) px, conf (N,).
+
+    The matcher only looks for the peak in a window around the prior box (``window`` x its half-size
+    + ``window_margin`` px), so the heads need not run on the whole frame: each run's target map is
+    cropped to that window plus half the box and ``crop_margin`` cells on each side (the similarity
+    module and convolutions then see the object and its surroundings, as in training) and the
+    result shifted back. This cut the matcher's cost per step several times at synth-kitti quick.
+    """
+    dev = maps[0].device
+    n = len(maps)
+    boxes = np.zeros((n, 4))
+    conf = np.zeros(n)
+    shapes = np.array([m.shape[-2:] for m in maps])  # (N, 2) cells (h, w)
+    window = getattr(matcher, "window", None)
+    if cfg["crop"] and window is not None:
+        stride = float(cfg["stride"])
+        margin = float(getattr(matcher, "window_margin", 0.0))
+        bw = np.clip(prior[:, 2] - prior[:, 0], 1, None)
+        bh = np.clip(prior[:, 3] - prior[:, 1], 1, None)
+        need_w = 2 * ((bw / 2 * window + margin + bw / 2) / stride + cfg["crop_margin"])
+        need_h = 2 * ((bh / 2 * window + margin + bh / 2) / stride + cfg["crop_margin"])
+        cw = _bucket(need_w, 10**9)
+        ch = _bucket(need_h, 10**9)
+        cw, ch = np.minimum(cw, shapes[:, 1]), np.minimum(ch, shapes[:, 0])
+        cx = (prior[:, 0] + prior[:, 2]) / 2 / stride
+        cy = (prior[:, 1] + prior[:, 3]) / 2 / stride
+        x0 = np.clip(np.round(cx - cw / 2), 0, shapes[:, 1] - cw).astype(int)
+        y0 = np.clip(np.round(cy - ch / 2), 0, shapes[:, 0] - ch).astype(int)
+    else:
+        ch, cw = shapes[:, 0], shapes[:, 1]
+        x0 = y0 = np.zeros(n, int)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for j in range(n):
+        groups.setdefault((int(ch[j]), int(cw[j])), []).append(j)
+    for (gh, gw), members in groups.items():
+        crops = torch.stack([maps[j][:, y0[j]:y0[j] + gh, x0[j]:x0[j] + gw] for j in members])
+        shift = np.stack([x0[members], y0[members], x0[members], y0[members]], 1) * float(cfg["stride"])
+        local = torch.tensor(prior[members] - shift, dtype=torch.float32, device=dev)
+        b, c = matcher.locate(template[members], crops, local)
+        boxes[members] = b.float().cpu().numpy() + shift
+        conf[members] = c.float().cpu().numpy()
+    return boxes, conf
+
+
 @torch.no_grad()
 def _propagate_chunk(matcher: torch.nn.Module, sequences: dict[str, Sequence], runs: list[_Run],
                      features: dict[str, torch.Tensor], cfg: dict) -> None:
@@ -205,11 +259,11 @@ def _propagate_chunk(matcher: torch.nn.Module, sequences: dict[str, Sequence], r
         if not active:
             break
         targets = [runs[r].start + step * runs[r].direction for r in active]
-        target_feats = torch.stack([features[runs[r].seq][t] for r, t in zip(active, targets, strict=True)])
         template = torch.stack([tokens[r] for r in active])  # type: ignore[misc]
         prior = np.stack([runs[r].box + runs[r].velocity * (runs[r].misses + 1) for r in active])
-        boxes, conf = matcher.locate(template, target_feats, torch.tensor(prior, dtype=torch.float32, device=dev))
-        boxes_np, conf_np = boxes.float().cpu().numpy().astype(float), conf.float().cpu().numpy().astype(float)
+        maps = [features[runs[r].seq][t] for r, t in zip(active, targets, strict=True)]
+        boxes, conf = _locate(matcher, template, maps, prior, cfg)
+        boxes_np, conf_np = boxes, conf
         still, update = [], []
         for j, r in enumerate(active):
             run = runs[r]
@@ -229,7 +283,7 @@ def _propagate_chunk(matcher: torch.nn.Module, sequences: dict[str, Sequence], r
                 update.append(j)
             still.append(r)
         if update:
-            feats = target_feats[update]
+            feats = torch.stack([maps[j] for j in update])
             new_boxes = torch.tensor(np.stack([runs[active[j]].box for j in update]), dtype=torch.float32, device=dev)
             for j, t in zip(update, matcher.template(feats, new_boxes), strict=True):
                 tokens[active[j]] = t
