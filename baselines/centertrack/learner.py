@@ -5,7 +5,8 @@ Parameters (constructor keywords or the run's ``base``/method config section) ov
 ``steps``, ``lr``, ``batch_size``, ``input_size``, ``track_thresh``; plus
 - ``classes``: class names to detect (default: the known classes present in the labels),
 - ``weights``: a local checkpoint to initialise from (never downloaded; a missing file is an error),
-- ``threads``: torch CPU threads for this worker process (on a loaded 2-core box, 1 thread ran ~8x faster than 2).
+- ``threads``: torch CPU threads for this worker process (on a loaded 2-core box, 1 thread ran ~8x faster than 2),
+- ``max_depth``: detections farther than this (m) are not reported; default: the farthest labelled box in training.
 An FNComp-style labeler passes per-frame negative-loss weight maps in
 ``labels.attrs["neg_weight_maps"]``: ``{(seq, frame): (H', W') array in [0, 1]}`` (any size;
 resized to the output grid).
@@ -72,7 +73,10 @@ class CenterTrackLearner(Learner):
             train.sequences, labels, classes, cfg, device=self._device(ctx), seed=ctx.seed,
             weight_maps=labels.attrs.get("neg_weight_maps"), init_weights=params.get("weights"), progress=progress)
         self.classes_ = classes
-        self.config_ = cfg
+        # Objects beyond the farthest label were never labelled (DontCare or out of range): not reported.
+        z = labels.loc[labels["cls"] != DONTCARE, "z"].to_numpy(dtype=float)
+        far = float(np.nanmax(z)) if np.isfinite(z).any() else None
+        self.config_ = {**cfg, "max_depth": cfg.get("max_depth") or far}
         Path(ctx.work_dir).mkdir(parents=True, exist_ok=True)
         save_weights(self.model_, str(Path(ctx.work_dir) / CHECKPOINT))
         last = self.history_[-1]
@@ -84,6 +88,7 @@ class CenterTrackLearner(Learner):
             raise RuntimeError("centertrack: predict() called before fit() or load_state_dict()")
         # Thresholds may change between fit and predict; the network's shape may not.
         cfg = {**self._config(ctx), **{k: self.config_[k] for k in ARCH_KEYS}}
+        cfg["max_depth"] = self._config(ctx).get("max_depth") or self.config_.get("max_depth")
         device = self._device(ctx)
         model = self.model_.to(device)
         table, stats = track_sequences(model, split.sequences, self.classes_, cfg, device=device)
@@ -98,6 +103,7 @@ class CenterTrackLearner(Learner):
         state["meta.classes"] = _encode_classes(self.classes_)
         for key in ARCH_KEYS:
             state[f"meta.{key}"] = torch.tensor(self.config_[key]).reshape(-1)
+        state["meta.max_depth"] = torch.tensor([self.config_.get("max_depth") or 0.0], dtype=torch.float64)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -107,6 +113,8 @@ class CenterTrackLearner(Learner):
         for key in ARCH_KEYS:
             value = tuple(int(v) for v in np.asarray(state[f"meta.{key}"]).reshape(-1))
             cfg[key] = value if key in ("input_size", "depth") else value[0]
+        if "meta.max_depth" in state:  # 0: no limit
+            cfg["max_depth"] = float(np.asarray(state["meta.max_depth"]).reshape(-1)[0]) or None
         self.config_ = cfg
         self.model_ = build_model(cfg, len(self.classes_))
         self.model_.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})

@@ -53,6 +53,7 @@ DEFAULTS: dict = dict(
     hm_disturb=0.05, lost_disturb=0.4, fp_disturb=0.1,  # CenterTrack nuScenes/KITTI training noise
     max_frame_dist=3, grad_clip=35.0, weight_decay=0.0, stem_kernel=7,
     track_thresh=0.3, new_thresh=0.4, max_age=3, topk=100,  # inference
+    max_depth=None,  # drop detections farther than this (m); the Learner's default: the farthest training label
 )
 
 

@@ -56,6 +56,12 @@ def test_learner_fits_predicts_and_restores(tmp_path):
     assert restored.classes_ == ("Car",)
     cols = ["x1", "y1", "z", "score"]
     np.testing.assert_allclose(again[cols].to_numpy(), pred[cols].to_numpy())
+    # Nothing is reported beyond the farthest training label (kept in the state), nor beyond a max_depth asked for.
+    assert restored.config_["max_depth"] == learner.config_["max_depth"] == labels["z"].max()
+    assert (pred["z"] <= labels["z"].max()).all()
+    near = RunContext(profile="smoke", seed=1, work_dir=tmp_path,
+                      config={**ctx.config, "max_depth": float(pred["z"].min()) - 1e-3})
+    assert len(learner.predict(val, near)) == 0
 
 
 def test_registered_under_its_name():
