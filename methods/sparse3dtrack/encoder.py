@@ -3,8 +3,12 @@
 The paper uses a frozen DINOv2 ViT with a trainable adapter. Pretrained weights cannot be
 downloaded here, so the default is a small CNN trained from scratch (fast on one CPU core); a
 DINOv2-style ViT (patch 14) is built from a LOCAL state dict when a user has one (``kind="vit"``,
-``weights=PATH``). Either way a trainable adapter (1x1 conv + GroupNorm) maps the backbone
+``weights=PATH``). Either way a trainable adapter (1x1 conv + a normalisation) maps the backbone
 features to ``out_channels`` at stride 8.
+
+Normalisation is per pixel over channels (:class:`ChannelNorm`, GroupNorm with one group per pixel
+so to speak) rather than GroupNorm/BatchNorm over the image: a location's features then do not depend
+on what else is in the picture, so the matcher can train on crops and run on whole frames.
 """
 
 from __future__ import annotations
@@ -27,17 +31,31 @@ def normalise(images_uint8: torch.Tensor) -> torch.Tensor:
     return (images_uint8.float() / 255.0 - 0.45) / 0.25
 
 
+class ChannelNorm(nn.Module):
+    """LayerNorm over the channels of every pixel of a (B, C, H, W) map, with a learned affine."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
+
+
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
-    # GroupNorm rather than BatchNorm: batches are a handful of frames and eval must match training.
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, dilation, dilation=dilation, bias=False),
-                         nn.GroupNorm(min(8, cout), cout), nn.ReLU(inplace=True))
+                         ChannelNorm(cout), nn.ReLU(inplace=True))
 
 
 class Adapter(nn.Sequential):
-    """Trainable 1x1 conv + GroupNorm on top of the (possibly frozen) backbone."""
+    """Trainable 1x1 conv + per-pixel channel normalisation on top of the (possibly frozen) backbone."""
 
     def __init__(self, cin: int, cout: int) -> None:
-        super().__init__(nn.Conv2d(cin, cout, 1), nn.GroupNorm(min(8, cout), cout))
+        super().__init__(nn.Conv2d(cin, cout, 1), ChannelNorm(cout))
 
 
 class SmallCNN(nn.Module):

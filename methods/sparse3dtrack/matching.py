@@ -41,6 +41,7 @@ DEFAULTS: dict = {
     # locate
     "window": 3.0,  # prior window half-size in multiples of the prior box half-size ...
     "window_margin": 24.0,  # ... plus this many pixels (objects move little between frames)
+    "window_influence": 0.3,  # peak score = (1 - this) * heatmap + this * cosine window (SiamFC-style motion prior)
     # training
     "steps": 300,
     "batch_size": 8,
@@ -48,7 +49,7 @@ DEFAULTS: dict = {
     "optimizer": "adamw",
     "momentum": 0.9,
     "weight_decay": 1e-4,
-    "lr_drops": (0.8,),  # fractions of the steps where the LR is divided by 10
+    "lr_drops": (0.8,),  # fractions of training (steps, or time_limit if that comes first) where the LR drops 10x
     "max_gap": 8,  # waypoints at most this many frames from the template's label
     "waypoint_start": 0.3,  # cycle/step pairs join after this fraction of the steps (their waypoint
     "waypoint_min_conf": 0.3,  # boxes come from the matcher itself) and only where it is this confident
@@ -59,13 +60,17 @@ DEFAULTS: dict = {
     "color": 0.2,
     "shift": 12.0,  # px
     "scale": 0.1,
+    # Training views are crops of this size (h, w) px around the object (None: whole frames). The encoder's
+    # per-pixel normalisation makes crop features equal whole-frame ones away from the crop border; at
+    # 416x128 a 128x192 crop halves the encoder's cost, so twice the steps fit the CPU budget.
+    "train_crop": (128, 192),
     "time_limit": None,  # seconds; stop early once spent (a budget guard; the history says where)
 }
 
 PROFILES: dict[str, dict] = {
     "smoke": {"steps": 4, "batch_size": 4, "width": 8, "channels": 32, "template_size": 5, "waypoint_start": 0.0,
               "waypoint_min_conf": 0.0},
-    "quick": {"steps": 400, "batch_size": 8, "time_limit": 140.0},
+    "quick": {"steps": 1000, "batch_size": 8, "width": 16, "time_limit": 140.0},
     # Paper 4.2: SGD with momentum, step LR drops, flips + colour jitter. The epoch counts, learning rate
     # and batch size are not legible in our copy of the paper; these are our choices for a GPU run.
     "paper": {"steps": 20000, "batch_size": 16, "width": 32, "channels": 128, "heads": 8, "optimizer": "sgd",
@@ -73,7 +78,7 @@ PROFILES: dict[str, dict] = {
 }
 
 MODEL_KEYS = ("channels", "width", "encoder", "weights", "template_size", "context", "heads", "tau", "window",
-              "window_margin")
+              "window_margin", "window_influence")
 
 
 class QueryMatcher(nn.Module):
@@ -81,7 +86,7 @@ class QueryMatcher(nn.Module):
 
     def __init__(self, channels: int = 64, width: int = 24, encoder: str = "cnn", weights: str | None = None,
                  template_size: int = 7, context: float = 2.0, heads: int = 4, tau: float = 0.1,
-                 window: float = 3.0, window_margin: float = 24.0) -> None:
+                 window: float = 3.0, window_margin: float = 24.0, window_influence: float = 0.3) -> None:
         super().__init__()
         if template_size < 1 or template_size % 2 == 0:
             raise ValueError(f"template_size must be odd (a centre token), got {template_size}")
@@ -91,6 +96,9 @@ class QueryMatcher(nn.Module):
         self.encoder = ImageEncoder(c, width, encoder, weights)
         self.template_size, self.context, self.tau = int(template_size), float(context), float(tau)
         self.window, self.window_margin = float(window), float(window_margin)
+        if not 0 <= window_influence < 1:
+            raise ValueError(f"window_influence must be in [0, 1), got {window_influence}")
+        self.window_influence = float(window_influence)
         # Tokens start as the cropped features themselves (zero-initialised residual), so that the target-template
         # correlation in forward() is meaningful from the first step.
         self.token_in = nn.Linear(c + 1, c)
@@ -112,10 +120,12 @@ class QueryMatcher(nn.Module):
         self.trunk = nn.Sequential(nn.Conv2d(c + 1 + q, c, 3, padding=1), nn.ReLU(inplace=True),
                                    nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True))
 
-        def head(cout: int, bias: float = 0.0) -> nn.Sequential:
-            layers = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c, cout, 1))
-            nn.init.constant_(layers[-1].bias, bias)
-            return layers
+        def head(cout: int, bias: float = 0.0) -> nn.Conv2d:
+            # 1x1 on the shared trunk: the trunk's two 3x3 convs already see the neighbourhood, and on one
+            # CPU core four 3x3 heads would cost more than the encoder.
+            layer = nn.Conv2d(c, cout, 1)
+            nn.init.constant_(layer.bias, bias)
+            return layer
 
         # CenterNet's prior: start with every location at probability ~0.1.
         self.heatmap_head = head(1, -2.19)
@@ -124,6 +134,7 @@ class QueryMatcher(nn.Module):
         self.corr_gain = nn.Parameter(torch.tensor(0.5))
         self.offset_head = head(2)
         self.size_head = head(2)
+        nn.init.zeros_(self.size_head.weight)  # sizes start at the query's size: objects change size slowly
         self.mask_head = head(1)
 
     def features(self, images_uint8: torch.Tensor) -> torch.Tensor:
@@ -145,7 +156,11 @@ class QueryMatcher(nn.Module):
         return torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
 
     def template(self, feats: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-        """Template tokens (N, Q, C), Q = template_size**2, from features (N, C, h, w) and query boxes (N, 4) px."""
+        """Template tokens (N, Q, C), Q = template_size**2, from features (N, C, h, w) and query boxes (N, 4) px.
+
+        The last two channels of every token carry the query box's log size (log(w / 8), log(h / 8)): the
+        size head predicts the change from it (tokens are opaque to callers; forward() reads them back).
+        """
         if feats.ndim != 4 or boxes.shape != (feats.shape[0], 4):
             raise ValueError(f"template needs feats (N, C, h, w) and boxes (N, 4), got {tuple(feats.shape)} "
                              f"and {tuple(boxes.shape)}")
@@ -158,7 +173,9 @@ class QueryMatcher(nn.Module):
         mask = (inside[:, None] * inside[None, :]).expand(feats.shape[0], 1, s, s)  # the box within the crop
         crop = crop.flatten(2).transpose(1, 2)  # (N, Q, C)
         tokens = crop + self.token_in(torch.cat([crop, mask.flatten(2).transpose(1, 2)], dim=2)) + self.token_pos
-        return self.query_self(tokens)
+        tokens = self.query_self(tokens)
+        log_size = torch.log((boxes[:, 2:] - boxes[:, :2]).clamp(min=1.0) / STRIDE)
+        return torch.cat([tokens[..., :-2], log_size[:, None, :].expand(-1, tokens.shape[1], 2)], dim=2)
 
     def forward(self, template_tokens: torch.Tensor, target_feats: torch.Tensor) -> dict[str, torch.Tensor]:
         """Raw head outputs on the target grid: heatmap/mask logits (N, 1, h, w), offset (N, 2, h, w) in cells,
@@ -167,6 +184,8 @@ class QueryMatcher(nn.Module):
         if template_tokens.shape[0] != n or template_tokens.shape[2] != c:
             raise ValueError(f"template tokens {tuple(template_tokens.shape)} do not fit target features "
                              f"{tuple(target_feats.shape)}")
+        query_log_size = template_tokens[:, 0, -2:]  # see template()
+        template_tokens = F.pad(template_tokens[..., :-2], (0, 2))
         f = target_feats.flatten(2).transpose(1, 2)  # (N, hw, C)
         t = self.norm_query(template_tokens)
         attended, _ = self.cross(self.norm_target(f), t, t, need_weights=False)
@@ -185,8 +204,21 @@ class QueryMatcher(nn.Module):
         x = self.trunk(torch.cat([fmap * torch.sigmoid(sim_map), sim_map, corr / self.tau], dim=1))
         centre = corr[:, self.template_size**2 // 2: self.template_size**2 // 2 + 1]
         heatmap = self.heatmap_head(x) + self.corr_gain * (centre - 1) / self.tau
-        return {"heatmap": heatmap, "offset": self.offset_head(x), "size": self.size_head(x),
+        size = self.size_head(x) + query_log_size[:, :, None, None]
+        return {"heatmap": heatmap, "offset": self.offset_head(x), "size": size,
                 "mask": self.mask_head(x), "similarity": sim_map}
+
+    def window_weights(self, prior_boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """(N, 1, h, w) in [0, 1]: a cosine (Hann) window over the search window around each prior box, 0 outside."""
+        prior = prior_boxes.to(torch.float32)
+        cx, cy = (prior[:, 0] + prior[:, 2]) / 2, (prior[:, 1] + prior[:, 3]) / 2
+        rx = (prior[:, 2] - prior[:, 0]).clamp(min=1) / 2 * self.window + self.window_margin
+        ry = (prior[:, 3] - prior[:, 1]).clamp(min=1) / 2 * self.window + self.window_margin
+        xs = (torch.arange(w, device=prior.device, dtype=torch.float32) + 0.5) * STRIDE
+        ys = (torch.arange(h, device=prior.device, dtype=torch.float32) + 0.5) * STRIDE
+        hx = 0.5 * (1 + torch.cos(torch.pi * ((xs[None] - cx[:, None]) / rx[:, None]).clamp(-1, 1)))
+        hy = 0.5 * (1 + torch.cos(torch.pi * ((ys[None] - cy[:, None]) / ry[:, None]).clamp(-1, 1)))
+        return (hy[:, :, None] * hx[:, None, :])[:, None]
 
     def window_mask(self, prior_boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """(N, 1, h, w) bool: cells whose centre lies in the search window around each prior box."""
@@ -200,16 +232,24 @@ class QueryMatcher(nn.Module):
         in_y = (ys[None] - cy[:, None]).abs() <= ry[:, None]  # (N, h)
         return (in_y[:, :, None] & in_x[:, None, :])[:, None]
 
-    def decode(self, out: dict[str, torch.Tensor], allowed: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Best box (N, 4) px and confidence (N,) from head outputs; ``allowed`` (N, 1, h, w) gates the peak."""
+    def decode(self, out: dict[str, torch.Tensor], allowed: torch.Tensor | None = None,
+               window: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best box (N, 4) px and confidence (N,) from head outputs.
+
+        ``allowed`` (N, 1, h, w) bool gates the peak; ``window`` (N, 1, h, w) in [0, 1] is blended into the
+        peak score with weight ``window_influence``. The confidence is the heatmap probability at the peak.
+        """
         logits = out["heatmap"]
         n, _, h, w = logits.shape
+        score = torch.sigmoid(logits)
+        if window is not None:
+            score = (1 - self.window_influence) * score + self.window_influence * window
         if allowed is not None:
             # An empty window (prior far outside the image) falls back to the whole image.
             allowed = allowed | ~allowed.flatten(1).any(1).view(n, 1, 1, 1)
-            logits = logits.masked_fill(~allowed, float("-inf"))
-        peak, index = logits.flatten(1).max(dim=1)
+            score = score.masked_fill(~allowed, -1.0)
+        index = score.flatten(1).argmax(dim=1)
+        peak = logits.flatten(1).gather(1, index[:, None])[:, 0]
         iy, ix = index // w, index % w
         rows = torch.arange(n, device=logits.device)
         off = out["offset"].flatten(2)[rows, :, index]  # (N, 2)
@@ -228,15 +268,17 @@ class QueryMatcher(nn.Module):
 
         With ``prior_boxes`` (N, 4) (the previous position) the peak is searched only in a window of
         ``window`` x the prior's half-size + ``window_margin`` px around it: objects move little between
-        neighbouring frames, and look-alikes elsewhere in the image cannot steal the track.
+        neighbouring frames, and look-alikes elsewhere in the image cannot steal the track. Inside it a
+        cosine window (weight ``window_influence``) prefers small displacements, as SiamFC-style trackers do.
         """
         out = self(template_tokens, target_feats)
-        allowed = None
-        if prior_boxes is not None:
-            if prior_boxes.shape != (target_feats.shape[0], 4):
-                raise ValueError(f"prior_boxes must be (N, 4), got {tuple(prior_boxes.shape)}")
-            allowed = self.window_mask(prior_boxes.to(target_feats.device), *target_feats.shape[-2:])
-        return self.decode(out, allowed)
+        if prior_boxes is None:
+            return self.decode(out)
+        if prior_boxes.shape != (target_feats.shape[0], 4):
+            raise ValueError(f"prior_boxes must be (N, 4), got {tuple(prior_boxes.shape)}")
+        prior = prior_boxes.to(target_feats.device)
+        h, w = target_feats.shape[-2:]
+        return self.decode(out, self.window_mask(prior, h, w), self.window_weights(prior, h, w))
 
 
 # ----------------------------------------------------------------------------------------------- losses
@@ -265,9 +307,15 @@ def _targets(boxes: torch.Tensor, h: int, w: int) -> dict[str, torch.Tensor]:
     mask = (in_y[:, :, None] & in_x[:, None, :]).to(dt)
     rows = torch.arange(n, device=dev)
     mask[rows, iy, ix] = 1.0  # a box smaller than a cell still owns its centre cell
-    return {"heatmap": heat[:, None], "mask": mask[:, None], "index": iy * w + ix,
-            "offset": torch.stack([u - ix.to(dt), v - iy.to(dt)], 1),
-            "size": torch.stack([torch.log(bw / STRIDE), torch.log(bh / STRIDE)], 1)}
+    # Offsets and sizes are regressed at the peak cell and its 8 neighbours (offsets up to 1.5 cells), so a
+    # peak picked one cell off (a small object, a cosine window pulling towards the prior) still lands right.
+    near = (((xs[None] - ix[:, None].to(dt)).abs() <= 1)[:, None, :]
+            & ((ys[None] - iy[:, None].to(dt)).abs() <= 1)[:, :, None])
+    offset = torch.stack([(u[:, None, None] - xs[None, None, :]).expand(n, h, w),
+                          (v[:, None, None] - ys[None, :, None]).expand(n, h, w)], 1)
+    size = torch.stack([torch.log(bw / STRIDE), torch.log(bh / STRIDE)], 1)[:, :, None, None].expand(n, 2, h, w)
+    return {"heatmap": heat[:, None], "mask": mask[:, None], "index": iy * w + ix, "near": near[:, None].to(dt),
+            "offset": offset, "size": size}
 
 
 def gaussian_radius(height: torch.Tensor, width: torch.Tensor, min_overlap: float = 0.7) -> torch.Tensor:
@@ -310,14 +358,18 @@ def info_nce(similarity: torch.Tensor, positive: torch.Tensor, ignore: torch.Ten
 
 def matching_losses(out: dict[str, torch.Tensor], boxes: torch.Tensor, cfg: dict) -> dict[str, torch.Tensor]:
     """Loss terms and their weighted total for head outputs ``out`` and target boxes (N, 4) px."""
-    n, _, h, w = out["heatmap"].shape
+    h, w = out["heatmap"].shape[-2:]
     t = _targets(boxes.to(out["heatmap"].dtype), h, w)
-    rows = torch.arange(n, device=boxes.device)
-    at_peak = {k: out[k].flatten(2)[rows, :, t["index"]] for k in ("offset", "size")}
+    near = t["near"]
+    per_pair = near.sum(dim=(1, 2, 3))
+
+    def near_l1(key: str) -> torch.Tensor:
+        return ((out[key] - t[key]).abs() * near).sum(dim=(1, 2, 3)).div(2 * per_pair).mean()
+
     losses = {
         "heatmap": focal_loss(out["heatmap"], t["heatmap"]),
-        "offset": F.l1_loss(at_peak["offset"], t["offset"]),
-        "size": F.l1_loss(at_peak["size"], t["size"]),
+        "offset": near_l1("offset"),
+        "size": near_l1("size"),
         "mask": F.binary_cross_entropy_with_logits(out["mask"], t["mask"]),
         "nce": info_nce(out["similarity"].flatten(1), t["mask"].flatten(1) > 0,
                         (t["heatmap"].flatten(1) > 0.1) & (t["mask"].flatten(1) == 0), int(cfg["hard_negatives"])),
@@ -356,6 +408,29 @@ def _augment(image: torch.Tensor, box: np.ndarray, flip: bool, rng: np.random.Ge
         box = (box - c) * s + c + np.array([tx, ty, tx, ty])
         box = np.clip(box, 0, [w, h, w, h])
     return x.clamp(0, 255).to(torch.uint8), box
+
+
+def _crop(image: torch.Tensor, box: np.ndarray, size: tuple[int, int] | None, context: float, where: float,
+          rng: np.random.Generator | None) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """A crop of ``size`` (grown to hold the box with its template context) around ``box``.
+
+    The box centre lands at fraction ``where`` of the crop (plus up to +-1/4 jitter when ``rng`` is
+    given). Crop origins are multiples of the stride, so crop features sit on the whole frame's grid.
+    Returns the crop, the box in crop pixels, and the (x, y, x, y) origin to add back.
+    """
+    _, h, w = image.shape
+    if size is None:
+        return image, box, np.zeros(4)
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    ch = int(min(h, max(size[0], STRIDE * np.ceil((bh * context + 2 * STRIDE) / STRIDE))))
+    cw = int(min(w, max(size[1], STRIDE * np.ceil((bw * context + 2 * STRIDE) / STRIDE))))
+    fx = fy = where
+    if rng is not None:
+        fx, fy = np.clip(where + rng.uniform(-0.25, 0.25, size=2), 0.1, 0.9)
+    x0 = int(np.clip((box[0] + box[2]) / 2 - fx * cw, 0, w - cw)) // STRIDE * STRIDE
+    y0 = int(np.clip((box[1] + box[3]) / 2 - fy * ch, 0, h - ch)) // STRIDE * STRIDE
+    origin = np.array([x0, y0, x0, y0], dtype=np.float64)
+    return image[:, y0:y0 + ch, x0:x0 + cw], box - origin, origin
 
 
 def _stack(images: list[torch.Tensor]) -> torch.Tensor:
@@ -410,16 +485,20 @@ def train_matcher(sequences: dict[str, Sequence], labels: pd.DataFrame, cfg: dic
     else:
         raise ValueError(f"matcher optimizer must be 'adamw' or 'sgd', got {cfg['optimizer']!r}")
     steps = int(cfg["steps"])
-    drops = sorted(int(f * steps) for f in cfg["lr_drops"])
-    start_waypoints = int(cfg["waypoint_start"] * steps) if supervised else 0
+    drops = sorted(float(f) for f in cfg["lr_drops"])
+    limit = cfg["time_limit"]
     pools: dict[bool, list[Pair]] = {False: [], True: []}
     history: list[dict] = []
     start = time.perf_counter()
     for step in range(steps):
-        if step in drops:
+        # How far training is: by steps, or by the time budget when that runs out first (so that a slow
+        # machine still gets its LR drops and waypoint phase).
+        done = max(step / steps, (time.perf_counter() - start) / limit if limit else 0.0)
+        while drops and done >= drops[0]:
+            drops.pop(0)
             for group in opt.param_groups:
                 group["lr"] *= 0.1
-        use_waypoints = bool(waypoint) and step >= start_waypoints
+        use_waypoints = bool(waypoint) and (done >= cfg["waypoint_start"] or not supervised)
         batch = _draw(pools, use_waypoints, labels, sequences, supervised, waypoint, rng, cfg)
         model.train()
         batch, via_boxes = _waypoint_boxes(model, batch, frames, cfg, device)
@@ -433,9 +512,11 @@ def train_matcher(sequences: dict[str, Sequence], labels: pd.DataFrame, cfg: dic
             else:
                 source, box = frames[pair.seq][pair.via_frame], via_box
             img, box = _augment(source, box, flip, rng, cfg)
+            img, box, _ = _crop(img, box, cfg["train_crop"], cfg["context"], 0.5, rng)
             t_imgs.append(img)
             t_boxes.append(box)
             img, box = _augment(frames[pair.seq][pair.target_frame], np.array(pair.target_box), flip, rng, cfg)
+            img, box, _ = _crop(img, box, cfg["train_crop"], cfg["context"], 0.5, rng)
             g_imgs.append(img)
             g_boxes.append(box)
         n = len(batch)
@@ -493,13 +574,19 @@ def _waypoint_boxes(model: QueryMatcher, batch: list[Pair], frames: dict[str, to
     ways = [p for p in batch if p.via_frame is not None]
     if not ways:
         return batch, [None] * len(batch)
-    src = _stack([frames[p.seq][p.template_frame] for p in ways]).to(device)
-    dst = _stack([frames[p.seq][p.via_frame] for p in ways]).to(device)  # type: ignore[index]
-    feats = model.features(torch.cat([src, dst]))
-    prior = torch.tensor([p.template_box for p in ways], dtype=torch.float32, device=device)
+    # The same window of the labelled frame and of the waypoint, centred on the label (objects move little).
+    crops = [_crop(frames[p.seq][p.template_frame], np.array(p.template_box), cfg["train_crop"], cfg["context"],
+                   0.5, None) for p in ways]
+    origins = np.stack([origin for _, _, origin in crops])
+    src = _stack([image for image, _, _ in crops]).to(device)
+    dst = _stack([frames[p.seq][p.via_frame][:, int(o[1]):int(o[1]) + image.shape[1],  # type: ignore[index]
+                  int(o[0]):int(o[0]) + image.shape[2]] for p, (image, _, o) in zip(ways, crops, strict=True)])
+    feats = model.features(torch.cat([src, dst.to(device)]))
+    prior = torch.tensor(np.stack([box for _, box, _ in crops]), dtype=torch.float32, device=device)
     tokens = model.template(feats[: len(ways)], prior)
     boxes, conf = model.locate(tokens, feats[len(ways):], prior_boxes=prior)
-    found = {id(p): (b, c) for p, b, c in zip(ways, boxes.cpu().numpy(), conf.cpu().numpy(), strict=True)}
+    boxes_px = boxes.cpu().numpy() + origins
+    found = {id(p): (b, c) for p, b, c in zip(ways, boxes_px, conf.cpu().numpy(), strict=True)}
     keep: list[Pair] = []
     via: list[np.ndarray | None] = []
     for p in batch:
