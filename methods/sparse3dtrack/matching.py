@@ -6,11 +6,18 @@ to tokens and refined by self-attention. Target: every stride-8 location of the 
 cross-attends to the template tokens; the cosine similarity between each location and a pooled
 object embedding is the similarity map (trained with infoNCE, positives = locations inside the target
 box, negatives = the most confident wrong locations, which on driving scenes are mostly the other
-cars). The target features weighted by the similarity feed CenterNet-style heads: centre heatmap
-(focal loss on a gaussian target), sub-cell offset and log box size (L1) and a box mask (BCE).
+cars). The target features weighted by the similarity, the similarity map and the correlation of each
+location with every template token feed CenterNet-style heads: centre heatmap (focal loss on a
+gaussian target; the centre token's correlation enters its logits with a learned gain), offset and
+log box size (L1, regressed at the peak cell and its 8 neighbours, the size relative to the query
+box's) and a box mask (BCE).
+
+``locate`` takes the heatmap peak; with prior boxes only inside a window around them, blended with a
+cosine window (SiamFC-style preference for small displacements).
 
 Training uses only the budget's labels through :mod:`mining` pairs; cycle and step pairs run the
 matcher twice, the (detached) box predicted at the unlabeled waypoint becoming the next template.
+Training views are stride-aligned crops around the objects (cheaper than whole frames on a CPU).
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ DEFAULTS: dict = {
     # locate
     "window": 3.0,  # prior window half-size in multiples of the prior box half-size ...
     "window_margin": 24.0,  # ... plus this many pixels (objects move little between frames)
-    "window_influence": 0.3,  # peak score = (1 - this) * heatmap + this * cosine window (SiamFC-style motion prior)
+    "window_influence": 0.5,  # peak score = (1 - this) * heatmap + this * cosine window (SiamFC-style motion prior)
     # training
     "steps": 300,
     "batch_size": 8,
@@ -51,7 +58,7 @@ DEFAULTS: dict = {
     "weight_decay": 1e-4,
     "lr_drops": (0.8,),  # fractions of training (steps, or time_limit if that comes first) where the LR drops 10x
     "max_gap": 8,  # waypoints at most this many frames from the template's label
-    "waypoint_start": 0.3,  # cycle/step pairs join after this fraction of the steps (their waypoint
+    "waypoint_start": 0.3,  # cycle/step pairs join after this fraction of training (their waypoint
     "waypoint_min_conf": 0.3,  # boxes come from the matcher itself) and only where it is this confident
     "hard_negatives": 16,
     "loss_weights": {"heatmap": 1.0, "offset": 1.0, "size": 1.0, "mask": 1.0, "nce": 0.5},
@@ -86,7 +93,7 @@ class QueryMatcher(nn.Module):
 
     def __init__(self, channels: int = 64, width: int = 24, encoder: str = "cnn", weights: str | None = None,
                  template_size: int = 7, context: float = 2.0, heads: int = 4, tau: float = 0.1,
-                 window: float = 3.0, window_margin: float = 24.0, window_influence: float = 0.3) -> None:
+                 window: float = 3.0, window_margin: float = 24.0, window_influence: float = 0.5) -> None:
         super().__init__()
         if template_size < 1 or template_size % 2 == 0:
             raise ValueError(f"template_size must be odd (a centre token), got {template_size}")

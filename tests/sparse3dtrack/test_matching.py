@@ -130,3 +130,9 @@ def test_mining_switch_is_respected(smoke_data):
     with pytest.raises(ValueError, match="unknown matcher settings"):
         train_matcher(sequences, labels, {"stepz": 3})
     assert set(MINING) == {"support", "self", "cycle", "step"}
+
+
+def test_training_is_deterministic_given_the_seed(smoke_data):
+    sequences, labels = smoke_data
+    runs = [train_matcher(sequences, labels, {**SMOKE, "steps": 3}, seed=7)[1] for _ in range(2)]
+    assert [h["total"] for h in runs[0]] == [h["total"] for h in runs[1]]
