@@ -51,6 +51,7 @@ DEFAULTS: dict = {
     "optimizer": "adamw",
     "momentum": 0.9,
     "lr_drops": (0.8,),
+    "flip": 0.5,  # probability of a horizontal flip per training box
     "jitter": 0.08,  # box centre shift (fraction of size) and log-scale noise of the 2D boxes
     # What the depth head's log-ratio is relative to: "pinhole" (focal * class-mean height / box
     # height, with the depth crop as evidence) or "depth" (the crop's median predicted depth).
@@ -359,6 +360,14 @@ def _enlarge(boxes: np.ndarray, factor: float) -> np.ndarray:
     return np.concatenate([centre - half, centre + half], axis=1)
 
 
+def _take(bank: torch.Tensor | None, rows: torch.Tensor, flip: torch.Tensor) -> torch.Tensor | None:
+    """Patches ``rows`` of a bank, mirrored left-right where ``flip``."""
+    if bank is None:
+        return None
+    patches = bank[rows]
+    return torch.where(flip[:, None, None, None], patches.flip(-1), patches)
+
+
 def _jitter(boxes: np.ndarray, amount: float, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     """Shift and rescale 2D boxes like a propagated box's error; keep them inside the image."""
     if amount <= 0:
@@ -442,15 +451,25 @@ def train_geometry(sequences: dict[str, Sequence], labels: pd.DataFrame, depth: 
                 group["lr"] *= 0.1
         pick = rng.choice(len(rows), size=min(cfg["batch_size"], len(rows)), replace=len(rows) < cfg["batch_size"])
         b2d = _jitter(boxes2d[pick], cfg["jitter"], rng, size)
+        b3d, Kn, pbox = boxes3d[pick].copy(), K_all[pick].copy(), patch_boxes[pick].copy()
+        # Horizontal flips (paper 4.2): the mirror image of a labelled scene is a valid scene with
+        # x -> -x, yaw -> pi - yaw and the principal point mirrored; the patch tensor is flipped with it.
+        flip = rng.random(len(pick)) < cfg["flip"]
+        w_img = float(size[0])
+        b2d[flip] = np.stack([w_img - b2d[flip, 2], b2d[flip, 1], w_img - b2d[flip, 0], b2d[flip, 3]], axis=1)
+        pbox[flip] = np.stack([w_img - pbox[flip, 2], pbox[flip, 1], w_img - pbox[flip, 0], pbox[flip, 3]], axis=1)
+        b3d[flip, 0] = -b3d[flip, 0]
+        b3d[flip, 6] = wrap_angle(np.pi - b3d[flip, 6])
+        Kn[flip, 0, 2] = w_img - Kn[flip, 0, 2]
         p = torch.from_numpy(pick).to(device)
-        K = torch.from_numpy(K_all[pick]).float().to(device)
+        f = torch.from_numpy(flip).to(device)
+        K = torch.from_numpy(Kn).float().to(device)
         cls = torch.from_numpy(cls_all[pick]).to(device)
-        in_patch = (b2d - patch_boxes[pick][:, [0, 1, 0, 1]]) / np.tile(
-            patch_boxes[pick][:, 2:] - patch_boxes[pick][:, :2], 2) * PATCH
-        inputs, ref = prepare_inputs(model, rgb_p[p], None if depth_p is None else depth_p[p],
-                                     None if feats_p is None else feats_p[p], torch.from_numpy(b2d).float().to(device),
-                                     K, cls, image_size=size, crop_boxes=torch.from_numpy(in_patch).float().to(device))
-        targets = make_targets(b2d, boxes3d[pick], K_all[pick], ref.double().cpu().numpy(), cls_all[pick], means)
+        in_patch = (b2d - pbox[:, [0, 1, 0, 1]]) / np.tile(pbox[:, 2:] - pbox[:, :2], 2) * PATCH
+        inputs, ref = prepare_inputs(model, _take(rgb_p, p, f), _take(depth_p, p, f), _take(feats_p, p, f),
+                                     torch.from_numpy(b2d).float().to(device), K, cls, image_size=size,
+                                     crop_boxes=torch.from_numpy(in_patch).float().to(device))
+        targets = make_targets(b2d, b3d, Kn, ref.double().cpu().numpy(), cls_all[pick], means)
         out = model(inputs)
         terms = geometry_loss(model, out, {k: torch.from_numpy(v).float().to(device) for k, v in targets.items()})
         total = sum(terms.values())
