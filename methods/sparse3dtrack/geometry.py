@@ -360,6 +360,22 @@ def _enlarge(boxes: np.ndarray, factor: float) -> np.ndarray:
     return np.concatenate([centre - half, centre + half], axis=1)
 
 
+def mirror(boxes2d: np.ndarray, boxes3d: np.ndarray, K: np.ndarray,
+           width: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The left-right mirror image of labelled boxes in an image ``width`` px wide: 2D (N, 4), 3D (N, 7), K (N, 3, 3).
+
+    Mirroring the image about its vertical centre line is mirroring the camera frame (x -> -x) with
+    the principal point moved to width - cx; a heading (cos yaw, 0, -sin yaw) becomes yaw' = pi - yaw.
+    """
+    b2d = np.stack([width - boxes2d[:, 2], boxes2d[:, 1], width - boxes2d[:, 0], boxes2d[:, 3]], axis=1)
+    b3d = boxes3d.copy()
+    b3d[:, 0] = -b3d[:, 0]
+    b3d[:, 6] = wrap_angle(np.pi - b3d[:, 6])
+    Kn = K.copy()
+    Kn[:, 0, 2] = width - Kn[:, 0, 2]
+    return b2d, b3d, Kn
+
+
 def _take(bank: torch.Tensor | None, rows: torch.Tensor, flip: torch.Tensor) -> torch.Tensor | None:
     """Patches ``rows`` of a bank, mirrored left-right where ``flip``."""
     if bank is None:
@@ -455,12 +471,8 @@ def train_geometry(sequences: dict[str, Sequence], labels: pd.DataFrame, depth: 
         # Horizontal flips (paper 4.2): the mirror image of a labelled scene is a valid scene with
         # x -> -x, yaw -> pi - yaw and the principal point mirrored; the patch tensor is flipped with it.
         flip = rng.random(len(pick)) < cfg["flip"]
-        w_img = float(size[0])
-        b2d[flip] = np.stack([w_img - b2d[flip, 2], b2d[flip, 1], w_img - b2d[flip, 0], b2d[flip, 3]], axis=1)
-        pbox[flip] = np.stack([w_img - pbox[flip, 2], pbox[flip, 1], w_img - pbox[flip, 0], pbox[flip, 3]], axis=1)
-        b3d[flip, 0] = -b3d[flip, 0]
-        b3d[flip, 6] = wrap_angle(np.pi - b3d[flip, 6])
-        Kn[flip, 0, 2] = w_img - Kn[flip, 0, 2]
+        b2d[flip], b3d[flip], Kn[flip] = mirror(b2d[flip], b3d[flip], Kn[flip], size[0])
+        pbox[flip] = mirror(pbox[flip], b3d[flip], Kn[flip], size[0])[0]
         p = torch.from_numpy(pick).to(device)
         f = torch.from_numpy(flip).to(device)
         K = torch.from_numpy(Kn).float().to(device)

@@ -155,3 +155,25 @@ def test_clear_errors(smoke, labels, depth):
     model, _ = train_geometry(smoke.train.sequences, labels, depth, PROFILES["smoke"])
     with pytest.raises(ValueError, match="DepthNet"):
         lift_boxes(model, None, smoke.val.sequences, smoke.val.tracks)
+
+
+def test_mirror_gives_the_mirror_image_of_the_projected_box():
+    from bench.data.geometry import project_boxes_2d
+    from methods.sparse3dtrack.geometry import mirror
+
+    rng = np.random.default_rng(0)
+    n, width = 30, 416.0
+    b3d = np.stack([rng.uniform(-8, 8, n), rng.uniform(1, 2, n), rng.uniform(6, 40, n), rng.uniform(1.4, 3, n),
+                    rng.uniform(1.5, 2, n), rng.uniform(3, 6, n), rng.uniform(-np.pi, np.pi, n)], axis=1)
+    K = np.repeat(np.array([[240.0, 0, 200.0], [0, 240, 64], [0, 0, 1]])[None], n, axis=0)
+    b2d = np.stack([project_boxes_2d(b3d[i:i + 1], K[i])[0] for i in range(n)])
+    m2d, m3d, mK = mirror(b2d, b3d, K, width)
+    np.testing.assert_allclose(np.stack([project_boxes_2d(m3d[i:i + 1], mK[i])[0] for i in range(n)]), m2d, atol=1e-6)
+    means = np.ones((6, 3))
+    cls = np.zeros(n, dtype=np.int64)
+    t = make_targets(b2d, b3d, K, np.full(n, 10.0), cls, means)
+    tm = make_targets(m2d, m3d, mK, np.full(n, 10.0), cls, means)
+    np.testing.assert_allclose(tm["centre"][:, 0], -t["centre"][:, 0], atol=1e-9)
+    np.testing.assert_allclose(tm["kp_uv"][:, [0, 2]], -t["kp_uv"][:, [0, 2]], atol=1e-9)  # front/back u mirrored
+    np.testing.assert_allclose(tm["kp_dz"], t["kp_dz"], atol=1e-9)
+    np.testing.assert_array_equal(tm["facing"], t["facing"])
