@@ -43,7 +43,15 @@ DEFAULTS: dict = {
     "calibrate": False,  # confidences relative to the matcher's confidence on the label itself (see below)
     "conf_drop": 0.25,  # matches below this confidence are not output (paper: "discard ... less than")
     "conf_update": 0.5,  # the template is re-cut only from matches at least this confident
-    "patience": 1,  # consecutive dropped matches a run survives before it ends
+    "patience": 1,  # consecutive dropped matches a run survives before it ends (outside a labelled span)
+    # Between two labels of a track the run knows where the object will be: its search prior moves
+    # towards the next label, and it never ends early there (the object exists at both ends). Past a
+    # track's first/last label nothing says when it leaves, and runs went on past the exit (31 % of the
+    # rows of an earlier run); a cap of 8 frames halved FP (2D MOTA 0.535 -> 0.581, drop 0.25, same
+    # matcher; goal prior alone +0.01 to +0.02; bridging dropped matches with the prior box +0.003).
+    "goal_prior": True,
+    "bridge_conf": 0.0,  # >0: a dropped match inside a labelled span outputs the prior box at this conf
+    "max_extrapolate": 8,  # >0: runs past a track's first/last label stop after this many frames (0: never)
     "agree_iou": 0.5,  # forward/backward estimates with this IoU are averaged, else the more confident wins
     "dedupe_iou": 0.7,  # two tracks' boxes overlapping this much in one frame: the less confident is dropped
     "min_size": 3.0,  # px: a clipped box narrower/lower than this has left the image
@@ -65,6 +73,7 @@ class _Run:
     stop: int  # exclusive frame index in the run's direction (next label, or -1 / T)
     direction: int  # +1 forwards, -1 backwards
     box: np.ndarray  # last accepted box (x1, y1, x2, y2)
+    goal: np.ndarray | None = None  # the label's box at ``stop`` when ``stop`` is a labelled frame
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # per-frame box motion, for the prior
     misses: int = 0
     rows: list[tuple[int, np.ndarray, float]] = field(default_factory=list)  # (frame index, box, conf)
@@ -185,7 +194,9 @@ def _runs_of(seq: Sequence, labels: pd.DataFrame) -> list[_Run]:
             before = int(index[j - 1]) if j > 0 else -1
             for direction, stop in ((1, after), (-1, before)):
                 if (stop - i) * direction > 1:  # at least one unlabelled frame to visit
-                    runs.append(_Run(seq.name, int(track_id), str(cls), int(i), stop, direction, box.copy()))
+                    goal_j = j + direction
+                    goal = boxes[goal_j].copy() if 0 <= goal_j < len(index) else None
+                    runs.append(_Run(seq.name, int(track_id), str(cls), int(i), stop, direction, box.copy(), goal))
     return runs
 
 
@@ -241,6 +252,15 @@ def _locate(matcher: torch.nn.Module, template: torch.Tensor, maps: list[torch.T
 
 
 @torch.no_grad()
+def _prior(run: _Run, target: int, cfg: dict) -> np.ndarray:
+    """Where to search at frame index ``target``: towards the next label when there is one, else by velocity."""
+    if cfg["goal_prior"] and run.goal is not None:
+        last = target - (run.misses + 1) * run.direction  # frame of the last accepted box
+        fraction = (target - last) / (run.stop - last)
+        return run.box + (run.goal - run.box) * fraction
+    return run.box + run.velocity * (run.misses + 1)
+
+
 def _propagate_chunk(matcher: torch.nn.Module, sequences: dict[str, Sequence], runs: list[_Run],
                      features: dict[str, torch.Tensor], cfg: dict) -> None:
     """Advance every run of these sequences step by step; fills each run's ``rows``."""
@@ -274,12 +294,13 @@ def _propagate_chunk(matcher: torch.nn.Module, sequences: dict[str, Sequence], r
         step += 1
         # Runs that reached the next label (or the video's end) in their direction are done.
         active = [r for r in active
-                  if (runs[r].stop - (runs[r].start + step * runs[r].direction)) * runs[r].direction > 0]
+                  if (runs[r].stop - (runs[r].start + step * runs[r].direction)) * runs[r].direction > 0
+                  and (runs[r].goal is not None or not cfg["max_extrapolate"] or step <= cfg["max_extrapolate"])]
         if not active:
             break
         targets = [runs[r].start + step * runs[r].direction for r in active]
         template = torch.stack([tokens[r] for r in active])  # type: ignore[misc]
-        prior = np.stack([runs[r].box + runs[r].velocity * (runs[r].misses + 1) for r in active])
+        prior = np.stack([_prior(runs[r], t, cfg) for r, t in zip(active, targets, strict=True)])
         maps = [features[runs[r].seq][t] for r, t in zip(active, targets, strict=True)]
         boxes, conf = _locate(matcher, template, maps, prior, cfg)
         boxes_np, conf_np = boxes, np.minimum(1.0, conf / reference[active])
@@ -288,7 +309,10 @@ def _propagate_chunk(matcher: torch.nn.Module, sequences: dict[str, Sequence], r
             run = runs[r]
             if conf_np[j] < cfg["conf_drop"] or not np.isfinite(boxes_np[j]).all():
                 run.misses += 1
-                if run.misses <= cfg["patience"]:
+                bridged = cfg["goal_prior"] and run.goal is not None
+                if bridged and cfg["bridge_conf"] > 0:
+                    run.rows.append((targets[j], prior[j], float(cfg["bridge_conf"])))
+                if bridged or run.misses <= cfg["patience"]:
                     still.append(r)
                 continue
             gone, clipped = _left_image(boxes_np[j], sequences[run.seq].image_size, cfg)

@@ -106,10 +106,29 @@ def test_accepting_everything_covers_every_frame_between_labels(trained):
     from methods.sparse3dtrack.propagate import propagate
 
     dataset, labels, matcher, features = trained
-    cfg = {"conf_drop": 0.0, "conf_update": 0.0, "min_size": 0.0, "min_visible": 0.0, "dedupe_iou": 1.0}
+    cfg = {"conf_drop": 0.0, "conf_update": 0.0, "min_size": 0.0, "min_visible": 0.0, "dedupe_iou": 1.0,
+           "max_extrapolate": 0}
     out = propagate(matcher, dataset.train.sequences, labels, cfg, features=features)
     _check_table(out, labels, dataset)
     for seq, track_id in set(zip(labels["seq"], labels["track_id"], strict=True)):
         frames = dataset.train.sequences[seq].frame_ids
         got = set(out[(out["seq"] == seq) & (out["track_id"] == track_id)]["frame"])
         assert got == set(frames.tolist())  # forwards to the end, backwards to the start, and all between
+
+
+def test_runs_past_the_first_and_last_label_stop_after_max_extrapolate(trained):
+    """Between labels a span is complete; beyond a track's first/last label at most ``max_extrapolate`` frames."""
+    from methods.sparse3dtrack.propagate import propagate
+
+    dataset, labels, matcher, features = trained
+    cap = 2
+    cfg = {"conf_drop": 0.0, "conf_update": 0.0, "min_size": 0.0, "min_visible": 0.0, "dedupe_iou": 1.0,
+           "max_extrapolate": cap}
+    out = propagate(matcher, dataset.train.sequences, labels, cfg, features=features)
+    for (seq, track_id), rows in labels.groupby(["seq", "track_id"]):
+        index_of = dataset.train.sequences[seq].index_of
+        labelled = sorted(index_of(int(f)) for f in rows["frame"])
+        got = {index_of(int(f)) for f in out[(out["seq"] == seq) & (out["track_id"] == track_id)]["frame"]}
+        expected = set(range(max(0, labelled[0] - cap), labelled[-1] + cap + 1))
+        expected &= set(range(dataset.train.sequences[seq].num_frames))
+        assert got == expected
