@@ -235,7 +235,7 @@ def train_depth(sequences: dict[str, Sequence], cfg: dict, *, device: str = "cpu
     frames: dict[str, torch.Tensor] = {}
     Ks: dict[str, torch.Tensor] = {}
     for name, seq in usable.items():
-        images = torch.from_numpy(np.ascontiguousarray(seq.load_images())).permute(0, 3, 1, 2)
+        images = torch.from_numpy(np.array(seq.load_images())).permute(0, 3, 1, 2)
         h, w = images.shape[-2:]
         work = _work_size(h, w, cfg["scale"])
         frames[name] = F.interpolate(images.float() / 255.0, size=work, mode="bilinear", align_corners=False)

@@ -480,7 +480,7 @@ def train_matcher(sequences: dict[str, Sequence], labels: pd.DataFrame, cfg: dic
     if not probe:
         raise ValueError(f"no training pairs: the labels give nothing to mine with {strategies}")
     needed = sorted({p.seq for p in probe})
-    frames = {name: torch.from_numpy(np.ascontiguousarray(sequences[name].load_images())).permute(0, 3, 1, 2)
+    frames = {name: torch.from_numpy(np.array(sequences[name].load_images())).permute(0, 3, 1, 2)
               for name in needed}
     model = build_matcher(cfg).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
