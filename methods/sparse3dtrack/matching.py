@@ -215,29 +215,27 @@ class QueryMatcher(nn.Module):
         return {"heatmap": heatmap, "offset": self.offset_head(x), "size": size,
                 "mask": self.mask_head(x), "similarity": sim_map}
 
-    def window_weights(self, prior_boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
-        """(N, 1, h, w) in [0, 1]: a cosine (Hann) window over the search window around each prior box, 0 outside."""
+    def _window(self, prior_boxes: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each cell centre's offset from the prior box centre in units of the search radius: (N, w), (N, h)."""
         prior = prior_boxes.to(torch.float32)
         cx, cy = (prior[:, 0] + prior[:, 2]) / 2, (prior[:, 1] + prior[:, 3]) / 2
         rx = (prior[:, 2] - prior[:, 0]).clamp(min=1) / 2 * self.window + self.window_margin
         ry = (prior[:, 3] - prior[:, 1]).clamp(min=1) / 2 * self.window + self.window_margin
         xs = (torch.arange(w, device=prior.device, dtype=torch.float32) + 0.5) * STRIDE
         ys = (torch.arange(h, device=prior.device, dtype=torch.float32) + 0.5) * STRIDE
-        hx = 0.5 * (1 + torch.cos(torch.pi * ((xs[None] - cx[:, None]) / rx[:, None]).clamp(-1, 1)))
-        hy = 0.5 * (1 + torch.cos(torch.pi * ((ys[None] - cy[:, None]) / ry[:, None]).clamp(-1, 1)))
+        return (xs[None] - cx[:, None]) / rx[:, None], (ys[None] - cy[:, None]) / ry[:, None]
+
+    def window_weights(self, prior_boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """(N, 1, h, w) in [0, 1]: a cosine (Hann) window over the search window around each prior box, 0 outside."""
+        ux, uy = self._window(prior_boxes, h, w)
+        hx = 0.5 * (1 + torch.cos(torch.pi * ux.clamp(-1, 1)))
+        hy = 0.5 * (1 + torch.cos(torch.pi * uy.clamp(-1, 1)))
         return (hy[:, :, None] * hx[:, None, :])[:, None]
 
     def window_mask(self, prior_boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """(N, 1, h, w) bool: cells whose centre lies in the search window around each prior box."""
-        prior = prior_boxes.to(torch.float32)
-        cx, cy = (prior[:, 0] + prior[:, 2]) / 2, (prior[:, 1] + prior[:, 3]) / 2
-        rx = (prior[:, 2] - prior[:, 0]).clamp(min=1) / 2 * self.window + self.window_margin
-        ry = (prior[:, 3] - prior[:, 1]).clamp(min=1) / 2 * self.window + self.window_margin
-        xs = (torch.arange(w, device=prior.device, dtype=torch.float32) + 0.5) * STRIDE
-        ys = (torch.arange(h, device=prior.device, dtype=torch.float32) + 0.5) * STRIDE
-        in_x = (xs[None] - cx[:, None]).abs() <= rx[:, None]  # (N, w)
-        in_y = (ys[None] - cy[:, None]).abs() <= ry[:, None]  # (N, h)
-        return (in_y[:, :, None] & in_x[:, None, :])[:, None]
+        ux, uy = self._window(prior_boxes, h, w)
+        return ((uy.abs() <= 1)[:, :, None] & (ux.abs() <= 1)[:, None, :])[:, None]
 
     def decode(self, out: dict[str, torch.Tensor], allowed: torch.Tensor | None = None,
                window: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
