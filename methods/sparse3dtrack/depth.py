@@ -275,7 +275,7 @@ def train_depth(sequences: dict[str, Sequence], cfg: dict, *, device: str = "cpu
         history.append({"total": total.item(), "photometric": photo.item(), "smoothness": smooth.item(),
                         "automask_kept": kept.item(), "seconds": time.perf_counter() - start})
         if progress is not None:
-            progress(step + 1, steps, f"depth loss {float(total):.4f}")
+            progress(step + 1, steps, f"depth loss {total.item():.4f}")
         # CPU time, not wall time: on a shared box the wall clock says more about the neighbours.
         if cfg["time_limit"] is not None and time.process_time() - cpu_start > cfg["time_limit"]:
             break
