@@ -28,7 +28,7 @@ from bench.report.html import render_report
 from bench.store import MetricRow, RunRecord, Store
 
 FIXTURE = Path(__file__).with_name("bounds_results.json")
-METRICS = ("MOTA", "MOTP", "IDF1", "HOTA", "AMOTA", "AMOTP")
+METRICS = ("MOTA", "MOTP", "IDF1", "HOTA", "amota", "amotp", "mota")  # the nuScenes devkit names are lower case
 PROTOCOLS = ("kitti-2d", "3d-iou", "nuscenes")
 # The curve's figure is 8.4 x 3.6 in with axes from 8 % to 66 % of the width, 9 % to 86 % of the height.
 PLOT_W, PLOT_H = 1008, 432
