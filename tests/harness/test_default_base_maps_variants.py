@@ -264,3 +264,5 @@ def test_sparse3dtrack_presets_expand_to_the_papers_tables():
     assert by_code["B3"].overrides == ("method.fncomp=true",) and by_code["Y2"].overrides == ("method.yaw_mode=bins",)
     assert [by_code[q].budget for q in ("Q1", "Q2", "Q3", "Q4")] == [2, 4, 8, 16]
     assert by_code["Q2"] is by_code["A4"] and by_code["A4"].overrides == ()  # the default model runs once
+    # Tables 3-5 are without FNComp (the labeler's default has it); B3's own override comes after this one.
+    assert grid["overrides"] == ["method.fncomp=false"]

@@ -31,7 +31,7 @@ def test_profiles_compose_the_module_profiles():
     assert cfg["depth"] == depth.PROFILES["smoke"] and cfg["geometry"] == geometry.PROFILES["smoke"]
     sw = cfg["switches"]
     assert sw["mining"] == list(matching.MINING) and sw["use_depth"] and sw["yaw_mode"] == "keypoints"
-    assert sw["conf_weighting"] and not sw["fncomp"] and sw["profile"] == "smoke"
+    assert sw["conf_weighting"] and sw["fncomp"] and sw["profile"] == "smoke"  # Table 1's model (B3)
     assert resolve_params({"profile": "quick"}, "smoke")["matcher"]["steps"] == matching.PROFILES["quick"]["steps"]
 
 
