@@ -77,6 +77,11 @@ def label_tracks(labels: pd.DataFrame, sequences: dict[str, Sequence]) -> dict[t
     return out
 
 
+def _pick(ways: list[int], rng: np.random.Generator) -> int | None:
+    """One unlabelled waypoint drawn uniformly, or None when there is none."""
+    return int(ways[int(rng.integers(len(ways)))]) if len(ways) else None
+
+
 def _waypoints(a: int, toward: int | None, labelled: set[int], span: tuple[int, int], num_frames: int,
                max_gap: int) -> list[int]:
     """Unlabeled frames near a: toward b (strictly between a and b) for step, else either side for cycle."""
@@ -113,9 +118,8 @@ def mine_pairs(labels: pd.DataFrame, sequences: dict[str, Sequence], strategies:
             if "self" in chosen:
                 pairs.append(Pair("self", seq, track_id, a, box_a, a, box_a))
             if "cycle" in chosen:
-                ways = _waypoints(a, None, labelled, span, num_frames, max_gap)
-                if ways:
-                    u = int(ways[int(rng.integers(len(ways)))])
+                u = _pick(_waypoints(a, None, labelled, span, num_frames, max_gap), rng)
+                if u is not None:
                     pairs.append(Pair("cycle", seq, track_id, a, box_a, a, box_a, via_frame=u))
             for b, box_b in items:
                 if b == a:
@@ -123,8 +127,7 @@ def mine_pairs(labels: pd.DataFrame, sequences: dict[str, Sequence], strategies:
                 if "support" in chosen:
                     pairs.append(Pair("support", seq, track_id, a, box_a, b, box_b))
                 if "step" in chosen:
-                    ways = _waypoints(a, b, labelled, span, num_frames, max_gap)
-                    if ways:
-                        u = int(ways[int(rng.integers(len(ways)))])
+                    u = _pick(_waypoints(a, b, labelled, span, num_frames, max_gap), rng)
+                    if u is not None:
                         pairs.append(Pair("step", seq, track_id, a, box_a, b, box_b, via_frame=u))
     return pairs
