@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from bench.data.datasets import load_dataset
 from methods.sparse3dtrack.depth import (
     PROFILES,
     DepthNet,
@@ -18,13 +17,6 @@ from methods.sparse3dtrack.depth import (
     train_depth,
     warp,
 )
-
-torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def smoke():
-    return load_dataset("synth-kitti", scale="smoke", seed=0)
 
 
 def test_shapes_and_depth_range():

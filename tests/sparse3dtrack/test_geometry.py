@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.data.datasets import load_dataset
 from bench.data.tracks import BOX3D_COLUMNS, DONTCARE
 from bench.labels import sample_budget
 from methods.sparse3dtrack.depth import PROFILES as DEPTH_PROFILES
@@ -28,13 +27,6 @@ from methods.sparse3dtrack.geometry import (
     train_geometry,
 )
 from methods.sparse3dtrack.yaw import YAW_MODES
-
-torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def smoke():
-    return load_dataset("synth-kitti", scale="smoke", seed=0)
 
 
 @pytest.fixture(scope="module")
