@@ -20,7 +20,7 @@ import torch
 
 from baselines.centertrack.infer import track_sequences
 from baselines.centertrack.model import load_weights, save_weights
-from baselines.centertrack.train import build_model, resolve_config, train
+from baselines.centertrack.train import build_model, resolve_config, resolve_input_size, train
 from bench.data.tracks import CLASSES, DONTCARE
 
 
@@ -61,6 +61,7 @@ def main() -> None:
             with open(args.cache, "wb") as f:
                 pickle.dump(ds, f)
     data_s = time.perf_counter() - t0
+    cfg = resolve_input_size(cfg, ds.train.sequences)
     labels = ds.train.tracks
     present = set(labels["cls"]) - {DONTCARE}
     classes = tuple(c for c in CLASSES if c in present)

@@ -23,7 +23,7 @@ import torch
 
 from baselines.centertrack.infer import track_sequences
 from baselines.centertrack.model import save_weights
-from baselines.centertrack.train import build_model, resolve_config
+from baselines.centertrack.train import build_model, resolve_config, resolve_input_size
 from baselines.centertrack.train import train as train_model
 from bench.data.tracks import CLASSES, DONTCARE
 from bench.interface import Learner, RunContext, SplitView, TrainView
@@ -58,7 +58,7 @@ class CenterTrackLearner(Learner):
         return ctx.device
 
     def fit(self, train: TrainView, labels: pd.DataFrame, ctx: RunContext) -> None:
-        cfg = self._config(ctx)
+        cfg = resolve_input_size(self._config(ctx), train.sequences)
         params = {**ctx.config, **self.params}
         present = set(labels["cls"]) - {DONTCARE}
         classes = tuple(params.get("classes") or [c for c in CLASSES if c in present]

@@ -35,14 +35,19 @@ from baselines.centertrack.targets import (
 )
 from bench.data.sequence import Sequence
 
+NATIVE = "native"  # input_size value: the training images' own size
+STRIDE = 32  # the backbone's coarsest stride: input sides must be multiples of it
+
 # Profiles are plain dicts; a run's overrides are merged on top.
 PROFILES: dict[str, dict] = {
     # Seconds: for tests.
     "smoke": dict(input_size=(128, 64), width=8, head_conv=16, depth=(1, 1, 1, 1), stem_kernel=3, batch_size=2, lr=2e-3,
                   steps=6, lr_step=0.8, max_objs=32),
-    # CPU minutes at the synthetic KITTI-like size (416x128 -> 104x32 output).
-    # 0.29 GFLOP per image forward; ~0.2 s CPU per batch-8 step on one thread (2000 steps ~ 7 CPU-minutes).
-    "quick": dict(input_size=(416, 128), width=16, head_conv=32, depth=(1, 1, 2, 2), stem_kernel=3, batch_size=8,
+    # CPU minutes at the synthetic images' own size ("native": rounded up to a multiple of 32, so 416x128 ->
+    # 104x32 output on synth-kitti and 384x216 -> 384x224 on synth-nuscenes, rather than squeezing a 16:9 frame
+    # into KITTI's shape). At 416x128: 0.29 GFLOP per image forward; ~0.2 s CPU per batch-8 step on one
+    # thread (2000 steps ~ 7 CPU-minutes).
+    "quick": dict(input_size="native", width=16, head_conv=32, depth=(1, 1, 2, 2), stem_kernel=3, batch_size=8,
                   lr=1e-3, steps=2000, lr_step=0.8, max_objs=64),
     # CenterTrack's published recipe (MOT17/KITTI tracking: Adam, lr 1.25e-4, batch 32, 70 epochs, lr x0.1 at
     # epoch 60; KITTI input 1280x384). The network stays ours (no DLA-34/DCN/ImageNet weights offline), wider.
@@ -62,9 +67,22 @@ def resolve_config(profile: str = "quick", overrides: dict | None = None) -> dic
     if profile not in PROFILES:
         raise ValueError(f"unknown CenterTrack profile {profile!r}; expected one of {sorted(PROFILES)}")
     cfg = {**DEFAULTS, **PROFILES[profile], **(overrides or {})}
-    cfg["input_size"] = tuple(int(v) for v in cfg["input_size"])
+    if cfg["input_size"] != NATIVE:  # "native" is resolved against the training images (resolve_input_size)
+        cfg["input_size"] = tuple(int(v) for v in cfg["input_size"])
     cfg["depth"] = tuple(int(v) for v in cfg["depth"])
     return cfg
+
+
+def resolve_input_size(cfg: dict, sequences: dict[str, Sequence]) -> dict:
+    """``cfg`` with an ``input_size`` of "native" replaced by the training images' size, rounded up to a
+    multiple of 32 (the network's coarsest stride). Sequences of several sizes: the largest."""
+    if cfg["input_size"] != NATIVE:
+        return cfg
+    if not sequences:
+        raise ValueError('CenterTrack: input_size "native" needs training sequences to take the size from')
+    w = max(seq.image_size[0] for seq in sequences.values())
+    h = max(seq.image_size[1] for seq in sequences.values())
+    return {**cfg, "input_size": (-(-w // STRIDE) * STRIDE, -(-h // STRIDE) * STRIDE)}
 
 
 def build_model(cfg: dict, num_classes: int) -> CenterTrackNet:
@@ -178,6 +196,7 @@ def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[s
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     dev = torch.device(device)
+    cfg = resolve_input_size(cfg, sequences)
     data = prepare(sequences, labels, classes, cfg, weight_maps)
     index = [(s, f) for s, d in enumerate(data) for f in range(len(d.frames))]
     if not index:

@@ -172,3 +172,20 @@ def test_smoke_training_lowers_loss_and_predicts_track_tables(tmp_path):
 def test_missing_weights_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="never downloads"):
         load_weights(CenterTrackNet(ModelConfig()), str(tmp_path / "nope.pt"))
+
+
+def test_native_input_size_keeps_the_images_shape_rounded_up_to_the_backbone_stride():
+    from types import SimpleNamespace
+
+    from baselines.centertrack.train import resolve_input_size
+
+    cfg = resolve_config("quick")
+    assert cfg["input_size"] == "native"
+    kitti = resolve_input_size(cfg, {"a": SimpleNamespace(image_size=(416, 128))})
+    assert kitti["input_size"] == (416, 128)  # already a multiple of 32: unchanged
+    nusc = resolve_input_size(cfg, {"a": SimpleNamespace(image_size=(384, 216))})
+    assert nusc["input_size"] == (384, 224)  # 16:9 kept, not squeezed into KITTI's 416x128
+    fixed = resolve_config("quick", {"input_size": (128, 64)})
+    assert resolve_input_size(fixed, {"a": SimpleNamespace(image_size=(384, 216))})["input_size"] == (128, 64)
+    with pytest.raises(ValueError, match="native"):
+        resolve_input_size(cfg, {})

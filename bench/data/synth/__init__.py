@@ -21,7 +21,7 @@ import pandas as pd
 
 from bench.data.sequence import Dataset, Sequence, Split
 from bench.data.synth.labels import frame_labels, point_tracks, public_detections
-from bench.data.synth.presets import PRESETS, SCALES, WorldConfig, config_for
+from bench.data.synth.presets import PRESET_REVISIONS, PRESETS, SCALES, WorldConfig, config_for
 from bench.data.synth.render import Renderer, intrinsics_for
 from bench.data.synth.world import build_world
 from bench.data.tracks import DONTCARE, empty_tracks, make_tracks, sort_tracks
@@ -33,8 +33,10 @@ GENERATOR_VERSION = "3"
 
 
 def data_hash(preset: str, scale: str, seed: int) -> str:
-    """Content hash of a generated dataset: generator version, preset, scale and seed."""
-    return hashlib.sha256(f"bench-synth/{GENERATOR_VERSION}/{preset}/{scale}/{seed}".encode()).hexdigest()
+    """Content hash of a generated dataset: generator version, preset (and its revision), scale and seed."""
+    revision = PRESET_REVISIONS.get(preset)
+    name = f"{preset}@r{revision}" if revision else preset  # unrevised presets keep their earlier hashes
+    return hashlib.sha256(f"bench-synth/{GENERATOR_VERSION}/{name}/{scale}/{seed}".encode()).hexdigest()
 
 
 def _sequence(cfg: WorldConfig, name: str, seed_key: list[int]) -> tuple[Sequence, dict, list, list, object, dict]:
