@@ -34,7 +34,7 @@ from bench.report.tables import budget_label, summarize
 
 EXIT_OK, EXIT_REGRESSION, EXIT_FAILED, EXIT_NOTHING_RAN = 0, 1, 2, 3
 _ENTRY_KEYS = {"method", "base", "dataset", "budget", "metric", "protocol", "split", "value", "tolerance",
-               "rel_tolerance", "two_sided", "note"}
+               "rel_tolerance", "two_sided", "note", "variant"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class Expectation:
     split: str | None = None
     two_sided: bool = False
     where: str = ""  # file and entry, for messages
+    variant: str = ""  # a sweep variant (e.g. an ablation row); "" = the method's plain runs
 
     def label(self) -> str:
         who = f"{self.method} + {self.base}" if self.base else self.method
@@ -109,7 +110,7 @@ def load_expected(path: Path | str) -> list[Expectation]:
             method=str(entry["method"]), base=str(entry.get("base") or ""), dataset=str(entry["dataset"]),
             budget=budget, metric=str(entry["metric"]), value=value, tolerance=tolerance,
             protocol=entry.get("protocol"), split=entry.get("split"), two_sided=bool(entry.get("two_sided", False)),
-            where=where))
+            where=where, variant=str(entry.get("variant") or "")))
     return out
 
 
@@ -129,12 +130,15 @@ def check(expectations: list[Expectation], runs: pd.DataFrame, metrics: pd.DataF
     for exp in expectations:
         n_failed = 0
         if not runs.empty:
+            run_variant = runs["variant"].fillna("").astype(str) if "variant" in runs else ""
             cell_runs = runs[(runs["method"] == exp.method) & (runs["base"] == exp.base)
-                             & (runs["dataset"] == exp.dataset) & _same_budget(runs["budget"], exp.budget)]
+                             & (runs["dataset"] == exp.dataset) & _same_budget(runs["budget"], exp.budget)
+                             & (run_variant == exp.variant)]
             n_failed = int((cell_runs["status"] == "failed").sum())
+        # Ablation variants share the method's name: an expectation names the one it means ("" = plain runs).
         rows = summary[(summary["method"] == exp.method) & (summary["base"] == exp.base)
                        & (summary["dataset"] == exp.dataset) & _same_budget(summary["budget"], exp.budget)
-                       & (metric_names == schema.canonical(exp.metric))]
+                       & (summary["variant"] == exp.variant) & (metric_names == schema.canonical(exp.metric))]
         if exp.protocol is not None:
             rows = rows[rows["protocol"] == exp.protocol]
         if exp.split is not None:

@@ -254,7 +254,7 @@ class Store:
         """Every metric row joined with its run's identity columns."""
         sql = (
             "SELECT m.run_key, m.split, m.protocol, m.seq, m.metric, m.value, "
-            "r.method, r.base, r.dataset, r.budget, r.seed, r.profile, r.status, r.variant "
+            "r.method, r.base, r.dataset, r.budget, r.seed, r.profile, r.status, r.variant, r.finished_at "
             "FROM metrics m JOIN runs r ON r.key = m.run_key "
             "ORDER BY m.run_key, m.split, m.protocol, m.seq, m.metric"
         )

@@ -62,7 +62,11 @@ def method_label(method: str, variant: str = "") -> str:
 
 
 def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Overall (seq == "") values of ok runs -> one row per cell with mean, std (ddof=1) and n over seeds."""
+    """Overall (seq == "") values of ok runs -> one row per cell with mean, std (ddof=1) and n over seeds.
+
+    A seed counts once: where a cell has several ok runs of one seed (the method's config changed between
+    them, so their keys differ), the latest finished one stands for it, as a re-run supersedes the old one.
+    """
     columns = CELL_KEYS + ["mean", "std", "n"]
     if metrics.empty:
         return pd.DataFrame(columns=columns)
@@ -70,6 +74,8 @@ def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
     ok["base"] = ok["base"].fillna("").astype(str)
     # Stores before schema 2 (and hand-made frames) have no variant: every run is a plain one.
     ok["variant"] = ok["variant"].fillna("").astype(str) if "variant" in ok else ""
+    if "seed" in ok and "finished_at" in ok:
+        ok = ok.sort_values("finished_at", kind="stable").drop_duplicates(CELL_KEYS + ["seed"], keep="last")
     # Budgets may be missing (pd.NA); groupby(dropna=False) keeps them as their own "full" cell.
     grouped = ok.groupby(CELL_KEYS, dropna=False, sort=True)["value"]
     out = grouped.agg(mean="mean", std="std", n="count").reset_index()

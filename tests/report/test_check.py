@@ -121,3 +121,20 @@ def test_written_expectations_pass_against_the_same_store(frames, store_path, tm
     assert result.exit_code == 0, result.output
     result = runner.invoke(main, ["check", "--store", str(store_path), "--expected", str(out)])
     assert result.exit_code == 0, result.output
+
+
+def test_an_expectation_means_plain_runs_unless_it_names_a_variant(tmp_path):
+    from bench.store import MetricRow, RunRecord, Store
+
+    store = Store(tmp_path / "bench.sqlite")
+    for key, variant, mota in (("plain", "", 0.37), ("b1", "B1", 0.14)):
+        store.upsert_run(RunRecord(key=key, method="sparse3dtrack", base="centertrack", dataset="synth-kitti",
+                                   budget=4, seed=0, profile="quick", protocol_version="1", status="ok",
+                                   finished_at=1.0, variant=variant))
+        store.add_metrics(key, [MetricRow("val", "kitti-2d", "", "MOTA", mota)])
+    frames = (store.runs_frame(), store.metrics_frame())
+    entry = {"method": "sparse3dtrack", "budget": 4, "metric": "MOTA", "tolerance": 0.01}
+    statuses, code, outcomes = _run(frames, tmp_path, [{**entry, "value": 0.37}, {**entry, "value": 0.14,
+                                                                                  "variant": "B1"}])
+    assert (statuses, code) == (["ok", "ok"], 0)
+    assert [o.mean for o in outcomes] == [pytest.approx(0.37), pytest.approx(0.14)]

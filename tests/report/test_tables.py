@@ -171,3 +171,27 @@ def test_paper_nuscenes_columns_only_meet_our_nuscenes_protocols():
                      & (comparison["method"] == "sparse3dtrack") & (comparison["paper_dataset"] == "nuscenes")
                      & (comparison["metric"] == "MOTA")]
     assert list(hit["protocol"]) == ["nuscenes"] and list(hit["ours_mean"]) == [0.2]  # the devkit's "mota"
+
+
+def _store_with(tmp_path, runs: list[tuple[str, int, float, float, str]]):
+    """runs: (key, seed, finished_at, MOTA, variant) of sparse3dtrack@4 on synth-kitti, all ok."""
+    from bench.store import MetricRow, RunRecord, Store
+
+    store = Store(tmp_path / "bench.sqlite")
+    for key, seed, finished, mota, variant in runs:
+        store.upsert_run(RunRecord(key=key, method="sparse3dtrack", base="centertrack", dataset="synth-kitti",
+                                   budget=4, seed=seed, profile="quick", protocol_version="1", status="ok",
+                                   finished_at=finished, variant=variant))
+        store.add_metrics(key, [MetricRow("val", "kitti-2d", "", "MOTA", mota)])
+    return store.metrics_frame()
+
+
+def test_a_seed_counts_once_and_its_latest_run_stands_for_it(tmp_path):
+    # Seed 0 ran twice (the method's config changed in between, so the keys differ): the re-run supersedes.
+    metrics = _store_with(tmp_path, [("old-s0", 0, 100.0, 0.05, ""), ("new-s0", 0, 200.0, 0.37, ""),
+                                     ("s1", 1, 150.0, 0.33, ""), ("b1-s0", 0, 300.0, 0.14, "B1")])
+    summary = summarize(metrics)
+    plain = summary[summary["variant"] == ""].iloc[0]
+    assert plain["n"] == 2 and plain["mean"] == pytest.approx((0.37 + 0.33) / 2)
+    ablation = summary[summary["variant"] == "B1"].iloc[0]  # a variant is its own row, never a seed of the plain one
+    assert ablation["n"] == 1 and ablation["mean"] == pytest.approx(0.14)
