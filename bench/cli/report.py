@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -60,13 +60,22 @@ def report(out_dir: Path, store_path: Path | None, schema_path: Path | None, pub
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write to a file instead of stdout")
 @click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=STORE_HELP)
+@click.option("--spec", default=None,
+              help="instead: a paper-style table from leaderboards/tables (name or YAML path), as Markdown")
 def table(fmt: str, dataset: str | None, protocol: str | None, metric: str | None, split: str | None,
-          output: Path | None, store_path: Path | None) -> None:
+          output: Path | None, store_path: Path | None, spec: str | None) -> None:
     """Export the leaderboard tables as CSV, Markdown or LaTeX (booktabs)."""
     from bench.report.schema import MetricSchema
     from bench.report.tables import FORMATS, build_leaderboards, summarize
 
     _, metrics, _ = _open_frames(store_path)
+    if spec is not None:
+        text = _spec_table(spec, summarize(metrics))
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            output.write_text(text)
+        return
     boards = build_leaderboards(summarize(metrics), MetricSchema.load(), dataset=dataset, protocol=protocol,
                                 metric=metric, split=split)
     if not boards:
@@ -77,6 +86,19 @@ def table(fmt: str, dataset: str | None, protocol: str | None, metric: str | Non
     else:
         output.write_text(text)
         click.echo(f"wrote {len(boards)} table(s) to {output}", err=True)
+
+
+def _spec_table(spec: str, summary: Any) -> str:
+    from bench.report.specs import TABLES_DIR, fill_table, load_table_spec, spec_markdown
+
+    path = Path(spec) if spec.endswith((".yaml", ".yml")) else TABLES_DIR / f"{spec}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in TABLES_DIR.glob("*.yaml"))
+        raise click.ClickException(f"no table spec {spec!r} (known: {', '.join(known) or 'none'})")
+    try:
+        return spec_markdown(fill_table(load_table_spec(path), summary))
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.command("check")

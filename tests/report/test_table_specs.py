@@ -89,3 +89,15 @@ def test_bad_specs_name_file_and_entry(tmp_path):
     with pytest.raises(ValueError, match="gap_closed"):
         load_table_spec(bad)
     assert [s.name for s in load_table_specs()] == ["sparse3dtrack_main"]
+
+
+def test_bench_table_spec_prints_the_filled_table_and_names_known_specs(store):
+    from click.testing import CliRunner
+
+    from bench.cli import main
+
+    result = CliRunner().invoke(main, ["table", "--spec", "sparse3dtrack_main", "--store", str(store.path)])
+    assert result.exit_code == 0, result.output
+    assert "| Sparse3DTrack (4 labels/track) | centertrack | 4 | 26.00 ± 1.41 |" in result.output
+    missing = CliRunner().invoke(main, ["table", "--spec", "nope", "--store", str(store.path)])
+    assert missing.exit_code != 0 and "sparse3dtrack_main" in missing.output
