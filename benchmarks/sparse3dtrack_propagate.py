@@ -81,6 +81,12 @@ def main() -> None:
     if not args.no_crop_check:
         settings.append({"crop": False})
     rows = []
+    # Reference: the budget's labels alone (what the base tracker gets when nothing propagates).
+    ref = make_tracks(labels.assign(conf=1.0), source="labels")
+    summary = evaluate("kitti-2d", truth, ref, sequences=seqs).summary
+    reference = {"rows": len(labels), **{k: round(float(summary[k]), 3) for k in FIELDS}}
+    print(f"{'budget labels alone':60s} rows {len(labels):5d}                         "
+          + "  ".join(f"{k} {reference[k]}" for k in FIELDS), flush=True)
     for setting in settings:
         start = time.perf_counter()
         out = propagate(matcher, seqs, labels, setting, features=features)
@@ -94,7 +100,8 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"dataset": args.dataset, "profile": args.profile, "budget": args.budget, "frames": frames,
                       "labels": len(labels), "train_s": round(train_s, 1), "encode_s": round(encode_s, 2),
-                      "peak_mb": round(peak_mb), "results": rows}))
+                      "peak_mb": round(peak_mb), "reference": reference,
+                      "results": rows}))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from torch import nn
 from bench.data.sequence import Sequence
 from methods.sparse3dtrack.encoder import STRIDE, ImageEncoder
 from methods.sparse3dtrack.mining import MINING, Pair, check_strategies, mine_pairs
+from methods.sparse3dtrack.propagate import motion_scale
 
 DEFAULTS: dict = {
     # model
@@ -57,7 +58,10 @@ DEFAULTS: dict = {
     "momentum": 0.9,
     "weight_decay": 1e-4,
     "lr_drops": (0.8,),  # fractions of training (steps, or time_limit if that comes first) where the LR drops 10x
-    "max_gap": 8,  # waypoints at most this many frames from the template's label
+    "max_gap": 8,  # waypoints at most this many frames from the template's label, at reference_interval:
+    # a video with frame interval dt uses round(max_gap * reference_interval / dt) frames (the same 0.8 s),
+    # and its waypoints' search margin is window_margin * dt / reference_interval (None: per-frame as given)
+    "reference_interval": 0.1,  # s; the frame interval (10 Hz, synth-kitti) these settings were tuned at
     "waypoint_start": 0.3,  # cycle/step pairs join after this fraction of training (their waypoint
     "waypoint_min_conf": 0.3,  # boxes come from the matcher itself) and only where it is this confident
     "hard_negatives": 16,
@@ -215,26 +219,34 @@ class QueryMatcher(nn.Module):
         return {"heatmap": heatmap, "offset": self.offset_head(x), "size": size,
                 "mask": self.mask_head(x), "similarity": sim_map}
 
-    def _window(self, prior_boxes: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each cell centre's offset from the prior box centre in units of the search radius: (N, w), (N, h)."""
+    def _window(self, prior_boxes: torch.Tensor, h: int, w: int, margin: torch.Tensor | float | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each cell centre's offset from the prior box centre in units of the search radius: (N, w), (N, h).
+
+        ``margin`` (a float or (N,) px) replaces ``window_margin``: callers that know how far objects can
+        move between their frames (the frame interval) widen or narrow the window per prior.
+        """
         prior = prior_boxes.to(torch.float32)
+        m = torch.as_tensor(self.window_margin if margin is None else margin, dtype=torch.float32, device=prior.device)
         cx, cy = (prior[:, 0] + prior[:, 2]) / 2, (prior[:, 1] + prior[:, 3]) / 2
-        rx = (prior[:, 2] - prior[:, 0]).clamp(min=1) / 2 * self.window + self.window_margin
-        ry = (prior[:, 3] - prior[:, 1]).clamp(min=1) / 2 * self.window + self.window_margin
+        rx = (prior[:, 2] - prior[:, 0]).clamp(min=1) / 2 * self.window + m
+        ry = (prior[:, 3] - prior[:, 1]).clamp(min=1) / 2 * self.window + m
         xs = (torch.arange(w, device=prior.device, dtype=torch.float32) + 0.5) * STRIDE
         ys = (torch.arange(h, device=prior.device, dtype=torch.float32) + 0.5) * STRIDE
         return (xs[None] - cx[:, None]) / rx[:, None], (ys[None] - cy[:, None]) / ry[:, None]
 
-    def window_weights(self, prior_boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    def window_weights(self, prior_boxes: torch.Tensor, h: int, w: int,
+                       margin: torch.Tensor | float | None = None) -> torch.Tensor:
         """(N, 1, h, w) in [0, 1]: a cosine (Hann) window over the search window around each prior box, 0 outside."""
-        ux, uy = self._window(prior_boxes, h, w)
+        ux, uy = self._window(prior_boxes, h, w, margin)
         hx = 0.5 * (1 + torch.cos(torch.pi * ux.clamp(-1, 1)))
         hy = 0.5 * (1 + torch.cos(torch.pi * uy.clamp(-1, 1)))
         return (hy[:, :, None] * hx[:, None, :])[:, None]
 
-    def window_mask(self, prior_boxes: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    def window_mask(self, prior_boxes: torch.Tensor, h: int, w: int,
+                    margin: torch.Tensor | float | None = None) -> torch.Tensor:
         """(N, 1, h, w) bool: cells whose centre lies in the search window around each prior box."""
-        ux, uy = self._window(prior_boxes, h, w)
+        ux, uy = self._window(prior_boxes, h, w, margin)
         return ((uy.abs() <= 1)[:, :, None] & (ux.abs() <= 1)[:, None, :])[:, None]
 
     def decode(self, out: dict[str, torch.Tensor], allowed: torch.Tensor | None = None,
@@ -268,13 +280,15 @@ class QueryMatcher(nn.Module):
 
     @torch.no_grad()
     def locate(self, template_tokens: torch.Tensor, target_feats: torch.Tensor,
-               prior_boxes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               prior_boxes: torch.Tensor | None = None,
+               margin: torch.Tensor | float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Best box (N, 4) px and confidence (N,) in [0, 1] (sigmoid of the heatmap peak).
 
         With ``prior_boxes`` (N, 4) (the previous position) the peak is searched only in a window of
         ``window`` x the prior's half-size + ``window_margin`` px around it: objects move little between
         neighbouring frames, and look-alikes elsewhere in the image cannot steal the track. Inside it a
         cosine window (weight ``window_influence``) prefers small displacements, as SiamFC-style trackers do.
+        ``margin`` (float or (N,) px) replaces ``window_margin`` (e.g. scaled to the video's frame interval).
         """
         out = self(template_tokens, target_feats)
         if prior_boxes is None:
@@ -283,7 +297,7 @@ class QueryMatcher(nn.Module):
             raise ValueError(f"prior_boxes must be (N, 4), got {tuple(prior_boxes.shape)}")
         prior = prior_boxes.to(target_feats.device)
         h, w = target_feats.shape[-2:]
-        return self.decode(out, self.window_mask(prior, h, w), self.window_weights(prior, h, w))
+        return self.decode(out, self.window_mask(prior, h, w, margin), self.window_weights(prior, h, w, margin))
 
 
 # ----------------------------------------------------------------------------------------------- losses
@@ -474,12 +488,15 @@ def train_matcher(sequences: dict[str, Sequence], labels: pd.DataFrame, cfg: dic
     rng = np.random.default_rng(seed)
     supervised = [s for s in strategies if s in ("self", "support")]
     waypoint = [s for s in strategies if s in ("cycle", "step")]
-    probe = mine_pairs(labels, sequences, strategies, np.random.default_rng(seed), cfg["max_gap"])
+    probe = mine_pairs(labels, sequences, strategies, np.random.default_rng(seed), cfg["max_gap"],
+                       cfg["reference_interval"])
     if not probe:
         raise ValueError(f"no training pairs: the labels give nothing to mine with {strategies}")
     needed = sorted({p.seq for p in probe})
     frames = {name: torch.from_numpy(np.array(sequences[name].load_images())).permute(0, 3, 1, 2)
               for name in needed}
+    # Waypoints one frame away move dt / reference_interval times as far as at 10 Hz: their search margin too.
+    scales = {name: motion_scale(sequences[name], cfg["reference_interval"]) for name in needed}
     model = build_matcher(cfg).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg["optimizer"] == "sgd":
@@ -508,7 +525,7 @@ def train_matcher(sequences: dict[str, Sequence], labels: pd.DataFrame, cfg: dic
         use_waypoints = bool(waypoint) and (done >= cfg["waypoint_start"] or not supervised)
         batch = _draw(pools, use_waypoints, labels, sequences, supervised, waypoint, rng, cfg)
         model.train()
-        batch, via_boxes = _waypoint_boxes(model, batch, frames, cfg, device)
+        batch, via_boxes = _waypoint_boxes(model, batch, frames, cfg, device, scales)
         if not batch:
             continue
         t_imgs, t_boxes, g_imgs, g_boxes = [], [], [], []
@@ -554,7 +571,7 @@ def _draw(pools: dict[bool, list[Pair]], use_waypoints: bool, labels: pd.DataFra
     pool = pools[key]
     if len(pool) < cfg["batch_size"]:
         chosen = supervised + (waypoint if use_waypoints else [])
-        mined = mine_pairs(labels, sequences, chosen or waypoint, rng, cfg["max_gap"])
+        mined = mine_pairs(labels, sequences, chosen or waypoint, rng, cfg["max_gap"], cfg["reference_interval"])
         # Balance strategies: support/step pairs grow quadratically with the labels per track, self/cycle
         # linearly, so each strategy gets an equal share of the batches (sampling with replacement).
         by_kind: dict[str, list[Pair]] = {}
@@ -576,7 +593,7 @@ def _draw(pools: dict[bool, list[Pair]], use_waypoints: bool, labels: pd.DataFra
 
 @torch.no_grad()
 def _waypoint_boxes(model: QueryMatcher, batch: list[Pair], frames: dict[str, torch.Tensor], cfg: dict,
-                    device: str) -> tuple[list[Pair], list[np.ndarray | None]]:
+                    device: str, scales: dict[str, float] | None = None) -> tuple[list[Pair], list[np.ndarray | None]]:
     """Localise waypoint pairs' objects at their unlabeled frame; drop those the matcher is unsure of."""
     ways = [p for p in batch if p.via_frame is not None]
     if not ways:
@@ -591,7 +608,8 @@ def _waypoint_boxes(model: QueryMatcher, batch: list[Pair], frames: dict[str, to
     feats = model.features(torch.cat([src, dst.to(device)]))
     prior = torch.tensor(np.stack([box for _, box, _ in crops]), dtype=torch.float32, device=device)
     tokens = model.template(feats[: len(ways)], prior)
-    boxes, conf = model.locate(tokens, feats[len(ways):], prior_boxes=prior)
+    margin = torch.tensor([model.window_margin * (scales or {}).get(p.seq, 1.0) for p in ways], device=device)
+    boxes, conf = model.locate(tokens, feats[len(ways):], prior_boxes=prior, margin=margin)
     boxes_px = boxes.cpu().numpy() + origins
     found = {id(p): (b, c) for p, b, c in zip(ways, boxes_px, conf.cpu().numpy(), strict=True)}
     keep: list[Pair] = []

@@ -22,6 +22,7 @@ import pandas as pd
 
 from bench.data.sequence import Sequence
 from bench.data.tracks import DONTCARE
+from methods.sparse3dtrack.propagate import motion_scale
 
 MINING = ("support", "self", "cycle", "step")
 
@@ -97,28 +98,34 @@ def _waypoints(a: int, toward: int | None, labelled: set[int], span: tuple[int, 
 
 
 def mine_pairs(labels: pd.DataFrame, sequences: dict[str, Sequence], strategies: Iterable[str],
-               rng: np.random.Generator, max_gap: int = 8) -> list[Pair]:
+               rng: np.random.Generator, max_gap: int = 8, reference_interval: float | None = None) -> list[Pair]:
     """Training pairs from the label table by the chosen strategies (see the module docstring).
 
     ``self``: one per label. ``support``: every ordered pair of distinct labels of a track (any gap).
     ``cycle``: one per label, waypoint drawn from the unlabeled frames within ``max_gap``.
     ``step``: one per ordered pair of labels with an unlabeled frame between them, waypoint drawn from
     the (up to ``max_gap``) unlabeled frames after a on the way to b. Call again (new ``rng`` state) for
-    fresh waypoints.
+    fresh waypoints. With ``reference_interval`` (s), ``max_gap`` counts frames at that interval: a sequence
+    with frame interval dt uses round(max_gap * reference_interval / dt) frames (>= 1), so waypoints stay
+    as close in time (and as alike) as propagation's steps need, whatever the frame rate.
     """
     if max_gap < 1:
         raise ValueError(f"max_gap must be >= 1, got {max_gap}")
     chosen = check_strategies(strategies)
     pairs: list[Pair] = []
+    gaps: dict[str, int] = {}
     for (seq, track_id), items in label_tracks(labels, sequences).items():
         num_frames = sequences[seq].num_frames
+        if seq not in gaps:
+            gaps[seq] = max(1, round(max_gap / motion_scale(sequences[seq], reference_interval)))
+        gap = gaps[seq]
         labelled = {i for i, _ in items}
         span = (items[0][0], items[-1][0])
         for a, box_a in items:
             if "self" in chosen:
                 pairs.append(Pair("self", seq, track_id, a, box_a, a, box_a))
             if "cycle" in chosen:
-                u = _pick(_waypoints(a, None, labelled, span, num_frames, max_gap), rng)
+                u = _pick(_waypoints(a, None, labelled, span, num_frames, gap), rng)
                 if u is not None:
                     pairs.append(Pair("cycle", seq, track_id, a, box_a, a, box_a, via_frame=u))
             for b, box_b in items:
@@ -127,7 +134,7 @@ def mine_pairs(labels: pd.DataFrame, sequences: dict[str, Sequence], strategies:
                 if "support" in chosen:
                     pairs.append(Pair("support", seq, track_id, a, box_a, b, box_b))
                 if "step" in chosen:
-                    u = _pick(_waypoints(a, b, labelled, span, num_frames, max_gap), rng)
+                    u = _pick(_waypoints(a, b, labelled, span, num_frames, gap), rng)
                     if u is not None:
                         pairs.append(Pair("step", seq, track_id, a, box_a, b, box_b, via_frame=u))
     return pairs

@@ -52,6 +52,14 @@ DEFAULTS: dict = {
     "goal_prior": True,
     "bridge_conf": 0.0,  # >0: a dropped match inside a labelled span outputs the prior box at this conf
     "max_extrapolate": 8,  # >0: runs past a track's first/last label stop after this many frames (0: never)
+    # The per-frame settings above and the matcher's window margin were tuned on 10 Hz video. They are
+    # amounts of motion and time, so they are read as "per reference_interval" and scaled by each
+    # sequence's frame interval dt (median timestamp step): the search window's margin grows with dt
+    # (objects move dt/reference_interval times farther between frames) and max_extrapolate shrinks to
+    # round(max_extrapolate * reference_interval / dt) frames (>= 1), i.e. the same 0.8 s. At 10 Hz
+    # nothing changes; None: no scaling (per-frame values as given).
+    "reference_interval": 0.1,  # s
+    "window_margin": None,  # px of motion per reference_interval (None: the matcher's own window_margin)
     "agree_iou": 0.5,  # forward/backward estimates with this IoU are averaged, else the more confident wins
     "dedupe_iou": 0.7,  # two tracks' boxes overlapping this much in one frame: the less confident is dropped
     "min_size": 3.0,  # px: a clipped box narrower/lower than this has left the image
@@ -172,6 +180,26 @@ def dedupe_tracks(table: pd.DataFrame, iou: float) -> pd.DataFrame:
     return table.drop(index=drop)
 
 
+def frame_interval(sequence: Sequence) -> float:
+    """The sequence's frame interval in seconds: the median step of its timestamps (nan for < 2 frames)."""
+    steps = np.diff(np.asarray(sequence.timestamps, dtype=np.float64))
+    steps = steps[steps > 0]
+    return float(np.median(steps)) if len(steps) else float("nan")
+
+
+def motion_scale(sequence: Sequence, reference_interval: float | None) -> float:
+    """How many times farther objects move between this sequence's frames than at ``reference_interval`` s.
+
+    1.0 without a reference or usable timestamps. Rounded to 4 decimals: float timestamps give 10 Hz
+    steps of 0.10000000000000009 s, and the scaled settings should then be exactly the tuned ones.
+    """
+    reference = reference_interval
+    dt = frame_interval(sequence)
+    if not reference or not np.isfinite(dt):
+        return 1.0
+    return round(dt / float(reference), 4)
+
+
 def _left_image(box: np.ndarray, size: tuple[int, int], cfg: dict) -> tuple[bool, np.ndarray]:
     w, h = size
     clipped = np.array([np.clip(box[0], 0, w), np.clip(box[1], 0, h), np.clip(box[2], 0, w), np.clip(box[3], 0, h)])
@@ -206,7 +234,7 @@ def _bucket(cells: np.ndarray, limit: int, step: int = 4) -> np.ndarray:
 
 
 def _locate(matcher: torch.nn.Module, template: torch.Tensor, maps: list[torch.Tensor], prior: np.ndarray,
-            cfg: dict) -> tuple[np.ndarray, np.ndarray]:
+            cfg: dict, margins: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``matcher.locate`` for each run's target map (C, h, w), batched by crop size; boxes (N, 4) px, conf (N,).
 
     The matcher only looks for the peak in a window around the prior box (``window`` x its half-size
@@ -214,6 +242,7 @@ def _locate(matcher: torch.nn.Module, template: torch.Tensor, maps: list[torch.T
     cropped to that window plus half the box and ``crop_margin`` cells on each side (the similarity
     module and convolutions then see the object and its surroundings, as in training) and the
     result shifted back. This cut the matcher's cost per step several times at synth-kitti quick.
+    ``margins`` (N,) px replace the matcher's ``window_margin`` per run (None: the matcher's own).
     """
     dev = maps[0].device
     n = len(maps)
@@ -223,7 +252,8 @@ def _locate(matcher: torch.nn.Module, template: torch.Tensor, maps: list[torch.T
     window = getattr(matcher, "window", None)
     if cfg["crop"] and window is not None:
         stride = float(cfg["stride"])
-        margin = float(getattr(matcher, "window_margin", 0.0))
+        margin = (np.full(n, float(getattr(matcher, "window_margin", 0.0))) if margins is None
+                  else np.asarray(margins, float))
         bw = np.clip(prior[:, 2] - prior[:, 0], 1, None)
         bh = np.clip(prior[:, 3] - prior[:, 1], 1, None)
         need_w = 2 * ((bw / 2 * window + margin + bw / 2) / stride + cfg["crop_margin"])
@@ -245,7 +275,11 @@ def _locate(matcher: torch.nn.Module, template: torch.Tensor, maps: list[torch.T
         crops = torch.stack([maps[j][:, y0[j]:y0[j] + gh, x0[j]:x0[j] + gw] for j in members])
         shift = np.stack([x0[members], y0[members], x0[members], y0[members]], 1) * float(cfg["stride"])
         local = torch.tensor(prior[members] - shift, dtype=torch.float32, device=dev)
-        b, c = matcher.locate(template[members], crops, local)
+        if margins is None:
+            b, c = matcher.locate(template[members], crops, local)
+        else:
+            b, c = matcher.locate(template[members], crops, local,
+                                  margin=torch.tensor(margins[members], dtype=torch.float32, device=dev))
         boxes[members] = b.float().cpu().numpy() + shift
         conf[members] = c.float().cpu().numpy()
     return boxes, conf
@@ -267,6 +301,14 @@ def _propagate_chunk(matcher: torch.nn.Module, sequences: dict[str, Sequence], r
     if not runs:
         return
     dev = next(iter(features.values())).device
+    # Frame-rate scaling (see DEFAULTS): the search margin and the extrapolation cap of every run.
+    scale = {name: motion_scale(sequences[name], cfg["reference_interval"]) for name in {run.seq for run in runs}}
+    base_margin = cfg["window_margin"]
+    if base_margin is None:
+        base_margin = getattr(matcher, "window_margin", 0.0)
+    margins = np.array([float(base_margin) * scale[run.seq] for run in runs])
+    cap = int(cfg["max_extrapolate"])
+    extrapolate = np.array([max(1, round(cap / scale[run.seq])) if cap else 0 for run in runs])
     # Initial templates from the labelled frames, one batched call per sequence.
     tokens: list[torch.Tensor | None] = [None] * len(runs)
     by_seq: dict[str, list[int]] = {}
@@ -286,7 +328,7 @@ def _propagate_chunk(matcher: torch.nn.Module, sequences: dict[str, Sequence], r
     if cfg["calibrate"]:
         own = [features[run.seq][run.start] for run in runs]
         template_all = torch.stack([t for t in tokens])  # type: ignore[misc]
-        _, ref_conf = _locate(matcher, template_all, own, np.stack([run.box for run in runs]), cfg)
+        _, ref_conf = _locate(matcher, template_all, own, np.stack([run.box for run in runs]), cfg, margins)
         reference = np.maximum(ref_conf, 1e-3)
     active = list(range(len(runs)))
     step = 0
@@ -295,14 +337,14 @@ def _propagate_chunk(matcher: torch.nn.Module, sequences: dict[str, Sequence], r
         # Runs that reached the next label (or the video's end) in their direction are done.
         active = [r for r in active
                   if (runs[r].stop - (runs[r].start + step * runs[r].direction)) * runs[r].direction > 0
-                  and (runs[r].goal is not None or not cfg["max_extrapolate"] or step <= cfg["max_extrapolate"])]
+                  and (runs[r].goal is not None or not extrapolate[r] or step <= extrapolate[r])]
         if not active:
             break
         targets = [runs[r].start + step * runs[r].direction for r in active]
         template = torch.stack([tokens[r] for r in active])  # type: ignore[misc]
         prior = np.stack([_prior(runs[r], t, cfg) for r, t in zip(active, targets, strict=True)])
         maps = [features[runs[r].seq][t] for r, t in zip(active, targets, strict=True)]
-        boxes, conf = _locate(matcher, template, maps, prior, cfg)
+        boxes, conf = _locate(matcher, template, maps, prior, cfg, margins[active])
         boxes_np, conf_np = boxes, np.minimum(1.0, conf / reference[active])
         still, update = [], []
         for j, r in enumerate(active):
