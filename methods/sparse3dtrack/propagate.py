@@ -60,6 +60,14 @@ DEFAULTS: dict = {
     # nothing changes; None: no scaling (per-frame values as given).
     "reference_interval": 0.1,  # s
     "window_margin": None,  # px of motion per reference_interval (None: the matcher's own window_margin)
+    # Between two labels the matcher must beat linear interpolation of the labels' boxes (the goal prior).
+    # At 10 Hz it does; at 2 Hz one step moves an object ~5x farther and changes its look more, and on
+    # synth-nuscenes quick (median box 18 px) interpolation alone scored 2D MOTA 0.594 against 0.52 for
+    # the matched boxes (0.553 with bridging). So for sequences whose frame interval exceeds span_interval
+    # the frames between two labels get the interpolated box at span_conf, and the matcher carries tracks
+    # only past their first/last label. None: always match.
+    "span_interval": 0.25,  # s
+    "span_conf": 0.5,
     "agree_iou": 0.5,  # forward/backward estimates with this IoU are averaged, else the more confident wins
     "dedupe_iou": 0.7,  # two tracks' boxes overlapping this much in one frame: the less confident is dropped
     "min_size": 3.0,  # px: a clipped box narrower/lower than this has left the image
@@ -94,6 +102,8 @@ def resolve(cfg: dict | None) -> dict:
         raise ValueError(f"unknown propagation settings {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     if not 0.0 <= cfg["conf_drop"] <= cfg["conf_update"] <= 1.0:
         raise ValueError(f"need 0 <= conf_drop <= conf_update <= 1, got {cfg['conf_drop']}, {cfg['conf_update']}")
+    if not 0.0 < float(cfg["span_conf"]) <= 1.0:
+        raise ValueError(f"span_conf must be in (0, 1], got {cfg['span_conf']}")
     if int(cfg["patience"]) < 0:
         raise ValueError(f"patience must be >= 0, got {cfg['patience']}")
     return cfg
@@ -331,6 +341,15 @@ def _propagate_chunk(matcher: torch.nn.Module, sequences: dict[str, Sequence], r
         _, ref_conf = _locate(matcher, template_all, own, np.stack([run.box for run in runs]), cfg, margins)
         reference = np.maximum(ref_conf, 1e-3)
     active = list(range(len(runs)))
+    if cfg["span_interval"] is not None:
+        interpolated = {r for r, run in enumerate(runs)
+                        if run.goal is not None and frame_interval(sequences[run.seq]) > cfg["span_interval"]}
+        for r in interpolated:
+            run = runs[r]
+            length = abs(run.stop - run.start)
+            run.rows = [(run.start + k * run.direction, run.box + (run.goal - run.box) * k / length,
+                         float(cfg["span_conf"])) for k in range(1, length)]
+        active = [r for r in active if r not in interpolated]
     step = 0
     while active:
         step += 1

@@ -50,8 +50,8 @@ def test_ten_hz_propagation_is_unchanged_by_the_scaling(trained):
     dataset, labels, matcher, features = trained
     for cfg in ({}, ACCEPT_ALL):
         scaled = propagate(matcher, dataset.train.sequences, labels, cfg, features=features)
-        plain = propagate(matcher, dataset.train.sequences, labels, {**cfg, "reference_interval": None},
-                          features=features)
+        plain = propagate(matcher, dataset.train.sequences, labels,
+                          {**cfg, "reference_interval": None, "span_interval": None}, features=features)
         pd.testing.assert_frame_equal(scaled, plain)
 
 
@@ -66,6 +66,30 @@ def test_two_hz_extrapolates_the_same_time_in_fewer_frames(trained):
         got = {index_of(int(f)) for f in out[(out["seq"] == seq) & (out["track_id"] == track_id)]["frame"]}
         expected = set(range(max(0, labelled[0] - 2), labelled[-1] + 3)) & set(range(sequences[seq].num_frames))
         assert got == expected
+
+
+def test_two_hz_fills_spans_between_labels_by_interpolation(trained):
+    dataset, labels, matcher, features = trained
+    sequences = _slowed(dataset.train.sequences, 5.0)
+    out = propagate(matcher, sequences, labels, {"span_conf": 0.4}, features=features)
+    keys = ["seq", "frame", "track_id"]
+    checked = 0
+    for (seq, track_id), rows in labels.groupby(["seq", "track_id"]):
+        rows = rows.sort_values("frame")
+        frames, boxes = rows["frame"].to_numpy(), rows[["x1", "y1", "x2", "y2"]].to_numpy(float)
+        got = out[(out["seq"] == seq) & (out["track_id"] == track_id)].set_index("frame")
+        for (fa, ba), (fb, bb) in zip(zip(frames, boxes, strict=True), zip(frames[1:], boxes[1:], strict=True),
+                                      strict=False):
+            for f in range(fa + 1, fb):  # smoke frame ids are 0..T-1, so ids are indices
+                if f not in got.index:
+                    continue  # dropped as a duplicate of another track's box
+                np.testing.assert_allclose(got.loc[f, ["x1", "y1", "x2", "y2"]].to_numpy(float),
+                                           ba + (bb - ba) * (f - fa) / (fb - fa), atol=1e-9)
+                assert got.loc[f, "conf"] == 0.4
+                checked += 1
+    assert checked > 0 and not out.duplicated(keys).any()
+    with pytest.raises(ValueError, match="span_conf"):
+        propagate(matcher, sequences, labels, {"span_conf": 0.0}, features=features)
 
 
 def test_the_search_window_grows_with_the_frame_interval(trained):
