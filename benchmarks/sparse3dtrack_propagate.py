@@ -1,7 +1,8 @@
-"""Sparse3DTrack 2D pseudolabel propagation on synth-kitti: frames/s and 2D pseudolabel quality per threshold setting.
+"""Sparse3DTrack 2D pseudolabel propagation: frames/s and 2D pseudolabel quality per propagation setting.
 
-    python benchmarks/sparse3dtrack_propagate.py [--profile quick] [--budget 4] [--seed 0]
-        [--grid "conf_drop=0.1,0.2,0.3 conf_update=0.3,0.5 patience=3"] [--save PATH | --load PATH] [--no-crop-check]
+    python benchmarks/sparse3dtrack_propagate.py [--dataset synth-kitti|synth-nuscenes] [--profile quick]
+        [--budget 4] [--seed 0] [--grid "conf_drop=0.1,0.2,0.3 conf_update=0.3,0.5 patience=3"]
+        [--save PATH | --load PATH] [--no-crop-check]
 
 Trains ``train_matcher`` (the profile's settings) on the budget's labels exactly as the runner cuts
 them (``bench.runner.jobs.budget_labels``), encodes every training frame once, then runs
@@ -9,6 +10,9 @@ them (``bench.runner.jobs.budget_labels``), encodes every training frame once, t
 training ground truth with the kitti-2d protocol (evaluation only: the method sees the budget rows).
 Frames/s = training frames / (encoding + propagation) seconds. With the crop check, the default
 setting also runs once with ``crop=False`` (the matcher on whole frames) to show what the crop saves.
+The first row scores the budget's labels alone (what the base tracker gets when nothing propagates).
+Grid values are Python literals (``span_interval=0.25,None``). A ``--load``ed matcher must have been
+saved by this script with the same ``--profile``.
 Prints a table and one JSON line. One torch thread unless --threads says otherwise.
 """
 
