@@ -183,7 +183,8 @@ def exit_code(outcomes: list[Outcome]) -> int:
 
 def expected_from_store(runs: pd.DataFrame, metrics: pd.DataFrame, *, k: float = 3.0, min_tolerance: float = 0.01,
                         dataset: str | None = None, protocol: str | None = None,
-                        metrics_only: list[str] | None = None) -> dict[str, Any]:
+                        metrics_only: list[str] | None = None, methods: list[str] | None = None,
+                        split: str | None = None) -> dict[str, Any]:
     """An expected-values document from the store: value = mean over seeds, tolerance = max(k·std, floor).
 
     k = 3 seed standard deviations keeps false alarms rare for a mean of the same number of seeds;
@@ -195,14 +196,21 @@ def expected_from_store(runs: pd.DataFrame, metrics: pd.DataFrame, *, k: float =
         summary = summary[summary["protocol"] == protocol]
     if metrics_only:
         summary = summary[summary["metric"].isin(metrics_only)]
+    if methods:
+        summary = summary[summary["method"].isin(methods)]
+    if split:
+        summary = summary[summary["split"] == split]
     entries = []
     for r in summary.to_dict("records"):
         std = 0.0 if math.isnan(r["std"]) else float(r["std"])
-        entries.append({
+        entry = {
             "method": r["method"], "base": r["base"] or None, "dataset": r["dataset"],
             "budget": None if pd.isna(r["budget"]) else int(r["budget"]), "protocol": r["protocol"],
             "split": r["split"], "metric": r["metric"], "value": round(float(r["mean"]), 6),
             "tolerance": round(max(k * std, min_tolerance), 6),
             "note": f"{int(r['n'])} seed(s), std {std:.4g}",
-        })
+        }
+        if r.get("variant"):
+            entry["variant"] = r["variant"]
+        entries.append(entry)
     return {"name": "generated", "expected": entries}

@@ -114,9 +114,11 @@ def _spec_table(spec: str, summary: Any) -> str:
 @click.option("--dataset", default=None, help="with --write-expected: only this dataset")
 @click.option("--protocol", default=None, help="with --write-expected: only this protocol")
 @click.option("--metric", "metric_names", multiple=True, help="with --write-expected: only these metrics")
+@click.option("--method", "method_names", multiple=True, help="with --write-expected: only these methods")
+@click.option("--split", default=None, help="with --write-expected: only this split (e.g. val)")
 def check_command(expected_path: Path | None, store_path: Path | None, write_expected: Path | None, k_std: float,
                   min_tolerance: float, dataset: str | None, protocol: str | None,
-                  metric_names: tuple[str, ...]) -> None:
+                  metric_names: tuple[str, ...], method_names: tuple[str, ...], split: str | None) -> None:
     """Regression gate: exit 0 ok, 1 regression, 2 failed runs, 3 nothing ran."""
     import yaml
 
@@ -125,7 +127,8 @@ def check_command(expected_path: Path | None, store_path: Path | None, write_exp
     if write_expected is not None:
         runs, metrics, _ = _open_frames(store_path)
         doc = expected_from_store(runs, metrics, k=k_std, min_tolerance=min_tolerance, dataset=dataset,
-                                  protocol=protocol, metrics_only=list(metric_names) or None)
+                                  protocol=protocol, metrics_only=list(metric_names) or None,
+                                  methods=list(method_names) or None, split=split)
         write_expected.parent.mkdir(parents=True, exist_ok=True)
         header = (f"# Written by `bench check --write-expected` from {store_path or 'the default store'}:\n"
                   f"# value = seed mean, tolerance = max({k_std:g} x seed std, {min_tolerance:g}) (store units).\n"

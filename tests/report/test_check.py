@@ -138,3 +138,13 @@ def test_an_expectation_means_plain_runs_unless_it_names_a_variant(tmp_path):
                                                                                   "variant": "B1"}])
     assert (statuses, code) == (["ok", "ok"], 0)
     assert [o.mean for o in outcomes] == [pytest.approx(0.37), pytest.approx(0.14)]
+
+    # Written from the store, the variant row keeps its name, so both entries round-trip; --method filters.
+    doc = expected_from_store(*frames, methods=["sparse3dtrack"], split="val")
+    assert sorted(e.get("variant", "") for e in doc["expected"]) == ["", "B1"]
+    assert expected_from_store(*frames, methods=["oracle"])["expected"] == []
+    out = tmp_path / "written.yaml"
+    result = CliRunner().invoke(main, ["check", "--store", str(store.path), "--write-expected", str(out),
+                                       "--method", "sparse3dtrack", "--split", "val"])
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(main, ["check", "--store", str(store.path), "--expected", str(out)]).exit_code == 0
