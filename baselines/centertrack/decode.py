@@ -2,8 +2,10 @@
 
 Peaks: 3x3 max-pool non-maximum suppression on the class heatmaps, then the top K over classes
 and pixels. For each peak: 2D box from centre + offset and size; 3D centre by unprojecting the
-amodal centre at the predicted depth; dims; yaw = alpha + the ray angle of the 3D centre; the
-tracking offset says where the object was in the previous frame.
+amodal centre at the predicted depth (``depth_mode="geometric"``: the pinhole prior fy * h3d / h2d
+from the predicted 3D height and 2D box height, times exp of the regressed log-residual); dims;
+yaw = alpha + the ray angle of the 3D centre; the tracking offset says where the object was in the
+previous frame.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from baselines.centertrack.model import depth_from_raw
-from baselines.centertrack.targets import DOWN, ROT_BIN_CENTRES
+from baselines.centertrack.targets import DOWN, ROT_BIN_CENTRES, check_depth_mode, geometric_depth_prior
 from bench.data.geometry import wrap_angle
 
 
@@ -53,12 +55,14 @@ def decode_alpha(rot: np.ndarray) -> np.ndarray:
 
 
 def decode(out: dict[str, torch.Tensor], intrinsics: np.ndarray, k: int = 100, threshold: float = 0.0,
-           heatmap: torch.Tensor | None = None) -> list[Detections]:
+           heatmap: torch.Tensor | None = None, depth_mode: str = "direct") -> list[Detections]:
     """Detections per image of a batch of raw network outputs.
 
     ``intrinsics`` is (3, 3) or (B, 3, 3) for the input-size images. ``heatmap`` overrides
     ``sigmoid(out["hm"])`` (the encode/decode round trip passes its target heatmap here).
+    ``depth_mode`` must be the one the network was trained with (see ``targets.DEPTH_MODES``).
     """
+    check_depth_mode(depth_mode)
     hm = torch.sigmoid(out["hm"].float()) if heatmap is None else heatmap.float()
     b, c, h, w = hm.shape
     peaks = hm * (F.max_pool2d(hm, 3, 1, 1) == hm).float()
@@ -79,14 +83,17 @@ def decode(out: dict[str, torch.Tensor], intrinsics: np.ndarray, k: int = 100, t
         ct = (xy + at("reg")) * DOWN
         wh = np.maximum(at("wh"), 0.0) * DOWN  # an untrained head can say negative sizes
         boxes = np.concatenate([ct - wh / 2, ct + wh / 2], 1)
-        dep_raw = out["dep"][i].float().view(1, -1)[:, idx]
-        depth = depth_from_raw(dep_raw).T.detach().cpu().numpy().astype(np.float64)[:, 0]
-        amodal = (xy + at("amodal")) * DOWN
         kmat = intrinsics[i]
+        dims = np.exp(at("dim"))
+        if depth_mode == "geometric":
+            depth = geometric_depth_prior(kmat[1, 1], dims[:, 0], wh[:, 1]) * np.exp(np.clip(at("dep")[:, 0], -10, 10))
+        else:
+            dep_raw = out["dep"][i].float().view(1, -1)[:, idx]
+            depth = depth_from_raw(dep_raw).T.detach().cpu().numpy().astype(np.float64)[:, 0]
+        amodal = (xy + at("amodal")) * DOWN
         # Unproject the amodal (3D-centre) pixel at the predicted depth.
         cx = (amodal[:, 0] - kmat[0, 2]) * depth / kmat[0, 0]
         cy = (amodal[:, 1] - kmat[1, 2]) * depth / kmat[1, 1]
-        dims = np.exp(at("dim"))
         alpha = decode_alpha(at("rot"))
         yaw = wrap_angle(alpha + np.arctan2(cx, depth))
         boxes3d = np.stack([cx, cy + dims[:, 0] / 2, depth, dims[:, 0], dims[:, 1], dims[:, 2], yaw], 1)

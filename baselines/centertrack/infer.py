@@ -41,7 +41,8 @@ def track_sequence(model: CenterTrackNet, seq: Sequence, classes: tuple[str, ...
         pre = normalise(images[max(t - 1, 0):max(t - 1, 0) + 1]).to(dev)
         out = model(img, pre, torch.from_numpy(pre_hm)[None].to(dev))
         kmat = scale_intrinsics(seq.intrinsics[t], sx, sy)
-        dets = decode(out, kmat, k=cfg["topk"], threshold=cfg["track_thresh"])[0]
+        dets = decode(out, kmat, k=cfg["topk"], threshold=cfg["track_thresh"],
+                      depth_mode=cfg.get("depth_mode", "direct"))[0]
         if cfg.get("max_depth"):  # report only the range the training labels covered
             dets = dets.select(dets.boxes3d[:, 2] <= cfg["max_depth"])
         ids = tracker.step(dets)

@@ -6,7 +6,9 @@ Parameters (constructor keywords or the run's ``base``/method config section) ov
 - ``classes``: class names to detect (default: the known classes present in the labels),
 - ``weights``: a local checkpoint to initialise from (never downloaded; a missing file is an error),
 - ``threads``: torch CPU threads for this worker process (on a loaded 2-core box, 1 thread ran ~8x faster than 2),
-- ``max_depth``: detections farther than this (m) are not reported; default: the farthest labelled box in training.
+- ``max_depth``: detections farther than this (m) are not reported; default: the farthest labelled box in training,
+- ``depth_mode``: "direct" (default: regress z) or "geometric" (regress log(z) over the prior fy * h3d / h2d);
+  saved with the weights, so a restored model decodes depth the way it was trained.
 An FNComp-style labeler passes per-frame negative-loss weight maps in
 ``labels.attrs["neg_weight_maps"]``: ``{(seq, frame): (H', W') array in [0, 1]}`` (any size;
 resized to the output grid).
@@ -23,6 +25,7 @@ import torch
 
 from baselines.centertrack.infer import track_sequences
 from baselines.centertrack.model import save_weights
+from baselines.centertrack.targets import DEPTH_MODES
 from baselines.centertrack.train import build_model, resolve_config, resolve_input_size
 from baselines.centertrack.train import train as train_model
 from bench.data.tracks import CLASSES, DONTCARE
@@ -87,7 +90,7 @@ class CenterTrackLearner(Learner):
         if not hasattr(self, "model_"):
             raise RuntimeError("centertrack: predict() called before fit() or load_state_dict()")
         # Thresholds may change between fit and predict; the network's shape may not.
-        cfg = {**self._config(ctx), **{k: self.config_[k] for k in ARCH_KEYS}}
+        cfg = {**self._config(ctx), **{k: self.config_[k] for k in (*ARCH_KEYS, "depth_mode")}}
         cfg["max_depth"] = self._config(ctx).get("max_depth") or self.config_.get("max_depth")
         device = self._device(ctx)
         model = self.model_.to(device)
@@ -103,6 +106,7 @@ class CenterTrackLearner(Learner):
         state["meta.classes"] = _encode_classes(self.classes_)
         for key in ARCH_KEYS:
             state[f"meta.{key}"] = torch.tensor(self.config_[key]).reshape(-1)
+        state["meta.depth_mode"] = torch.tensor([DEPTH_MODES.index(self.config_["depth_mode"])])
         state["meta.max_depth"] = torch.tensor([self.config_.get("max_depth") or 0.0], dtype=torch.float64)
         return state
 
@@ -113,6 +117,9 @@ class CenterTrackLearner(Learner):
         for key in ARCH_KEYS:
             value = tuple(int(v) for v in np.asarray(state[f"meta.{key}"]).reshape(-1))
             cfg[key] = value if key in ("input_size", "depth") else value[0]
+        # Checkpoints from before depth_mode existed regressed depth directly.
+        mode = int(np.asarray(state["meta.depth_mode"]).reshape(-1)[0]) if "meta.depth_mode" in state else 0
+        cfg["depth_mode"] = DEPTH_MODES[mode]
         if "meta.max_depth" in state:  # 0: no limit
             cfg["max_depth"] = float(np.asarray(state["meta.max_depth"]).reshape(-1)[0]) or None
         self.config_ = cfg

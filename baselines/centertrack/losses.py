@@ -3,7 +3,8 @@
 - Heatmap: CenterNet's penalty-reduced focal loss. The positive term is taken at each object's peak
   and scaled by the object's label confidence (``weight``); the negative term is scaled per pixel
   by ``neg_weight`` (1 = background is trusted, 0 = an unlabeled object may be here: FNComp).
-- Regression heads: L1 at the object peaks, scaled by the label confidence.
+- Regression heads: L1 at the object peaks, scaled by the label confidence. Depth: L1 in metres
+  (``depth_mode="direct"``) or on the raw output, the log-residual over the geometric prior ("geometric").
 All terms are normalised by the number of labelled objects (not by the sum of confidences), so a
 low confidence lowers an object's pull on the network instead of being renormalised away.
 """
@@ -68,20 +69,23 @@ def rot_loss(pred: torch.Tensor, bins: torch.Tensor, res: torch.Tensor, w: torch
 
 
 def centertrack_loss(out: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
-                     weights: dict[str, float] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """Total loss and its parts (floats, for logging). ``target`` tensors are batched ``render_targets`` dicts."""
+                     weights: dict[str, float] | None = None, depth_mode: str = "direct"
+                     ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total loss and its parts (floats, for logging). ``target`` tensors are batched ``render_targets`` dicts
+    rendered with the same ``depth_mode``."""
     weights = {**LOSS_WEIGHTS, **(weights or {})}
     num = target["mask"].sum().clamp(min=1.0)
     w = target["mask"] * target["weight"]
     w3 = w * target["mask3d"]
     pos, neg = focal_loss(out["hm"], target)
     ind = target["ind"]
+    dep = gather(out["dep"], ind)
     parts = {
         "hm": pos + neg,
         "reg": weighted_l1(gather(out["reg"], ind), target["reg"], w, num),
         "wh": weighted_l1(gather(out["wh"], ind), target["wh"], w, num),
         "tracking": weighted_l1(gather(out["tracking"], ind), target["tracking"], w * target["tracking_mask"], num),
-        "dep": weighted_l1(depth_from_raw(gather(out["dep"], ind)), target["dep"], w3, num),
+        "dep": weighted_l1(dep if depth_mode == "geometric" else depth_from_raw(dep), target["dep"], w3, num),
         "rot": rot_loss(gather(out["rot"], ind), target["rot_bin"], target["rot_res"], w3, num),
         "dim": weighted_l1(gather(out["dim"], ind), target["dim"], w3, num),
         "amodal": weighted_l1(gather(out["amodal"], ind), target["amodal"], w3, num),

@@ -7,7 +7,9 @@ Per object (a row of the track table) the targets are CenterNet/CenterTrack's:
 - a Gaussian peak on the class heatmap at the 2D box centre (integer location ``ct_int``),
 - ``reg``: sub-pixel offset of the centre, ``wh``: 2D box size (output pixels),
 - ``tracking``: previous-frame centre minus ``ct_int`` (only if the track is in the previous frame),
-- ``dep``: depth z (m), ``dim``: log(h, w, l), ``rot``: observation angle alpha in 2 overlapping bins,
+- ``dep``: depth z (m); with ``depth_mode="geometric"`` instead log(z / prior), the residual over the pinhole
+  prior z ~ fy * h3d / h2d (see :func:`geometric_depth_prior`),
+- ``dim``: log(h, w, l), ``rot``: observation angle alpha in 2 overlapping bins,
 - ``amodal``: projected 3D box centre minus ``ct_int`` (the 2D box centre is not the 3D centre's
   projection, and truncated boxes are far from it),
 - ``weight``: the row's ``conf``, which scales this object's positive heatmap and regression losses.
@@ -29,6 +31,10 @@ DOWN = 4
 # Rotation bins (CenterNet "ddd"): centres at -pi/2 and +pi/2, each covering +-(pi/2 + pi/6), so they overlap.
 ROT_BIN_CENTRES = np.array([-np.pi / 2, np.pi / 2])
 ROT_BIN_HALF_WIDTH = np.pi / 2 + np.pi / 6
+# How the ``dep`` head encodes depth: "direct" regresses z itself (CenterNet); "geometric" regresses the
+# log-residual over the pinhole prior, which a small network learns far better than z (z regresses to the mean).
+DEPTH_MODES = ("direct", "geometric")
+MIN_BOX_HEIGHT = 1.0  # input px; the prior divides by the 2D box height
 
 
 @dataclass
@@ -100,6 +106,21 @@ def draw_gaussian(heatmap: np.ndarray, centre: tuple[int, int], radius: int) -> 
     np.maximum(region, g, out=region)
 
 
+def geometric_depth_prior(fy: float | np.ndarray, h3d: np.ndarray, h2d: np.ndarray) -> np.ndarray:
+    """Pinhole depth prior z ~ fy * h3d / h2d (fy and h2d in the same pixels; h2d clamped to >= 1 px).
+
+    Exact for an upright box seen at its centre; the regressed residual absorbs the rest (truncation,
+    the box's projected depth extent near the camera).
+    """
+    return np.asarray(fy, np.float64) * np.asarray(h3d, np.float64) / np.maximum(h2d, MIN_BOX_HEIGHT)
+
+
+def check_depth_mode(depth_mode: str) -> str:
+    if depth_mode not in DEPTH_MODES:
+        raise ValueError(f"unknown CenterTrack depth_mode {depth_mode!r}; expected one of {DEPTH_MODES}")
+    return depth_mode
+
+
 def encode_alpha(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """alpha -> (bin membership (N, 2) in {0,1}, residual to each bin centre (N, 2))."""
     res = wrap_angle(np.asarray(alpha)[:, None] - ROT_BIN_CENTRES[None, :])
@@ -144,14 +165,17 @@ def disturb_previous(centres: np.ndarray, sizes: np.ndarray, rng: np.random.Gene
 
 def render_targets(objects: Objects, intrinsics: np.ndarray, input_size: tuple[int, int], num_classes: int,
                    prev_centres: dict[int, np.ndarray] | None = None, dontcare: np.ndarray | None = None,
-                   neg_weight: np.ndarray | None = None, max_objs: int = 64) -> dict[str, np.ndarray]:
+                   neg_weight: np.ndarray | None = None, max_objs: int = 64, depth_mode: str = "direct"
+                   ) -> dict[str, np.ndarray]:
     """Dense and per-object targets for one frame.
 
     ``intrinsics`` are for the input-size image. ``prev_centres`` maps track id -> previous 2D centre
     (input pixels). ``neg_weight`` is an optional (H/4, W/4) map in [0, 1] scaling the negative
     heatmap loss per pixel (FNComp); DontCare boxes set it to 0 inside. Objects beyond ``max_objs``
-    (nearest first) are dropped from regression but still drawn on the heatmap.
+    (nearest first) are dropped from regression but still drawn on the heatmap. ``depth_mode`` picks
+    the ``dep`` target: z (m), or log(z) - log(prior) (see :data:`DEPTH_MODES`).
     """
+    check_depth_mode(depth_mode)
     w_in, h_in = input_size
     wo, ho = w_in // DOWN, h_in // DOWN
     hm = np.zeros((num_classes, ho, wo), dtype=np.float32)
@@ -203,7 +227,12 @@ def render_targets(objects: Objects, intrinsics: np.ndarray, input_size: tuple[i
             centre3d = box_center(box[None])[0]
             amodal = project_points(centre3d, intrinsics) / DOWN
             t["amodal"][k] = amodal - ct_int
-            t["dep"][k] = box[2]
+            if depth_mode == "geometric":
+                # A box at or behind the camera has no log depth: clamp it (such rows are label noise).
+                prior = geometric_depth_prior(intrinsics[1, 1], box[3], bh * DOWN)
+                t["dep"][k] = np.log(max(box[2], 1e-3)) - np.log(max(float(prior), 1e-3))
+            else:
+                t["dep"][k] = box[2]
             t["dim"][k] = np.log(box[3:6])
             bins, res = encode_alpha(observation_angle(box[None]))
             t["rot_bin"][k], t["rot_res"][k] = bins[0], res[0]

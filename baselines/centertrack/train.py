@@ -27,6 +27,7 @@ from baselines.centertrack.model import CenterTrackNet, ModelConfig, load_weight
 from baselines.centertrack.targets import (
     DOWN,
     Objects,
+    check_depth_mode,
     disturb_previous,
     objects_from_table,
     render_pre_hm,
@@ -59,6 +60,7 @@ DEFAULTS: dict = dict(
     max_frame_dist=3, grad_clip=35.0, weight_decay=0.0, stem_kernel=7,
     track_thresh=0.3, new_thresh=0.4, max_age=3, topk=100,  # inference
     max_depth=None,  # drop detections farther than this (m); the Learner's default: the farthest training label
+    depth_mode="direct",  # "geometric": the dep head regresses log(z / (fy * h3d / h2d)) (targets.DEPTH_MODES)
 )
 
 
@@ -70,6 +72,7 @@ def resolve_config(profile: str = "quick", overrides: dict | None = None) -> dic
     if cfg["input_size"] != NATIVE:  # "native" is resolved against the training images (resolve_input_size)
         cfg["input_size"] = tuple(int(v) for v in cfg["input_size"])
     cfg["depth"] = tuple(int(v) for v in cfg["depth"])
+    check_depth_mode(cfg["depth_mode"])
     return cfg
 
 
@@ -86,8 +89,11 @@ def resolve_input_size(cfg: dict, sequences: dict[str, Sequence]) -> dict:
 
 
 def build_model(cfg: dict, num_classes: int) -> CenterTrackNet:
-    return CenterTrackNet(ModelConfig(num_classes=num_classes, width=cfg["width"], head_conv=cfg["head_conv"],
-                                      depth=cfg["depth"], stem_kernel=cfg["stem_kernel"]))
+    model = CenterTrackNet(ModelConfig(num_classes=num_classes, width=cfg["width"], head_conv=cfg["head_conv"],
+                                       depth=cfg["depth"], stem_kernel=cfg["stem_kernel"]))
+    if cfg.get("depth_mode") == "geometric":  # start at the prior (residual 0), not at the direct mode's 20 m
+        torch.nn.init.zeros_(model.heads["dep"].bias)
+    return model
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
@@ -169,7 +175,7 @@ def make_sample(data: SeqData, fi: int, cfg: dict, num_classes: int, rng: np.ran
                                         cfg["fp_disturb"])
     target = render_targets(cur.objects, data.intrinsics[cur.index], cfg["input_size"], num_classes,
                             prev_centres=prev_centres, dontcare=cur.dontcare, neg_weight=cur.neg_weight,
-                            max_objs=cfg["max_objs"])
+                            max_objs=cfg["max_objs"], depth_mode=cfg["depth_mode"])
     target["pre_hm"] = render_pre_hm(noisy_c, noisy_s, cfg["input_size"])
     target["img_index"] = np.array([cur.index, prev.index])
     return target
@@ -225,7 +231,7 @@ def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[s
         images = [data[s].images[sm["img_index"]] for (s, _), sm in zip(picks, samples, strict=True)]
         batch, img, pre = collate(samples, images, dev)
         out = model(img, pre, batch["pre_hm"])
-        loss, log = centertrack_loss(out, batch)
+        loss, log = centertrack_loss(out, batch, depth_mode=cfg["depth_mode"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg["grad_clip"]:
