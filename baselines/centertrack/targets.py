@@ -71,6 +71,33 @@ def objects_from_table(rows: pd.DataFrame, classes: tuple[str, ...], sx: float, 
     return objects, dontcare
 
 
+def flip_boxes(boxes: np.ndarray, width: float) -> np.ndarray:
+    """2D boxes ``(N, 4)`` of the horizontally mirrored image: u -> width - u (pixel centres at j + 0.5)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=1)
+
+
+def flip_objects(objects: Objects, width: float) -> Objects:
+    """The objects of the horizontally mirrored image (``width`` input pixels wide).
+
+    In 3D the mirror is x -> -x in the camera frame, which turns a heading yaw into pi - yaw; with
+    :func:`flip_intrinsics` every 3D box still projects onto its mirrored 2D box.
+    """
+    boxes = flip_boxes(objects.boxes, width)
+    boxes3d = objects.boxes3d.copy()
+    boxes3d[:, 0] = -boxes3d[:, 0]
+    boxes3d[:, 6] = wrap_angle(np.pi - boxes3d[:, 6])
+    return Objects(boxes, boxes3d, objects.cls, objects.track_id, objects.conf)
+
+
+def flip_intrinsics(intrinsics: np.ndarray, width: float) -> np.ndarray:
+    """Intrinsics of the mirrored image: u' = width - u = fx (-X) / Z + (width - cx)."""
+    k = np.array(intrinsics, dtype=np.float64)
+    k[0, 2] = width - k[0, 2]
+    k[0, 1] = -k[0, 1]
+    return k
+
+
 def gaussian_radius(height: np.ndarray, width: np.ndarray, min_overlap: float = 0.7) -> np.ndarray:
     """CenterNet's heatmap radius: the largest corner shift keeping IoU >= min_overlap with the true box.
 

@@ -12,6 +12,7 @@ as CenterTrack does (jitter, drops, false positives), are rendered into the prev
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -29,6 +30,9 @@ from baselines.centertrack.targets import (
     Objects,
     check_depth_mode,
     disturb_previous,
+    flip_boxes,
+    flip_intrinsics,
+    flip_objects,
     objects_from_table,
     render_pre_hm,
     render_targets,
@@ -43,7 +47,7 @@ STRIDE = 32  # the backbone's coarsest stride: input sides must be multiples of 
 PROFILES: dict[str, dict] = {
     # Seconds: for tests.
     "smoke": dict(input_size=(128, 64), width=8, head_conv=16, depth=(1, 1, 1, 1), stem_kernel=3, batch_size=2, lr=2e-3,
-                  steps=6, lr_step=0.8, max_objs=32),
+                  steps=6, lr_step=0.8, max_objs=32, ema=0.0),  # averaging a few steps only lags
     # CPU minutes at the synthetic images' own size ("native": rounded up to a multiple of 32, so 416x128 ->
     # 104x32 output on synth-kitti and 384x216 -> 384x224 on synth-nuscenes, rather than squeezing a 16:9 frame
     # into KITTI's shape). At 416x128: 0.29 GFLOP per image forward; ~0.2 s CPU per batch-8 step on one
@@ -58,6 +62,8 @@ PROFILES: dict[str, dict] = {
 DEFAULTS: dict = dict(
     hm_disturb=0.05, lost_disturb=0.4, fp_disturb=0.1,  # CenterTrack nuScenes/KITTI training noise
     max_frame_dist=3, grad_clip=35.0, weight_decay=0.0, stem_kernel=7,
+    flip=0.5,  # probability of mirroring a sample left-right (CenterTrack's --flip 0.5)
+    ema=0.998,  # decay of the weight average that becomes the trained model (0: the last step's weights)
     track_thresh=0.3, new_thresh=0.4, max_age=3, topk=100,  # inference
     max_depth=None,  # drop detections farther than this (m); the Learner's default: the farthest training label
     depth_mode="direct",  # "geometric": the dep head regresses log(z / (fy * h3d / h2d)) (targets.DEPTH_MODES)
@@ -169,22 +175,35 @@ def make_sample(data: SeqData, fi: int, cfg: dict, num_classes: int, rng: np.ran
     cur = data.frames[fi]
     near = [j for j, f in enumerate(data.frames) if abs(f.index - cur.index) < cfg["max_frame_dist"]]
     prev = data.frames[int(rng.choice(near))]
-    centres, sizes = _centres_sizes(prev.objects)
-    prev_centres = {int(t): c for t, c in zip(prev.objects.track_id, centres, strict=True)}
+    objects, prev_objects, dontcare = cur.objects, prev.objects, cur.dontcare
+    intrinsics, neg_weight = data.intrinsics[cur.index], cur.neg_weight
+    # Mirroring doubles the scenes a from-scratch network sees and cancels any left/right bias it would learn
+    # from a few hundred frames; both images, both frames' labels and the weight maps mirror together.
+    flip = bool(cfg.get("flip", 0.0)) and rng.random() < cfg["flip"]
+    if flip:
+        width = float(cfg["input_size"][0])
+        objects, prev_objects = flip_objects(objects, width), flip_objects(prev_objects, width)
+        dontcare = flip_boxes(dontcare, width)
+        intrinsics = flip_intrinsics(intrinsics, width)
+        neg_weight = None if neg_weight is None else np.ascontiguousarray(neg_weight[:, ::-1])
+    centres, sizes = _centres_sizes(prev_objects)
+    prev_centres = {int(t): c for t, c in zip(prev_objects.track_id, centres, strict=True)}
     noisy_c, noisy_s = disturb_previous(centres, sizes, rng, cfg["hm_disturb"], cfg["lost_disturb"],
                                         cfg["fp_disturb"])
-    target = render_targets(cur.objects, data.intrinsics[cur.index], cfg["input_size"], num_classes,
-                            prev_centres=prev_centres, dontcare=cur.dontcare, neg_weight=cur.neg_weight,
+    target = render_targets(objects, intrinsics, cfg["input_size"], num_classes,
+                            prev_centres=prev_centres, dontcare=dontcare, neg_weight=neg_weight,
                             max_objs=cfg["max_objs"], depth_mode=cfg["depth_mode"])
     target["pre_hm"] = render_pre_hm(noisy_c, noisy_s, cfg["input_size"])
     target["img_index"] = np.array([cur.index, prev.index])
+    target["flip"] = np.array(flip)
     return target
 
 
 def collate(samples: list[dict], images: list[torch.Tensor], device: torch.device) -> tuple[dict, torch.Tensor,
                                                                                            torch.Tensor]:
     batch = {k: torch.from_numpy(np.stack([s[k] for s in samples])).to(device) for k in samples[0]
-             if k != "img_index"}
+             if k not in ("img_index", "flip")}
+    images = [im.flip(-1) if s.get("flip", False) else im for s, im in zip(samples, images, strict=True)]
     img = normalise(torch.stack([im[0] for im in images])).to(device)
     pre = normalise(torch.stack([im[1] for im in images])).to(device)
     return batch, img, pre
@@ -216,6 +235,10 @@ def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[s
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [max(1, int(steps * cfg["lr_step"]))], gamma=0.1)
     model.train()
+    # The weight average is what is returned: from scratch on a few hundred frames, the last step's weights
+    # vary a lot from seed to seed, and the average is the better and steadier model.
+    decay = float(cfg.get("ema") or 0.0)
+    average = copy.deepcopy(model).requires_grad_(False) if decay else None
     history = []
     order = rng.permutation(len(index))
     pos = 0
@@ -238,9 +261,25 @@ def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[s
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
         opt.step()
         sched.step()
+        if average is not None:
+            # Warm-up (TensorFlow's num_updates rule): early on the average follows the model closely, so
+            # a short run's average is not still the random initialisation.
+            _update_average(average, model, min(decay, (1 + step) / (10 + step)))
         log.update(step=step, seconds=time.perf_counter() - start)
         history.append(log)
         if progress is not None:
             progress(step + 1, steps, log)
+    if average is not None:
+        model = average
     model.eval()
     return model, history
+
+
+@torch.no_grad()
+def _update_average(average: CenterTrackNet, model: CenterTrackNet, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * model, for weights and BatchNorm statistics alike."""
+    for avg, cur in zip(average.state_dict().values(), model.state_dict().values(), strict=True):
+        if avg.dtype.is_floating_point:
+            avg.mul_(decay).add_(cur, alpha=1.0 - decay)
+        else:
+            avg.copy_(cur)
