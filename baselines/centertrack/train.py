@@ -57,7 +57,7 @@ PROFILES: dict[str, dict] = {
     # CenterTrack's published recipe (MOT17/KITTI tracking: Adam, lr 1.25e-4, batch 32, 70 epochs, lr x0.1 at
     # epoch 60; KITTI input 1280x384). The network stays ours (no DLA-34/DCN/ImageNet weights offline), wider.
     "paper": dict(input_size=(1280, 384), width=64, head_conv=256, depth=(1, 2, 2, 1), batch_size=32, lr=1.25e-4,
-                  epochs=70, lr_step=60 / 70, max_objs=128),
+                  epochs=70, lr_step=60 / 70, max_objs=128, ema=0.0),  # the published recipe has no weight average
 }
 DEFAULTS: dict = dict(
     hm_disturb=0.05, lost_disturb=0.4, fp_disturb=0.1,  # CenterTrack nuScenes/KITTI training noise
