@@ -88,7 +88,11 @@ def test_bad_specs_name_file_and_entry(tmp_path):
                    "gap_closed: {row: a, lower: b, upper: a}\n")
     with pytest.raises(ValueError, match="gap_closed"):
         load_table_spec(bad)
-    assert [s.name for s in load_table_specs()] == ["sparse3dtrack_main"]
+    shipped = {s.name: s for s in load_table_specs()}
+    assert sorted(shipped) == ["bounds", "sparse3dtrack_main"]
+    # The bounds table is the sparse labeler at the four budgets, then the oracle, as issue 5 asks.
+    assert [(r.method, r.budget) for r in shipped["bounds"].rows] == [
+        ("sparse", 2), ("sparse", 4), ("sparse", 8), ("sparse", 16), ("oracle", None)]
 
 
 def test_bench_table_spec_prints_the_filled_table_and_names_known_specs(store):
