@@ -6,6 +6,7 @@ import dataclasses
 import pickle
 
 import pytest
+import torch
 import toy_methods
 from toy_methods import calls
 
@@ -42,6 +43,9 @@ def test_labeler_with_base_runs_all_stages_then_skips(tmp_path):
     record = Store(tmp_path / "runs" / "bench.sqlite").run(planned.key)
     assert record.status == "ok" and record.peak_mem_mb > 10 and record.wall_s > 0 and record.fps > 0
     assert record.manifest["git"]["commit"] and "numpy" in record.manifest["packages"]
+    # Trained results depend on the CPU's kernels, so the record names the CPU and torch's SIMD level.
+    assert record.manifest["cpu"]["model"]
+    assert record.manifest["cpu"]["torch_capability"] == torch.backends.cpu.get_cpu_capability()
     assert record.config["eval"]["pseudolabel"] == ["3d-iou"]
     assert (planned.run_dir / "config.yaml").exists()
     metrics = Store(tmp_path / "runs" / "bench.sqlite").metrics_frame()
