@@ -68,7 +68,9 @@ def test_scale_intrinsics_maps_pixel_edges():
 
 def test_training_lowers_the_reprojection_loss_on_fixed_frames(smoke):
     seqs = smoke.train.sequences
-    cfg = {**PROFILES["smoke"], "steps": 40, "lr": 2e-3}
+    # The default LR (1e-3). At 2e-3 batch-2 Adam is noisy enough that one 40-step trajectory can end above its start
+    # on some CPUs (seed 0 on an AVX-512 Xeon: loss ratio 1.07; seeds 1-2 there and every seed at 1e-3: 0.79-0.85).
+    cfg = {**PROFILES["smoke"], "steps": 40}
 
     def loss(net: DepthNet) -> float:
         values = []
