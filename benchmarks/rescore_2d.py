@@ -6,7 +6,8 @@ Why: on synth-nuscenes the nuScenes protocol matches by centre distance (2 m), s
 depth is off by 2-3 m scores AMOTA 0 whatever labels it was trained on. The 2D view (kitti-2d: Car, IoU 0.5)
 of the same predictions still ranks the labelers. Reads each plain (non-variant) ok run's
 ``prediction/predictions.parquet``; the latest run per (method, budget, seed) counts, as in ``bench table``.
-Prints mean ± std over seeds per (method, budget) and one JSON line. Writes nothing to the store.
+Prints mean ± std over seeds per (method, budget), each seed's MOTA and IDF1, and one JSON line.
+Writes nothing to the store.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def main() -> None:
         print(f"| {method} | {budget} | {seeds} | " + " | ".join(cells) + " |")
         out.append({"method": method, "budget": budget, "seeds": seeds,
                     **{m: float(group[m].mean()) for m in METRICS}})
+    for (method, budget), group in table.groupby(["method", "budget"], sort=False):
+        print(f"per seed, {method} @ {budget}: " + ", ".join(
+            f"s{r.seed} MOTA {r.MOTA:.3f} IDF1 {r.IDF1:.3f}" for r in group.sort_values("seed").itertuples()))
     print(json.dumps({"dataset": args.dataset, "protocol": args.protocol, "cells": out}))
 
 
