@@ -45,7 +45,7 @@ def package_versions() -> dict[str, str | None]:
 def cpu_info() -> dict[str, str]:
     """The CPU's model name and the SIMD level torch dispatches to.
 
-    Why: float results of a trained network differ between CPUs (AVX2 vs AVX-512 kernels sum in other orders), and
+    Why: float results of a trained network differ between CPUs (other SIMD kernels sum in another order), and
     2000 training steps turn that rounding into a different model: the same seed scored 0.404 kitti-2d MOTA on an
     AMD EPYC and 0.354 on an Intel Xeon (docs/benchmarks.md). A run must say which CPU it ran on.
     """
