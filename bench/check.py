@@ -181,6 +181,21 @@ def exit_code(outcomes: list[Outcome]) -> int:
     return EXIT_OK
 
 
+def without_undefined_motp(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Drop MOTP from every cell (method, base, dataset, budget, variant, split, protocol, seq) where a run matched
+    nothing.
+
+    Such a run's MOTP is a mean over no matches, which the metric code reports as 0 (TrackEval's convention): an
+    expectation built on it, or on the other seeds alone, flips whenever the next run of that cell matches nothing,
+    or something.
+    """
+    cell = ["method", "base", "dataset", "budget", "variant", "split", "protocol", "seq"]
+    no_match = metrics[(metrics["metric"] == "TP") & (metrics["value"] == 0)]
+    undefined = pd.MultiIndex.from_frame(metrics[cell].astype(str)).isin(
+        pd.MultiIndex.from_frame(no_match[cell].astype(str)))
+    return metrics[~((metrics["metric"] == "MOTP").to_numpy() & undefined)]
+
+
 def expected_from_store(runs: pd.DataFrame, metrics: pd.DataFrame, *, k: float = 3.0, min_tolerance: float = 0.01,
                         dataset: str | None = None, protocol: str | None = None,
                         metrics_only: list[str] | None = None, methods: list[str] | None = None,
@@ -188,8 +203,8 @@ def expected_from_store(runs: pd.DataFrame, metrics: pd.DataFrame, *, k: float =
     """An expected-values document from the store: value = mean over seeds, tolerance = max(k·std, floor).
 
     k = 3 seed standard deviations keeps false alarms rare for a mean of the same number of seeds;
-    the floor covers cells run with a single seed (no std)."""
-    summary = summarize(metrics)
+    the floor covers cells run with a single seed (no std). MOTP is left out where it is undefined for some run."""
+    summary = summarize(without_undefined_motp(metrics))
     if dataset:
         summary = summary[summary["dataset"] == dataset]
     if protocol:

@@ -148,3 +148,22 @@ def test_an_expectation_means_plain_runs_unless_it_names_a_variant(tmp_path):
                                        "--method", "sparse3dtrack", "--split", "val"])
     assert result.exit_code == 0, result.output
     assert CliRunner().invoke(main, ["check", "--store", str(store.path), "--expected", str(out)]).exit_code == 0
+
+
+def test_written_expectations_leave_out_motp_where_a_run_matched_nothing(tmp_path):
+    from bench.store import MetricRow, RunRecord, Store
+
+    store = Store(tmp_path / "bench.sqlite")
+    # sparse@2: seed 0 matched nothing (TrackEval's MOTP 0 means "undefined"), seed 1 matched 8 boxes; oracle both.
+    runs = (("s0", "sparse", 2, 0, 0, 0.0), ("s1", "sparse", 2, 1, 8, 0.69),
+            ("o0", "oracle", None, 0, 300, 0.68), ("o1", "oracle", None, 1, 290, 0.67))
+    for key, method, budget, seed, tp, motp in runs:
+        store.upsert_run(RunRecord(key=key, method=method, base="centertrack", dataset="synth-kitti", budget=budget,
+                                   seed=seed, profile="quick", protocol_version="1", status="ok", finished_at=1.0))
+        store.add_metrics(key, [MetricRow("val", "kitti-2d", "", name, value)
+                                for name, value in (("TP", tp), ("MOTP", motp), ("MOTA", tp / 1000))])
+    doc = expected_from_store(store.runs_frame(), store.metrics_frame())
+    cells = {(e["method"], e["metric"]): e for e in doc["expected"]}
+    assert ("sparse", "MOTP") not in cells
+    assert ("sparse", "MOTA") in cells and ("sparse", "TP") in cells
+    assert cells[("oracle", "MOTP")]["value"] == pytest.approx(0.675)
