@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.data.formats.npz import open_npz, read_array, read_bytes_array
+
 THRESHOLDS_PX = (1, 2, 4, 8, 16)
 # tapnet's fixed metric thresholds (metres) for ``use_fixed_metric_threshold``.
 FIXED_METRIC_THRESHOLDS = {1: 0.01, 2: 0.04, 4: 0.16, 8: 0.64, 16: 2.56}
@@ -177,18 +179,21 @@ def load_tapvid3d(gt_dir: str | Path, pred_dir: str | Path,
     gt, pred, intrinsics = {}, {}, {}
     for path in files:
         name = path.stem
-        with np.load(path, allow_pickle=True) as z:
+        with open_npz(path, "TAPVid-3D ground-truth file") as z:  # pickles refused: no code from data
             _require(z, path, ("tracks_XYZ", "visibility", "queries_xyt", "fx_fy_cx_cy"))
-            xyz, vis = np.asarray(z["tracks_XYZ"], np.float64), np.asarray(z["visibility"], bool)
+            xyz = np.asarray(read_array(z, "tracks_XYZ", path), np.float64)
+            vis = np.asarray(read_array(z, "visibility", path), bool)
             _check_shapes(path, xyz, vis)
-            gt[name] = PointTracks(xyz=xyz, visible=vis, queries=np.asarray(z["queries_xyt"], np.float64))
-            intrinsics[name] = eval_intrinsics(z["fx_fy_cx_cy"], _image_size(z, path), resolution)
+            queries = np.asarray(read_array(z, "queries_xyt", path), np.float64)
+            gt[name] = PointTracks(xyz=xyz, visible=vis, queries=queries)
+            intrinsics[name] = eval_intrinsics(read_array(z, "fx_fy_cx_cy", path), _image_size(z, path), resolution)
         pred_path = pred_dir / path.name
         if not pred_path.exists():
             continue
-        with np.load(pred_path, allow_pickle=True) as z:
+        with open_npz(pred_path, "TAPVid-3D prediction file") as z:
             _require(z, pred_path, ("tracks_XYZ", "visibility"))
-            pxyz, pvis = np.asarray(z["tracks_XYZ"], np.float64), np.asarray(z["visibility"], bool)
+            pxyz = np.asarray(read_array(z, "tracks_XYZ", pred_path), np.float64)
+            pvis = np.asarray(read_array(z, "visibility", pred_path), bool)
             _check_shapes(pred_path, pxyz, pvis)
             if pxyz.shape != xyz.shape:
                 raise ValueError(f"{pred_path}: tracks_XYZ has shape {pxyz.shape}, the ground truth {xyz.shape}")
@@ -215,13 +220,14 @@ def _check_shapes(path: Path, xyz: np.ndarray, vis: np.ndarray) -> None:
 
 def _image_size(z: Any, path: Path) -> tuple[int, int]:
     if "image_size" in z.files:
-        w, h = (int(v) for v in z["image_size"])
+        w, h = (int(v) for v in read_array(z, "image_size", path))
         return w, h
     if "images_jpeg_bytes" in z.files:
         import io
 
         import imageio.v3 as iio
 
-        frame = iio.imread(io.BytesIO(bytes(z["images_jpeg_bytes"][0])), extension=".jpg")
+        first = read_bytes_array(path, "images_jpeg_bytes")[0]  # a restricted unpickler: bytes only
+        frame = iio.imread(io.BytesIO(first), extension=".jpg")
         return int(frame.shape[1]), int(frame.shape[0])
     raise ValueError(f"{path}: needs images_jpeg_bytes or image_size (w, h) to rescale the intrinsics")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.data.formats.common import apply_sidecar, hash_files, read_meta_frames, read_sidecar, write_sidecar
+from bench.data.formats.npz import open_npz, read_array, read_bytes_array
 from bench.data.sequence import DataError, Dataset, PointTracks, Sequence, Split
 from bench.data.tracks import empty_tracks
 
@@ -51,20 +52,14 @@ def write_video(path: Path, seq: Sequence, points: PointTracks) -> None:
 def read_video(path: Path, frame_rate: float = 10.0) -> tuple[Sequence, PointTracks]:
     """Read and check one ground-truth file: shapes agree, coordinates finite, images decode to one size."""
     path = Path(path)
-    try:
-        data = np.load(path, allow_pickle=True)  # images_jpeg_bytes is an object array of bytes
-    except FileNotFoundError:
-        raise DataError(f"{path}: file is missing") from None
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: not a readable npz file ({err})") from None
-    with data:
+    with open_npz(path, "TAPVid-3D file") as data:
         missing = [k for k in GT_KEYS if k not in data.files]
         if missing:
             raise DataError(f"{path}: missing keys {missing}; a TAPVid-3D file has {list(GT_KEYS)}")
-        xyz, visible = data["tracks_XYZ"], data["visibility"]
-        queries, intr = data["queries_xyt"], data["fx_fy_cx_cy"]
-        jpegs = list(data["images_jpeg_bytes"])
-        w2c = data["extrinsics_w2c"] if "extrinsics_w2c" in data.files else None
+        xyz, visible = read_array(data, "tracks_XYZ", path), read_array(data, "visibility", path)
+        queries, intr = read_array(data, "queries_xyt", path), read_array(data, "fx_fy_cx_cy", path)
+        w2c = read_array(data, "extrinsics_w2c", path) if "extrinsics_w2c" in data.files else None
+    jpegs = read_bytes_array(path, "images_jpeg_bytes")  # no pickle: an array of bytes or an error
     t = len(jpegs)
     if xyz.ndim != 3 or xyz.shape[0] != t or xyz.shape[2] != 3:
         raise DataError(f"{path}: tracks_XYZ has shape {xyz.shape}, expected ({t}, N, 3) for {t} images")
@@ -99,16 +94,11 @@ def write_predictions(path: Path | str, xyz: np.ndarray, visible: np.ndarray) ->
 def read_predictions(path: Path | str, shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A prediction file's (tracks_XYZ (T, N, 3), visibility (T, N)); ``shape`` = expected (T, N)."""
     path = Path(path)
-    try:
-        with np.load(path) as data:
-            missing = [k for k in PRED_KEYS if k not in data.files]
-            if missing:
-                raise DataError(f"{path}: missing keys {missing}; a prediction file has {list(PRED_KEYS)}")
-            xyz, visible = data["tracks_XYZ"], data["visibility"]
-    except FileNotFoundError:
-        raise DataError(f"{path}: prediction file is missing") from None
-    except (OSError, ValueError) as err:
-        raise DataError(f"{path}: not a readable npz file ({err})") from None
+    with open_npz(path, "prediction file") as data:
+        missing = [k for k in PRED_KEYS if k not in data.files]
+        if missing:
+            raise DataError(f"{path}: missing keys {missing}; a prediction file has {list(PRED_KEYS)}")
+        xyz, visible = read_array(data, "tracks_XYZ", path), read_array(data, "visibility", path)
     want = shape or xyz.shape[:2]
     if xyz.shape != (*want, 3) or visible.shape != tuple(want):
         raise DataError(f"{path}: tracks_XYZ {xyz.shape} / visibility {visible.shape}, expected "
