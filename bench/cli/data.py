@@ -61,10 +61,11 @@ def data() -> None:
 @_bad_input
 def make(name: str, scale: str, seed: int, out: Path | None) -> None:
     """Generate a synthetic dataset and export it in its native format."""
-    from bench.data.datasets import cache_path, is_complete, make_synthetic
+    from bench.data.datasets import cache_path, export_hash, make_synthetic
+    from bench.data.synth import data_hash
 
     folder = out or cache_path(name, scale, seed)
-    if is_complete(folder):
+    if export_hash(folder) == data_hash(name, scale, seed):
         click.echo(f"{name} ({scale}, seed {seed}) is already at {folder}")
         return
     start = time.perf_counter()

@@ -37,6 +37,7 @@ def _open_frames(store_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, P
               default=None, help="folder of published-number files (default: leaderboards/published)")
 def report(out_dir: Path, store_path: Path | None, schema_path: Path | None, published_dir: Path | None) -> None:
     """Write the HTML leaderboards (offline, self-contained) from the results store."""
+    from bench.ownership import OwnershipError
     from bench.report.html import render_report
     from bench.report.published import load_published
     from bench.report.schema import MetricSchema
@@ -47,7 +48,11 @@ def report(out_dir: Path, store_path: Path | None, schema_path: Path | None, pub
         published = load_published(published_dir)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    result = render_report(runs, metrics, out_dir, schema=schema, published=published, source=str(path))
+    try:
+        result = render_report(runs, metrics, out_dir, schema=schema, published=published, source=str(path))
+    except OwnershipError as error:  # -o names a folder bench did not make: refused, nothing written
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
     click.echo(f"wrote {result.pages} pages for {len(runs)} runs in {result.seconds:.1f} s: {result.index}")
 
 

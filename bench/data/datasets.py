@@ -14,14 +14,15 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 from bench.data.formats import FORMAT_MODULES
-from bench.data.formats.common import atomic_dir, publish_dir
 from bench.data.sequence import DataError, Dataset
+from bench.ownership import claim_dir, is_owned, make_tmp_dir, publish_dir
 
 COMPLETE = "COMPLETE"  # written last inside the export, before the folder is renamed into place
 
@@ -78,52 +79,67 @@ def cache_path(name: str, scale: str = "quick", seed: int = 0) -> Path:
     return data_dir() / f"{name}-{scale}-s{seed}"
 
 
+def _legacy_export(folder: Path) -> bool:
+    """An export written before the ownership marker: its COMPLETE file reads ``<synthetic name> <sha256> ...``."""
+    try:
+        fields = (folder / COMPLETE).read_text()[:400].split()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return (len(fields) >= 2 and fields[0] in DATASETS and DATASETS[fields[0]].synthetic
+            and len(fields[1]) == 64 and all(c in "0123456789abcdef" for c in fields[1]))
+
+
 def is_complete(folder: Path) -> bool:
-    return (folder / COMPLETE).exists()
+    """A finished export that bench wrote (its marker and COMPLETE are both there)."""
+    return is_owned(folder, _legacy_export) and (Path(folder) / COMPLETE).is_file()
+
+
+def export_hash(folder: Path) -> str | None:
+    """The data hash of the finished bench export in ``folder``, or None."""
+    fields = (Path(folder) / COMPLETE).read_text().split() if is_complete(folder) else []
+    return fields[1] if len(fields) >= 2 else None
 
 
 def export_dataset(dataset: Dataset, fmt: str, folder: Path) -> Path:
-    """Write ``dataset`` in format ``fmt`` to ``folder`` atomically (temp folder + rename + marker).
+    """Write ``dataset`` in format ``fmt`` to ``folder`` atomically (temp folder + marker + rename).
 
-    If ``folder`` already holds a complete export it is left alone (same name, scale and seed give
-    the same data); a half-written folder from a crash is never read because it has no marker.
+    ``folder`` may be new, empty, or an export bench made before: one holding this very dataset is left
+    alone, any other bench export is replaced. A folder bench did not make is refused up front
+    (:class:`~bench.ownership.OwnershipError`) and nothing in it changes. A crash leaves only a
+    ``.<name>.tmp-*`` folder, never a half-written export under the real name.
     """
     folder = Path(folder)
-    if is_complete(folder):
+    if export_hash(folder) == dataset.data_hash:
         return folder
-    tmp = atomic_dir(folder)
+    if folder.exists() or folder.is_symlink():
+        claim_dir(folder, "dataset", "--out (or --root / data.root)", _legacy_export)  # refuses others' folders
+    tmp = make_tmp_dir(folder, "dataset")
     try:
         format_module(fmt).write_dataset(dataset, tmp)
         (tmp / COMPLETE).write_text(f"{dataset.name} {dataset.data_hash} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
-        if folder.exists() and not is_complete(folder):
-            import shutil
-
-            shutil.rmtree(folder)  # leftovers of an interrupted export without its marker
-        publish_dir(tmp, folder)
     except BaseException:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if export_hash(folder) == dataset.data_hash:  # another process finished the same export first
+        shutil.rmtree(tmp)
+        return folder
+    publish_dir(tmp, folder, _legacy_export)
     return folder
 
 
 def make_synthetic(name: str, scale: str = "quick", seed: int = 0, out: Path | None = None,
                    progress: bool = False) -> Path:
-    """Generate and export a synthetic dataset unless a complete export is already there."""
+    """Generate and export a synthetic dataset unless the same export is already there."""
     spec = dataset_spec(name)
     if not spec.synthetic:
         raise DataError(f"{name!r} is a real dataset: nothing to generate; point --root or ${spec.env} at it")
     folder = Path(out) if out is not None else cache_path(name, scale, seed)
     from bench.data.synth import data_hash, generate
 
-    if is_complete(folder):
-        marker = (folder / COMPLETE).read_text().split()
-        if len(marker) >= 2 and marker[1] == data_hash(name, scale, seed):
-            return folder
-        # Written by an older generator version: drop the marker so the export below replaces it.
-        (folder / COMPLETE).unlink(missing_ok=True)
-
+    if export_hash(folder) == data_hash(name, scale, seed):
+        return folder
+    if folder.exists() or folder.is_symlink():  # refuse a foreign folder before minutes of generation
+        claim_dir(folder, "dataset", "--out (or --root / data.root)", _legacy_export)
     try:
         dataset = generate(name, scale=scale, seed=seed, progress=progress)
     except ValueError as err:  # unknown scale and the like, with the generator's own hint

@@ -24,6 +24,7 @@ from typing import Any, cast
 import jinja2
 import pandas as pd
 
+from bench.ownership import claim_dir
 from bench.report import plots
 from bench.report.published import load_published, paper_comparison
 from bench.report.schema import MetricSchema, signed
@@ -121,7 +122,7 @@ def render_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path | str
     schema = schema or MetricSchema.load()
     published = load_published() if published is None else published
     table_specs = load_table_specs() if table_specs is None else table_specs
-    out = Path(out_dir)
+    out = claim_dir(Path(out_dir), "report", "-o", _legacy_report)  # never writes into a folder it did not make
     (out / "runs").mkdir(parents=True, exist_ok=True)
     env = _environment()
     common = {"source": source, "generated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "full": FULL}
@@ -146,6 +147,11 @@ def render_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path | str
         html = run_template.render(root="../", **common, **_run_view(record, by_run.get(record["key"], []), schema))
         pages.append(_write(out / "runs" / run_page_name(str(record["key"])), html))
     return ReportResult(index=out / "index.html", pages=len(pages), seconds=time.perf_counter() - start)
+
+
+def _legacy_report(folder: Path) -> bool:
+    """A site from before the ownership marker: bench's own page set is there."""
+    return all((folder / page).is_file() for page in ("index.html", "runs.html", "paper.html"))
 
 
 def _write(path: Path, text: str) -> Path:

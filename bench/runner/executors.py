@@ -31,9 +31,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench.ownership import claim_dir
 from bench.runner.execute import execute, record_for, resolve_device
 from bench.runner.jobs import Job, PlannedJob, decide, forget_planning_data, plan_job
-from bench.store import RunRecord, Store, default_store_path
+from bench.store import STORE_FILENAME, RunRecord, Store, default_store_path
 
 EXIT_OK, EXIT_REGRESSION, EXIT_FAILED, EXIT_NOTHING = 0, 1, 2, 3
 EXECUTORS = ("local", "ray")
@@ -201,6 +202,15 @@ def _run_ray(todo: list[PlannedJob], options: SweepOptions, device: str, on_done
             ray.shutdown()
 
 
+def _legacy_runs_root(folder: Path) -> bool:
+    """A runs folder from before the ownership marker: it holds bench's SQLite store."""
+    try:
+        with open(folder / STORE_FILENAME, "rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
 def run_sweep(jobs: Iterable[Job], options: SweepOptions, console: Console | None = None) -> SweepResult:
     """Plan, skip what is finished, run the rest on the chosen executor; failures never stop the sweep.
 
@@ -209,6 +219,8 @@ def run_sweep(jobs: Iterable[Job], options: SweepOptions, console: Console | Non
     """
     console = console or Console(stderr=True)
     options.runs_root = Path(options.runs_root)
+    if not options.dry_run:  # run folders are created (and stale stages cleaned) only inside bench's own root
+        claim_dir(options.runs_root, "runs", "--runs-dir", _legacy_runs_root)
     planned = plan(jobs, options)
     result = SweepResult(planned)
     # One line per labeler whose default base tracker was picked for the user.

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.ownership import OwnershipError, is_owned
+
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures" / "formats"))
 from handmade import assert_same_tracks, synth, tiny_dataset  # noqa: E402
 
@@ -52,11 +54,23 @@ def test_synthetic_is_exported_then_read_back_through_the_reader(data_dir):
     assert (folder / COMPLETE).stat().st_mtime_ns == stamp
 
 
-def test_half_written_export_is_replaced(data_dir):
+def test_a_folder_bench_did_not_make_is_refused_and_kept(data_dir):
     folder = data_dir / "x"
-    (folder / "training").mkdir(parents=True)  # a crash left files but no marker
+    (folder / "training").mkdir(parents=True)  # files, but no bench marker: somebody else's folder
+    (folder / "training" / "keep.txt").write_text("k")
+    with pytest.raises(OwnershipError, match="not created by bench"):
+        export_dataset(tiny_dataset(), "kitti", folder)
+    assert (folder / "training" / "keep.txt").read_text() == "k"
+    assert not [p for p in data_dir.iterdir() if p.name.startswith(".x.tmp")]
+
+
+def test_export_into_an_empty_folder_is_readable_and_marked(data_dir):
+    folder = data_dir / "x"
+    folder.mkdir()
     export_dataset(tiny_dataset(), "kitti", folder)
     assert (folder / COMPLETE).exists() and kitti.read_dataset(folder).train.tracks.shape[0] > 0
+    assert is_owned(folder)
+    assert folder.stat().st_mode & 0o055, "published with mkdtemp's 0700: other users could not read it"
     assert not [p for p in data_dir.iterdir() if p.name.startswith(".x.tmp")]
 
 

@@ -12,8 +12,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -285,17 +283,3 @@ def read_meta_frames(root: Path) -> dict[str, Any]:
         else:
             out[key] = read_table(path)
     return out
-
-
-def atomic_dir(final: Path) -> Path:
-    """A fresh temporary directory beside ``final``; publish it with :func:`publish_dir`."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-
-
-def publish_dir(tmp: Path, final: Path) -> None:
-    """Move a finished export into place in one rename, so readers never see half a dataset."""
-    if final.exists():
-        shutil.rmtree(tmp)  # someone else finished first; theirs is identical (same name/scale/seed)
-        return
-    os.replace(tmp, final)
