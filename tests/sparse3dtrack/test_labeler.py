@@ -40,7 +40,7 @@ def test_flat_knobs_reach_their_module():
                           "patience": 9, "fncomp_floor": 0.3}, "quick")
     assert cfg["matcher"]["steps"] == 7 and cfg["depth"]["steps"] == 3 and cfg["geometry"]["batch_size"] == 5
     assert cfg["propagate"] == {"conf_drop": 0.2, "patience": 9} and cfg["fncomp"]["floor"] == 0.3
-    assert cfg["matcher"]["time_limit"] == matching.PROFILES["quick"]["time_limit"]  # the rest of the profile stays
+    assert cfg["matcher"]["width"] == matching.PROFILES["quick"]["width"]  # the rest of the profile stays
 
 
 def test_every_ablation_row_resolves_and_explicit_parameters_win():
