@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "table": "bench.cli.report:table",
     "check": "bench.cli.report:check_command",
     "eval": "bench.cli.eval:eval_command",
+    "store": "bench.cli.store:store",
 }
 
 

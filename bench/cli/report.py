@@ -27,6 +27,18 @@ def _open_frames(store_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, P
     return store.runs_frame(), store.metrics_frame(), path
 
 
+def _default_store_exists() -> bool:
+    from bench.store import default_store_path
+
+    return default_store_path().exists()
+
+
+def pd_empty_frames() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame()
+
+
 @click.command("report")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
               show_default=True, help="folder for the HTML site")
@@ -35,14 +47,27 @@ def _open_frames(store_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, P
               help="metric schema (default: leaderboards/metrics.yaml)")
 @click.option("--published", "published_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="folder of published-number files (default: leaderboards/published)")
-def report(out_dir: Path, store_path: Path | None, schema_path: Path | None, published_dir: Path | None) -> None:
+@click.option("--include", "includes", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="a results file (bench store export) to show beside the local runs; repeatable")
+def report(out_dir: Path, store_path: Path | None, schema_path: Path | None, published_dir: Path | None,
+           includes: tuple[Path, ...]) -> None:
     """Write the HTML leaderboards (offline, self-contained) from the results store."""
+    from bench.data.sequence import DataError
     from bench.ownership import OwnershipError
     from bench.report.html import render_report
     from bench.report.published import load_published
     from bench.report.schema import MetricSchema
+    from bench.results_file import frames_with_included
 
-    runs, metrics, path = _open_frames(store_path)
+    if includes and store_path is None and not _default_store_exists():
+        runs, metrics, path = pd_empty_frames(), pd_empty_frames(), Path(", ".join(map(str, includes)))
+    else:
+        runs, metrics, path = _open_frames(store_path)
+    try:
+        runs, metrics = frames_with_included(runs, metrics, includes)
+    except DataError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
     try:
         schema = MetricSchema.load(schema_path)
         published = load_published(published_dir)
