@@ -16,15 +16,18 @@ import pandas as pd
 from bench.data.geometry import boxes_from_world, boxes_to_world, project_boxes_2d, wrap_angle
 from bench.data.tracks import BOX3D_COLUMNS, DONTCARE, empty_tracks, has_3d, make_tracks, sort_tracks
 from bench.interface import Labeler, RunContext, TrainView
+from bench.labels.degrade import check_share, drop_pseudolabels
 
 
 class Interpolate(Labeler):
     outputs = "3d-tracks"
 
-    def __init__(self, conf_halflife: float = 5.0, min_conf: float = 0.05) -> None:
-        super().__init__(conf_halflife=conf_halflife, min_conf=min_conf)
+    def __init__(self, conf_halflife: float = 5.0, min_conf: float = 0.05, drop_pseudolabels: float = 0.0) -> None:
+        super().__init__(conf_halflife=conf_halflife, min_conf=min_conf, drop_pseudolabels=drop_pseudolabels)
         self.conf_halflife = float(conf_halflife)
         self.min_conf = float(min_conf)
+        # A planted regression for measuring the gate's power (bench.labels.degrade); 0 changes nothing.
+        self.drop_pseudolabels = check_share(drop_pseudolabels)
 
     def label(self, train: TrainView, ctx: RunContext) -> pd.DataFrame:
         labels = train.labels
@@ -37,7 +40,8 @@ class Interpolate(Labeler):
         rows = [t for t in tables if len(t)]
         if not rows:
             return empty_tracks()
-        return sort_tracks(make_tracks(pd.concat(rows, ignore_index=True), source="interpolate"))
+        table = sort_tracks(make_tracks(pd.concat(rows, ignore_index=True), source="interpolate"))
+        return drop_pseudolabels(table, self.drop_pseudolabels, ctx.seed)
 
     def _track(self, sequence, rows: pd.DataFrame) -> pd.DataFrame:
         frames = rows["frame"].to_numpy(dtype=np.int64)

@@ -25,6 +25,7 @@ import torch
 
 from bench.data.tracks import BOX3D_COLUMNS, DONTCARE, empty_tracks, has_3d, make_tracks, sort_tracks
 from bench.interface import Labeler, RunContext, TrainView
+from bench.labels.degrade import drop_pseudolabels
 from methods.sparse3dtrack import fncomp as fncomp_module
 from methods.sparse3dtrack.config import resolve_params
 from methods.sparse3dtrack.propagate import encode_sequence, propagate
@@ -177,7 +178,8 @@ class Sparse3DTrack(_GeometryLabeler):
         ctx.logger.info("sparse3dtrack: %d 2D pseudolabels on %d frames, %.1f frames/s (encoding + propagation)",
                         len(boxes), frames, frames / max(seconds, 1e-9))
         table = self._lift(train, ctx, device, boxes, labels, sw["conf_weighting"], "sparse3dtrack")
-        out = self._finish(table, train, "sparse3dtrack")
+        # A planted regression (0 by default: unchanged), before FNComp so that its maps match the output.
+        out = drop_pseudolabels(self._finish(table, train, "sparse3dtrack"), sw["drop_pseudolabels"], ctx.seed)
         if sw["fncomp"]:
             out.attrs["neg_weight_maps"] = self._timed(ctx, "FNComp maps", lambda: fncomp_module.fn_heatmaps(
                 features, train.sequences, out, cfg["fncomp"], seed=ctx.seed,
@@ -215,4 +217,5 @@ class Sparse3DTrackLift(_GeometryLabeler):
         boxes = source[[*keys, "cls", "x1", "y1", "x2", "y2", "conf"]].copy()
         boxes["labelled"] = pd.MultiIndex.from_frame(boxes[keys]).isin(pd.MultiIndex.from_frame(labels[keys]))
         table = self._lift(train, ctx, device, boxes, labels, cfg["switches"]["conf_weighting"], self.name)
-        return self._finish(table, train, self.name)
+        return drop_pseudolabels(self._finish(table, train, self.name), cfg["switches"]["drop_pseudolabels"],
+                                 ctx.seed)
