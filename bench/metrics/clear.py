@@ -26,4 +26,7 @@ class ClearMetric(TrackEvalMetric):
         self._metric = CLEAR({"THRESHOLD": threshold, "PRINT_CONFIG": False})
 
     def summary(self, result: dict[str, Any]) -> dict[str, float]:
-        return {name: float(result[field]) for name, field in self.FIELDS.items()}
+        out = {name: float(result[field]) for name, field in self.FIELDS.items()}
+        if result["CLR_TP"] == 0:  # a mean over no matches: TrackEval's 0/max(1, 0) placeholder is undefined, not 0
+            out["MOTP"] = float("nan")
+        return out

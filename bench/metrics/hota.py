@@ -20,4 +20,11 @@ class HotaMetric(TrackEvalMetric):
         self._metric = HOTA({"PRINT_CONFIG": False})
 
     def summary(self, result: dict[str, Any]) -> dict[str, float]:
-        return {name: float(np.mean(result[name])) for name in self.FIELDS}
+        out = {name: float(np.mean(result[name])) for name in self.FIELDS}
+        # Means over no matches are undefined. TrackEval fills them with placeholders (LocA 1e-10/1e-10 = 1,
+        # i.e. "LocA 100 %" for a tracker that predicted nothing; AssA/AssRe/AssPr 0): report NaN ("-") instead.
+        if np.sum(result["HOTA_TP"]) == 0:
+            out.update(LocA=float("nan"), AssA=float("nan"), AssRe=float("nan"), AssPr=float("nan"))
+        if np.sum(result["HOTA_TP"]) + np.sum(result["HOTA_FP"]) == 0:  # precision of no predictions
+            out["DetPr"] = float("nan")
+        return out

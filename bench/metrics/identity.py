@@ -20,4 +20,7 @@ class IdentityMetric(TrackEvalMetric):
         self._metric = Identity({"THRESHOLD": threshold, "PRINT_CONFIG": False})
 
     def summary(self, result: dict[str, Any]) -> dict[str, float]:
-        return {name: float(result[field]) for name, field in self.FIELDS.items()}
+        out = {name: float(result[field]) for name, field in self.FIELDS.items()}
+        if result["IDTP"] + result["IDFP"] == 0:  # precision of no predictions: undefined, not TrackEval's 0
+            out["IDP"] = float("nan")
+        return out

@@ -27,9 +27,9 @@ import pandas as pd
 from bench.ownership import claim_dir
 from bench.report import plots
 from bench.report.published import load_published, paper_comparison
-from bench.report.schema import MetricSchema, signed
+from bench.report.schema import MISSING, MetricSchema, signed
 from bench.report.specs import TableSpec, fill_table, load_table_specs, spec_view
-from bench.report.tables import FULL, Leaderboard, budget_label, build_leaderboards, summarize
+from bench.report.tables import FULL, Leaderboard, budget_label, build_leaderboards, summarize, text_or_missing
 
 TEMPLATES = Path(__file__).parent / "templates"
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_-]{1,80}")
@@ -75,7 +75,8 @@ def _table_view(board: Leaderboard, reference: frozenset[str]) -> dict[str, Any]
                 "best": (row, budget) in board.best,
                 "n": 0 if cell is None else cell.n,
             })
-        rows.append({"method": row[0], "base": row[1] or "–", "reference": row[0] in reference, "cells": cells})
+        rows.append({"method": row[0], "base": text_or_missing(row[1]), "reference": row[0] in reference,
+                     "cells": cells})
     return {
         "id": _slug(board.dataset, board.protocol, board.split, board.metric),
         "header": board.info.header + (" — higher is better" if board.info.higher_is_better
@@ -178,7 +179,7 @@ def _index_view(boards: list[Leaderboard], runs: pd.DataFrame, schema: MetricSch
     statuses = runs["status"].value_counts().to_dict() if not runs.empty else {}
     total = int(sum(statuses.values()))
     failed = [] if runs.empty else [
-        {"method": r["method"], "base": r["base"] or "–", "dataset": r["dataset"],
+        {"method": r["method"], "base": text_or_missing(r["base"]), "dataset": r["dataset"],
          "budget": budget_label(None if pd.isna(r["budget"]) else int(r["budget"])), "seed": r["seed"],
          "error": (str(r["error"] or "").strip().splitlines() or [""])[-1][:200],
          "page": run_page_name(str(r["key"]))}
@@ -197,7 +198,8 @@ def _runs_view(runs: pd.DataFrame) -> list[dict[str, Any]]:
     for r in runs.to_dict("records"):
         budget = None if pd.isna(r["budget"]) else int(r["budget"])
         out.append({
-            "key": r["key"], "page": run_page_name(str(r["key"])), "method": r["method"], "base": r["base"] or "–",
+            "key": r["key"], "page": run_page_name(str(r["key"])), "method": r["method"],
+            "base": text_or_missing(r["base"]),
             "variant": r.get("variant") or "",
             "dataset": r["dataset"], "budget": budget_label(budget), "budget_value": "" if budget is None else budget,
             "seed": r["seed"], "profile": r["profile"], "status": r["status"],
@@ -231,8 +233,8 @@ def _run_view(record: dict[Any, Any], rows: list[tuple[str, str, str, str, float
     budget = None if pd.isna(record["budget"]) else int(record["budget"])
     when = record.get("started_at")
     fields = [
-        ("key", record["key"]), ("method", record["method"]), ("variant", record.get("variant") or "–"),
-        ("base", record["base"] or "–"),
+        ("key", record["key"]), ("method", record["method"]), ("variant", text_or_missing(record.get("variant"))),
+        ("base", text_or_missing(record["base"])),
         ("dataset", record["dataset"]), ("budget", budget_label(budget)), ("seed", record["seed"]),
         ("profile", record["profile"]), ("protocol version", record["protocol_version"]),
         ("status", record["status"]), ("device", record["device"]),
@@ -277,11 +279,11 @@ def _paper_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[str
         has_ours = not math.isnan(ours)
         delta = ours - r["value"] if has_ours else float("nan")
         groups.setdefault(r["citation"], []).append({
-            "method": r["method"], "base": r["base"] or "–", "variant": r["variant"],
+            "method": r["method"], "base": text_or_missing(r["base"]), "variant": r["variant"],
             "budget": budget_label(budget), "budget_value": "" if budget is None else budget,
             "paper_dataset": r["paper_dataset"], "metric": info.header,
             "published": info.format(r["value"]), "published_value": _num(info.shown(r["value"])),
-            "dataset": r["dataset"] or ("–" if not r["compare"] else "not run"), "protocol": r["protocol"],
+            "dataset": r["dataset"] or (MISSING if not r["compare"] else "not run"), "protocol": r["protocol"],
             "ours": info.format(ours, r["ours_std"]) if has_ours else "", "ours_value": _num(info.shown(ours)),
             "n": r["n"] or "", "delta": signed(info.shown(delta), info.decimals) if has_ours else "",
             "delta_value": _num(info.shown(delta)),
@@ -346,7 +348,7 @@ def _ablation_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[
                 for m in metrics:
                     hit = row["ours"].get((col, m))
                     if hit is None:
-                        text = "–" if row["compare"] else "not compared"
+                        text = MISSING if row["compare"] else "not compared"
                         cells.append({"text": text, "note": ""})
                         continue
                     mean, std, n, variant = hit

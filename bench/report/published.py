@@ -3,7 +3,10 @@
 File format (see leaderboards/README.md): ``citation``, ``reproduce_on`` (paper dataset -> our dataset
 names), ``columns`` (dataset, metric, unit of the printed number) and ``rows`` (method, base, budget,
 optional table/variant/printed/compare, ``values`` in column order, as printed in the paper). A column may
-name a ``protocol`` (glob): then only our numbers under a matching protocol are compared with it.
+name a ``protocol`` (glob): then only our numbers under a matching protocol are compared with it. A column
+is compared with our numbers of one ``split`` only (default ``val``: a paper's tables score the tracker on
+held-out videos, never the pseudolabels of the training videos, which are stored under
+``train-pseudolabel``).
 
 A row with a ``variant`` ("A1: support matching only") is an ablation row: it is compared only with our
 runs of a sweep variant carrying the same code, the part before the colon ("A1"; a variant named
@@ -26,7 +29,8 @@ PUBLISHED_DIR = LEADERBOARDS_DIR / "published"
 # Printed unit -> factor to the store's units (fractions, metres).
 PRINTED_UNITS = {"percent": 0.01, "fraction": 1.0, "centimetres": 0.01, "metres": 1.0, "count": 1.0, "fps": 1.0}
 PUBLISHED_COLUMNS = ["source", "citation", "table", "method", "base", "dataset", "budget", "metric", "variant",
-                     "printed", "unit", "value", "compare", "reproduce_on", "protocol", "section", "order"]
+                     "printed", "unit", "value", "compare", "reproduce_on", "protocol", "split", "section", "order"]
+DEFAULT_SPLIT = "val"
 
 
 def variant_code(variant: str) -> str:
@@ -90,6 +94,8 @@ def load_published_file(path: Path | str) -> pd.DataFrame:
                 "reproduce_on": list(reproduce_on.get(col["dataset"], [col["dataset"]])),
                 # Optional glob: only our numbers under a matching protocol are comparable ("nuscenes*").
                 "protocol": str(col.get("protocol") or ""),
+                # Like with like: a paper's tracking number meets our tracker's val score, not pseudolabel quality.
+                "split": str(col.get("split") or DEFAULT_SPLIT),
                 "section": str(row.get("section") or ""),
                 "order": i,  # the row's position in its file: ablation tables keep the paper's row order
             })
@@ -131,6 +137,8 @@ def paper_comparison(published: pd.DataFrame, summary: pd.DataFrame,
                                       code), [])
             if rec["protocol"]:
                 matches = [m for m in matches if fnmatch.fnmatchcase(m["protocol"], rec["protocol"])]
+            split = str(rec.get("split") or DEFAULT_SPLIT)  # frames of older callers have no split column
+            matches = [m for m in matches if m["split"] == split]
         base_row = {k: rec.get(k, "") for k in ("citation", "table", "method", "base", "variant", "metric", "printed",
                                                 "value", "compare", "section", "order")}
         base_row.update(paper_dataset=rec["dataset"], paper_protocol=rec["protocol"], budget=budget)

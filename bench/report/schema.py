@@ -12,6 +12,9 @@ import yaml
 
 LEADERBOARDS_DIR = Path(__file__).resolve().parents[2] / "leaderboards"
 DEFAULT_SCHEMA_PATH = LEADERBOARDS_DIR / "metrics.yaml"
+# How every table, page and summary shows a value that is undefined (NaN: nothing matched, nothing stored) or
+# a field that is empty: never 0 or 100, never "nan" or "None".
+MISSING = "-"
 
 
 def signed(value: float, decimals: int) -> str:
@@ -43,7 +46,7 @@ class MetricInfo:
     def format(self, mean: float | None, std: float | None = None) -> str:
         """``29.71 ± 0.52`` in display units; std is left out when missing (one seed)."""
         if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-            return "–"
+            return MISSING
         text = f"{self.shown(mean):.{self.decimals}f}"
         if std is not None and not math.isnan(std):
             text += f" ± {self.shown(std):.{self.decimals}f}"

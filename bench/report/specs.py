@@ -29,8 +29,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from bench.report.schema import LEADERBOARDS_DIR, MetricSchema
-from bench.report.tables import Cell
+from bench.report.schema import LEADERBOARDS_DIR, MISSING, MetricSchema
+from bench.report.tables import Cell, budget_label
 
 TABLES_DIR = LEADERBOARDS_DIR / "tables"
 
@@ -167,14 +167,14 @@ def spec_view(table: SpecTable, schema: MetricSchema) -> dict[str, Any]:
         for j, col in enumerate(spec.columns):
             cell = table.cells.get((i, j))
             info = schema.info(col.metric, col.protocol)
-            cells.append({"text": "–" if cell is None else info.format(cell.mean, cell.std),
+            cells.append({"text": MISSING if cell is None else info.format(cell.mean, cell.std),
                           "n": 0 if cell is None else cell.n})
-        budget = "full" if row.budget is None else str(row.budget)
-        rows.append({"label": row.label, "base": row.base or "–", "budget": budget, "variant": row.variant,
+        budget = budget_label(row.budget)
+        rows.append({"label": row.label, "base": row.base or MISSING, "budget": budget, "variant": row.variant,
                      "cells": cells})
     gap = None
     if table.gap is not None:
-        gap = ["–" if g is None else f"{g:.2f}" for g in table.gap]
+        gap = [MISSING if g is None else f"{g:.2f}" for g in table.gap]
     return {"name": spec.name, "title": spec.title, "split": spec.split, "notes": spec.notes, "groups": groups,
             "headers": headers, "rows": rows, "gap": gap,
             "gap_label": "gap closed" if not spec.gap_closed else

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from bench.report.schema import MetricInfo, MetricSchema
+from bench.report.schema import MISSING, MetricInfo, MetricSchema
 
 CELL_KEYS = ["dataset", "protocol", "split", "metric", "method", "variant", "base", "budget"]
-FULL = "full"  # column label of runs without a label budget
+FULL = "all"  # column label of runs without a label budget (the oracle): all labels, as `--budget all` says
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,16 @@ class Leaderboard:
         return "" if cell is None else self.info.format(cell.mean, cell.std)
 
 
-def budget_label(budget: int | None) -> str:
-    return FULL if budget is None else str(budget)
+def budget_label(budget: object) -> str:
+    """``4`` -> "4"; no budget (None, NaN, pd.NA: the oracle) -> "all", never "None" or "<NA>"."""
+    return FULL if budget is None or pd.isna(budget) else str(int(budget))  # type: ignore[call-overload]
+
+
+def text_or_missing(value: object) -> str:
+    """A stored string for display: empty, None, NaN or pd.NA (pandas fills missing bases with NaN) -> "-"."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):  # type: ignore[call-overload]
+        return MISSING
+    return str(value) or MISSING
 
 
 def method_label(method: str, variant: str = "") -> str:
@@ -187,7 +195,7 @@ def to_markdown(boards: list[Leaderboard]) -> str:
             for budget in b.budgets:
                 text = b.cell_text(row, budget)
                 cells.append(f"**{text}**" if (row, budget) in b.best else text)
-            lines.append("| " + " | ".join([_md_escape(row[0]), _md_escape(row[1] or "–")] + cells) + " |")
+            lines.append("| " + " | ".join([_md_escape(row[0]), _md_escape(text_or_missing(row[1]))] + cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
@@ -222,7 +230,7 @@ def to_latex(boards: list[Leaderboard]) -> str:
             for budget in b.budgets:
                 text = latex_escape(b.cell_text(row, budget)).replace("±", r"$\pm$")
                 cells.append(rf"\textbf{{{text}}}" if (row, budget) in b.best and text else text)
-            lines.append(" & ".join([latex_escape(row[0]), latex_escape(row[1] or "--")] + cells) + r" \\")
+            lines.append(" & ".join([latex_escape(row[0]), latex_escape(text_or_missing(row[1]))] + cells) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}"]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"

@@ -25,8 +25,9 @@ def test_perfect_pseudolabels() -> None:
     gt = make_tracks(_rows())
     result = evaluate("pseudolabel", gt, gt)
     s = result.summary
-    assert s["BoxRecall"] == s["BoxPrecision"] == 1.0
-    assert s["CenterErr"] == s["SizeErr"] == s["YawErr"] == s["YawFlip"] == 0.0
+    assert s["BoxRecall"] == s["BoxPrecision"] == s["LabelCopies"] == 1.0
+    # Every box is a copy of its GT box: there is no estimated box to take an error of ("-", not 0).
+    assert all(np.isnan(s[k]) for k in ("CenterErr", "SizeErr", "YawErr", "YawFlip"))
     assert s["MOTA"] == 1.0 and s["HOTA"] == pytest.approx(1.0)
     assert set(result.per_sequence["metric"]) >= {"MOTA", "BoxRecall", "CenterErr"}
 
@@ -37,11 +38,35 @@ def test_errors_of_matched_boxes() -> None:
     pred = make_tracks(_rows(x=0.3, l=0.2, yaw=np.pi))
     s = evaluate("pseudolabel", gt, pred).summary
     assert s["BoxRecall"] == 1.0
-    # Median over 10 matches: 5 perfect, 5 off -> the median is the mean of a 0 and an error.
-    assert s["CenterErr"] == pytest.approx(0.15)
-    assert s["SizeErr"] == pytest.approx(0.2 / 3 / 2)
-    assert s["YawErr"] == pytest.approx(np.pi / 2)  # raw wrapped error: a flip counts as pi
-    assert s["YawFlip"] == pytest.approx(0.5)
+    # 10 matches: track 2's 5 are copies of GT (a labeler's labels), track 1's 5 are estimates with errors.
+    assert s["LabelCopies"] == pytest.approx(0.5)
+    assert s["CenterErr"] == pytest.approx(0.3)
+    assert s["SizeErr"] == pytest.approx(0.2 / 3)
+    assert s["YawErr"] == pytest.approx(np.pi)  # raw wrapped error: a flip counts as pi
+    assert s["YawFlip"] == pytest.approx(1.0)
+
+
+def test_copied_labels_do_not_hide_the_errors_of_estimated_boxes() -> None:
+    # The main job's case: most matched pseudolabels are the human labels passed on (exact), a minority are
+    # propagated boxes 0.5 m off, 1 of them facing backwards. The old median over all matches was exactly 0
+    # (CenterErr, SizeErr, YawErr all "0") while YawFlip was not.
+    gt_rows, pred_rows = [], []
+    for f in range(10):
+        for tid in range(1, 6):
+            row = dict(seq="a", frame=f, track_id=tid, cls="Car", x1=0.0, y1=0.0, x2=10.0, y2=10.0,
+                       x=-20.0 + 8.0 * tid, y=1.6, z=20.0 + f, h=1.5, w=1.8, l=4.0, yaw=0.3)
+            gt_rows.append(row)
+            if tid <= 3:  # 30 labels, copied
+                pred_rows.append(dict(row))
+            elif tid == 4 or f < 5:  # 15 propagated boxes, 0.5 m off in depth, 1 flipped
+                flip = np.pi if (tid == 5 and f == 0) else 0.0
+                pred_rows.append(dict(row, z=row["z"] + 0.5, w=1.9, yaw=0.3 + 0.02 + flip))
+    s = evaluate("pseudolabel", make_tracks(gt_rows), make_tracks(pred_rows)).summary
+    assert s["BoxRecall"] == pytest.approx(45 / 50) and s["LabelCopies"] == pytest.approx(30 / 45)
+    assert s["CenterErr"] == pytest.approx(0.5)
+    assert s["SizeErr"] == pytest.approx(0.1 / 3)
+    assert s["YawErr"] == pytest.approx(0.02)
+    assert s["YawFlip"] == pytest.approx(1 / 15)
 
 
 def test_missing_and_extra_pseudolabels() -> None:

@@ -84,7 +84,7 @@ def test_table_bold_sorting_and_no_injected_script(site: Path, tmp_path: Path):
     # The best MOTA per budget is bold (computed style, not just a class), the rest is not.
     assert [b["text"] for b in seen["best"]] == ["32.00 ± 2.83", "42.00 ± 2.00"]
     assert all(int(b["weight"]) >= 700 for b in seen["best"]) and int(seen["normalWeight"]) < 700
-    assert seen["headers"][:2] == ["Method", "Base"] and seen["headers"][2:] == ["2", "4", "full"]
+    assert seen["headers"][:2] == ["Method", "Base"] and seen["headers"][2:] == ["2", "4", "all"]
 
     # Clicking "4" sorts by the numeric mean, blanks last; clicking again reverses.
     assert seen["ascending"] == ["10.00", "26.00 ± 1.41", "42.00 ± 2.00", ""]

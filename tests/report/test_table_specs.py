@@ -61,7 +61,7 @@ def test_main_table_spec_is_filled_from_the_store(store):
     assert table.gap[col[("kitti-2d", "HOTA")]] is None
     text = spec_markdown(table)
     assert "| Sparse3DTrack (4 labels/track) | centertrack | 4 | 26.00 ± 1.41 |" in text
-    assert "| Oracle (all labels) | centertrack | full |" in text and "| 0.50 |" in text
+    assert "| Oracle (all labels) | centertrack | all |" in text and "| 0.50 |" in text
 
 
 def test_report_has_the_tables_page(store, tmp_path):

@@ -89,7 +89,7 @@ def test_csv_is_tidy_in_display_units(frames):
     row = table[(table["method"] == "sparse3dtrack") & (table["budget"] == "4") & (table["metric"] == "MOTA")].iloc[0]
     assert row["mean"] == pytest.approx(42.0) and float(row["std"]) == pytest.approx(2.0)
     assert row["n_seeds"] == 3 and bool(row["best"]) is True and row["unit"] == "percent"
-    assert set(table[table["method"] == "oracle"]["budget"]) == {"full"}
+    assert set(table[table["method"] == "oracle"]["budget"]) == {"all"}
 
 
 def test_schema_protocol_overrides_and_unknown_metrics():
@@ -135,19 +135,34 @@ def test_published_file_errors_name_file_and_row(tmp_path):
         load_published_file(bad)
 
 
+def _as_protocol(metrics: pd.DataFrame, protocol: str, split: str = "val") -> pd.DataFrame:
+    return metrics.assign(protocol=protocol, split=split)
+
+
 def test_paper_comparison_matches_our_cell_on_the_stand_in_dataset(frames):
     _, metrics = frames
-    comparison = paper_comparison(load_published(), summarize(metrics))
+    # The shared store scores 3d-iou only: the paper's KITTI MOTA (official 2D protocol) has nothing to meet.
+    unmatched = paper_comparison(load_published(), summarize(metrics))
+    kitti_mota = unmatched[(unmatched["paper_dataset"] == "kitti") & (unmatched["metric"] == "MOTA")]
+    assert (kitti_mota["n"] == 0).all() and set(kitti_mota["dataset"]) == {""}
+    comparison = paper_comparison(load_published(), summarize(_as_protocol(metrics, "kitti-2d")))
     hit = comparison[(comparison["citation"] == "Sparse3DTrack, Table 1") & (comparison["method"] == "sparse3dtrack")
                      & (comparison["base"] == "centertrack") & (comparison["metric"] == "MOTA")
                      & (comparison["paper_dataset"] == "kitti")]
     assert len(hit) == 1
     row = hit.iloc[0]
-    assert (row["dataset"], row["protocol"], row["n"]) == ("synth-kitti", "3d-iou", 3)
+    assert (row["dataset"], row["protocol"], row["n"]) == ("synth-kitti", "kitti-2d", 3)
     assert row["value"] == pytest.approx(0.2971) and row["ours_mean"] == pytest.approx(0.42)
     # Ablation rows meet only runs of their sweep variant; this store has none, so they stay unmatched.
     a1 = comparison[comparison["variant"].str.startswith("A1")]
     assert (a1["n"] == 0).all()
+
+
+def test_paper_kitti_mota_never_meets_pseudolabel_quality(frames):
+    # The same numbers stored as pseudolabel quality (train-pseudolabel) are not the tracker's val MOTA.
+    _, metrics = frames
+    comparison = paper_comparison(load_published(), summarize(_as_protocol(metrics, "kitti-2d", "train-pseudolabel")))
+    assert (comparison[comparison["paper_dataset"] == "kitti"]["n"] == 0).all()
 
 
 def test_schema_resolves_devkit_spellings_aliases_and_per_class_names():
