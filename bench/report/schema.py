@@ -5,12 +5,22 @@ from __future__ import annotations
 import fnmatch
 import math
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-LEADERBOARDS_DIR = Path(__file__).resolve().parents[2] / "leaderboards"
+
+def _leaderboards_dir() -> Path:
+    """The installed ``leaderboards`` data package (a wheel puts it beside ``bench``), else the source checkout's."""
+    try:
+        return Path(str(resources.files("leaderboards")))
+    except ModuleNotFoundError:  # an editable install made before leaderboards/ became a package
+        return Path(__file__).resolve().parents[2] / "leaderboards"
+
+
+LEADERBOARDS_DIR = _leaderboards_dir()
 DEFAULT_SCHEMA_PATH = LEADERBOARDS_DIR / "metrics.yaml"
 # How every table, page and summary shows a value that is undefined (NaN: nothing matched, nothing stored) or
 # a field that is empty: never 0 or 100, never "nan" or "None".

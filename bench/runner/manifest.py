@@ -17,9 +17,17 @@ PACKAGES = ("bench", "numpy", "pandas", "scipy", "torch", "trackeval", "motmetri
 
 @functools.cache
 def git_state(repo: Path | None = None) -> dict[str, Any]:
-    """``{"commit": sha or None, "dirty": bool or None}`` of the checkout bench runs from."""
-    repo = repo or Path(__file__).resolve().parents[2]
+    """``{"commit": sha or None, "dirty": bool or None}`` of the checkout bench runs from.
+
+    Only a checkout whose top is ``repo`` counts: an installed bench sits in site-packages, often inside some
+    other git work tree (a project's .venv), whose commit says nothing about bench's code; then both are None.
+    """
+    repo = (repo or Path(__file__).resolve().parents[2]).resolve()
     try:
+        top = subprocess.run(["git", "-C", str(repo), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        if Path(top).resolve() != repo:
+            return {"commit": None, "dirty": None}
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
         # Untracked files do not change what runs; modified tracked files do.
