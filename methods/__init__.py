@@ -1,4 +1,5 @@
-"""The label-efficient methods (sparse3dtrack, ba2det, nkf_em, deltav2), one package each."""
+"""The label-efficient methods, one package each. Today there is one, ``sparse3dtrack/``; BA²-Det, the neural-Kalman
+EM tracker and DELTAv2 are planned and not here yet."""
 
 # Registered method name -> "module:Class", imported only when chosen (see bench.registry).
 METHODS: dict[str, str] = {

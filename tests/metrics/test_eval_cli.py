@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -144,11 +145,23 @@ def _nuscenes_files(tmp_path: Path) -> tuple[Path, Path, dict]:
     return gt, tmp_path / "pred.json", {"submission": submission, "expected": case["expected"]["overall"]}
 
 
+# Every committed case these tests read. A missing one fails (it once skipped, so a fixture left out of a commit or a
+# broken nuScenes import read as a skip in a fresh clone).
+CASES = [FIXTURES / "kitti" / "random_0", FIXTURES / "mot17" / "noisy",
+         FIXTURES.parent / "nuscenes" / "multi_class.json"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.relative_to(FIXTURES.parents[1]).as_posix())
+def test_golden_cases_are_committed(case: Path) -> None:
+    assert case.exists(), f"golden case missing: {case}"
+    root = FIXTURES.parents[3]
+    if (root / ".git").exists() and shutil.which("git"):  # present is not enough: a fresh clone has only what git has
+        tracked = subprocess.run(["git", "-C", str(root), "ls-files", "--", str(case.relative_to(root))],
+                                 capture_output=True, text=True, check=True).stdout
+        assert tracked.strip(), f"golden case not committed: {case}"
+
+
 def test_nuscenes_submission(tmp_path: Path) -> None:
-    # The nuScenes metric and its golden cases are another module's; skip cleanly where they are absent.
-    pytest.importorskip("bench.metrics.nuscenes_io")
-    if not (FIXTURES.parent / "nuscenes" / "multi_class.json").exists():
-        pytest.skip("nuScenes golden fixtures not present")
     gt, pred, data = _nuscenes_files(tmp_path)
     pred.write_text(json.dumps(data["submission"]))
     out = tmp_path / "s.json"
