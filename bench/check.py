@@ -9,7 +9,10 @@ Expected file (YAML; full description in leaderboards/README.md)::
       - {method: interpolate, budget: 4, split: train-pseudolabel, protocol: pseudolabel, metric: Recall,
          value: 0.74, tolerance: 0.02}
 
-``value`` and ``tolerance`` are in store units (fractions, metres). ``base`` absent or null = a method
+``value`` and ``tolerance`` are in store units (fractions, metres). A cell is matched by its full
+configuration: method, base, dataset, budget, variant and its ``set:`` overrides (a list of
+``key=value`` as given to ``--set``; absent = none), so ad-hoc runs of the same method with other
+``--set`` values (finished or failed) never count for it. ``base`` absent or null = a method
 without a base tracker; ``budget: null`` = no budget (oracle). ``protocol``/``split`` may be left out
 when the store has only one for the cell. A change in the metric's bad direction larger than the
 tolerance is a regression; a larger change in the good direction is reported as ``improved`` (update
@@ -21,6 +24,7 @@ Exit codes (highest wins): 0 ok, 1 regression, 2 failed runs (or no run at all) 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +33,14 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from bench.config import ConfigError
 from bench.report.schema import MetricSchema
 from bench.report.tables import budget_label, summarize
+from bench.runner.keys import identity_overrides
 
 EXIT_OK, EXIT_REGRESSION, EXIT_FAILED, EXIT_NOTHING_RAN = 0, 1, 2, 3
 _ENTRY_KEYS = {"method", "base", "dataset", "budget", "metric", "protocol", "split", "value", "tolerance",
-               "rel_tolerance", "two_sided", "note", "variant"}
+               "rel_tolerance", "two_sided", "note", "variant", "set"}
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,12 @@ class Expectation:
     two_sided: bool = False
     where: str = ""  # file and entry, for messages
     variant: str = ""  # a sweep variant (e.g. an ablation row); "" = the method's plain runs
+    overrides: tuple[str, ...] = ()  # the cell's --set overrides, normalised (keys.identity_overrides)
 
     def label(self) -> str:
         who = f"{self.method} + {self.base}" if self.base else self.method
-        return f"{who} · {self.dataset} · {budget_label(self.budget)}"
+        extra = f" · {' '.join(self.overrides)}" if self.overrides else ""
+        return f"{who} · {self.dataset} · {budget_label(self.budget)}{extra}"
 
 
 @dataclass
@@ -106,11 +114,18 @@ def load_expected(path: Path | str) -> list[Expectation]:
             raise ValueError(f"{where}: value, tolerance and budget must be numbers ({error})") from None
         if not math.isfinite(value) or not math.isfinite(tolerance) or tolerance < 0:
             raise ValueError(f"{where}: value must be finite and tolerance >= 0")
+        overrides = entry.get("set") or []
+        if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+            raise ValueError(f"{where}: 'set' must be a list of key=value overrides, e.g. [method.lr=0.01]")
+        try:
+            normalised = tuple(identity_overrides(overrides))
+        except ConfigError as error:
+            raise ValueError(f"{where}: {error}") from None
         out.append(Expectation(
             method=str(entry["method"]), base=str(entry.get("base") or ""), dataset=str(entry["dataset"]),
             budget=budget, metric=str(entry["metric"]), value=value, tolerance=tolerance,
             protocol=entry.get("protocol"), split=entry.get("split"), two_sided=bool(entry.get("two_sided", False)),
-            where=where, variant=str(entry.get("variant") or "")))
+            where=where, variant=str(entry.get("variant") or ""), overrides=normalised))
     return out
 
 
@@ -118,23 +133,47 @@ def _same_budget(column: pd.Series, budget: int | None) -> pd.Series:
     return column.isna() if budget is None else (column == budget).fillna(False).astype(bool)
 
 
+def _overrides_of(runs: pd.DataFrame) -> pd.Series:
+    """Each run's normalised overrides as one string; None where unknown (runs stored before schema 3,
+    and results files without them), which match a cell without overrides as they always did."""
+    if "overrides" not in runs:
+        return pd.Series([None] * len(runs), index=runs.index, dtype=object)
+
+    def one(text: object) -> str | None:
+        value = json.loads(text) if isinstance(text, str) else text
+        return None if value is None else json.dumps(sorted(value))
+
+    return runs["overrides"].map(one)
+
+
 def check(expectations: list[Expectation], runs: pd.DataFrame, metrics: pd.DataFrame,
           schema: MetricSchema | None = None) -> tuple[list[Outcome], int]:
-    """Compare each expectation with the store; returns the outcomes and the exit code."""
+    """Compare each expectation with the store; returns the outcomes and the exit code.
+
+    An expectation sees only the runs of its full configuration (see the module docstring); with no
+    runs frame (metrics alone), metrics are matched by their identity columns as before."""
     schema = schema or MetricSchema.load()
-    summary = summarize(metrics)
     runs = runs.assign(base=runs["base"].fillna("").astype(str)) if not runs.empty else runs
-    # Compare names as the schema knows them: an expected "AMOTA" matches the devkit's stored "amota".
-    metric_names = summary["metric"].map(schema.canonical)
+    run_overrides = _overrides_of(runs) if not runs.empty else None
+    summaries: dict[frozenset[str] | None, pd.DataFrame] = {}
     outcomes = []
     for exp in expectations:
         n_failed = 0
-        if not runs.empty:
+        keys: frozenset[str] | None = None
+        if not runs.empty and "key" in runs:
             run_variant = runs["variant"].fillna("").astype(str) if "variant" in runs else ""
+            wanted = json.dumps(sorted(exp.overrides))
+            same_set = (run_overrides == wanted) | (run_overrides.isna() & (not exp.overrides))
             cell_runs = runs[(runs["method"] == exp.method) & (runs["base"] == exp.base)
                              & (runs["dataset"] == exp.dataset) & _same_budget(runs["budget"], exp.budget)
-                             & (run_variant == exp.variant)]
+                             & (run_variant == exp.variant) & same_set.astype(bool)]
             n_failed = int((cell_runs["status"] == "failed").sum())
+            keys = frozenset(cell_runs["key"].astype(str))
+        if keys not in summaries:
+            summaries[keys] = summarize(metrics if keys is None else metrics[metrics["run_key"].isin(keys)])
+        summary = summaries[keys]
+        # Compare names as the schema knows them: an expected "AMOTA" matches the devkit's stored "amota".
+        metric_names = summary["metric"].map(schema.canonical)
         # Ablation variants share the method's name: an expectation names the one it means ("" = plain runs).
         rows = summary[(summary["method"] == exp.method) & (summary["base"] == exp.base)
                        & (summary["dataset"] == exp.dataset) & _same_budget(summary["budget"], exp.budget)

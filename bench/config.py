@@ -21,6 +21,16 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 DEFAULT_PROFILE = "quick"
 
 
+# The sections of a resolved config, and the settings the runner itself reads from its own sections
+# (a profile may add more; "method" and "base" hold the classes' constructor parameters).
+CONFIG_SECTIONS: tuple[str, ...] = ("profile", "data", "runner", "eval", "method", "base")
+RUNNER_KEYS: dict[str, tuple[str, ...]] = {
+    "data": ("scale", "seed", "root"),
+    "runner": ("deterministic",),
+    "eval": ("protocols", "datasets", "pseudolabel"),
+}
+
+
 class ConfigError(ValueError):
     """A bad profile file or override; the message names it and says what was expected."""
 

@@ -5,7 +5,13 @@ so several worker processes can write at once; every write is one short transact
 ``INSERT ... ON CONFLICT`` upsert, so a retried or concurrent write never duplicates a row.
 The schema is versioned with ``PRAGMA user_version``; ``MIGRATIONS[i]`` takes version i to i+1.
 
-``bench report`` and ``bench check`` read this file only (``runs_frame`` / ``metrics_frame``).
+``bench report`` and ``bench check`` read this file only (``runs_frame`` / ``metrics_frame``), through
+``Store(path, readonly=True)``: a read-only SQLite connection that never migrates and never creates
+a file (a store in a read-only folder, or on a read-only mount, is opened ``immutable``).
+
+A run's status "running" is what its process wrote when it started; readers show "interrupted"
+instead when no process holds the run's lock any more (:mod:`bench.locks`): a run killed by
+SIGKILL, a power cut or OOM never reads "running" forever.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -23,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 RUN_STATUSES = ("ok", "failed", "running", "skipped")
+INTERRUPTED = "interrupted"  # shown (never stored) for a "running" run whose process is gone
 DEFAULT_RUNS_DIR = "runs"
 STORE_FILENAME = "bench.sqlite"
 
@@ -63,6 +71,10 @@ class RunRecord:
     manifest: dict[str, Any] = field(default_factory=dict)
     run_dir: str = ""
     variant: str = ""  # a sweep preset's variant (an ablation row, e.g. "A1"); "" for a plain run
+    # The run's --set overrides besides its variant's (normalised, execution-only ones left out; see
+    # bench.runner.keys.identity_overrides): `bench check` matches cells by them. None: unknown (stored
+    # before schema 3).
+    overrides: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.status not in RUN_STATUSES:
@@ -81,10 +93,52 @@ class MetricRow:
 
 
 RUN_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RunRecord))
-_JSON_COLUMNS = ("config", "manifest")
+_JSON_COLUMNS = ("config", "manifest", "overrides")
 
-# Each entry is a script taking the schema from version i to i + 1. Append, never edit.
-MIGRATIONS: list[str] = [
+def _rekey_runs(con: sqlite3.Connection) -> None:
+    """2 -> 3: run keys no longer hash execution-only settings (threads, the data folder).
+
+    Each run's new key is computed from its stored record (config, code versions, data and label
+    hashes in its manifest), exactly as planning computes it now. Runs whose manifest lacks them
+    (failed before they started) keep their key. Runs that differed only by execution settings
+    now share a key: the finished one (else the latest) is kept, the others' rows are dropped. Run
+    folders stay where they are: the store's ``run_dir`` points at them.
+    """
+    from bench.runner.keys import run_key
+
+    con.execute("PRAGMA defer_foreign_keys = ON")  # keys change in runs and metrics within one transaction
+    rows = con.execute("SELECT key, method, base, dataset, budget, seed, protocol_version, config, manifest, "
+                       "variant, status, finished_at FROM runs").fetchall()
+    wanted: dict[str, list[tuple[int, float, str]]] = {}
+    for key, method, base, dataset, budget, seed, version, config, manifest, variant, status, finished in rows:
+        info = json.loads(manifest or "{}")
+        new = key
+        if info.get("method_code") and info.get("data_hash") and info.get("labels_manifest"):
+            new = run_key(config=json.loads(config), method=method, method_code=info["method_code"], base=base,
+                          base_code=info.get("base_code"), dataset=dataset, data_hash=info["data_hash"],
+                          budget=budget, seed=seed, labels=info["labels_manifest"], protocol_version=version,
+                          variant=variant or "")
+        wanted.setdefault(new, []).append((status == "ok", finished or 0.0, key))
+    renames: list[tuple[str, str]] = []
+    for new, olds in wanted.items():
+        olds.sort(reverse=True)
+        for _ok, _finished, old in olds[1:]:
+            con.execute("DELETE FROM metrics WHERE run_key = ?", (old,))
+            con.execute("DELETE FROM runs WHERE key = ?", (old,))
+        if olds[0][2] != new:
+            renames.append((olds[0][2], new))
+    # Two steps through temporary names: a new key may equal another run's old key.
+    for old, new in renames:
+        for table, column in (("runs", "key"), ("metrics", "run_key")):
+            con.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", ("tmp:" + new, old))
+    for _old, new in renames:
+        for table, column in (("runs", "key"), ("metrics", "run_key")):
+            con.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (new, "tmp:" + new))
+
+
+# Each entry takes the schema from version i to i + 1: an SQL script, or a function of the connection
+# (run inside the migration's transaction). Append, never edit.
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """
     CREATE TABLE runs (
         key TEXT PRIMARY KEY,
@@ -122,41 +176,86 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN variant TEXT NOT NULL DEFAULT ''
     """,
+    # 2 -> 3: keys without execution-only settings; runs carry their overrides (null: unknown, older runs).
+    _rekey_runs,
+    """
+    ALTER TABLE runs ADD COLUMN overrides TEXT NOT NULL DEFAULT 'null'
+    """,
 ]
+# Columns added after the first schema, with the value older rows read as (read-only opens do not migrate).
+_ADDED_COLUMNS: dict[str, Any] = {"variant": "", "overrides": "null"}
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class StoreError(RuntimeError):
-    """The database file is unusable (e.g. written by a newer bench)."""
+    """The database file is unusable (e.g. written by a newer bench, or missing for a read)."""
+
+
+def folder_is_read_only(folder: Path) -> bool:
+    """No write bit on the folder, or a read-only mount. Not ``os.access``: root passes that check anyway,
+    and a read-only folder is the owner's statement that nothing may change in it, root or not."""
+    try:
+        mode = folder.stat().st_mode
+        return not (mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) or bool(
+            os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 class Store:
-    """The SQLite results database at ``path`` (created and migrated on open)."""
+    """The SQLite results database at ``path``.
 
-    def __init__(self, path: Path | str, timeout_s: float = 60.0) -> None:
+    Writable (default): created and migrated on open. ``readonly=True``: the file must exist; it is
+    opened with SQLite's ``mode=ro`` (any write raises), not migrated, and in a read-only folder
+    ``immutable=1`` as well, so SQLite creates no journal or shared-memory file beside it.
+    """
+
+    def __init__(self, path: Path | str, timeout_s: float = 60.0, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._timeout_s = timeout_s
-        with self._connect() as con:
-            self._migrate(con)
+        if readonly:
+            if not self.path.is_file():
+                raise StoreError(f"no results store at {self.path}")
+            version = self.schema_version
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: schema version {version} is newer than this bench ({SCHEMA_VERSION})")
+            if version < 1:
+                raise StoreError(f"{self.path} is not a bench results store (no schema)")
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with self._connect() as con:
+                self._migrate(con)
+        except sqlite3.OperationalError as err:
+            raise StoreError(f"cannot write the results store {self.path} ({err}); this command writes "
+                             "results: use a writable --runs-dir or --store") from None
 
     # -- connection handling: one short-lived connection per operation, so the object is cheap to
     # pickle into worker processes and no connection is ever shared across a fork.
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None)
+        if self.readonly:
+            flags = "mode=ro" + ("&immutable=1" if folder_is_read_only(self.path.parent) else "")
+            con = sqlite3.connect(f"{self.path.resolve().as_uri()}?{flags}", uri=True, timeout=self._timeout_s,
+                                  isolation_level=None)
+        else:
+            con = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None)
         try:
             con.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
-            con.execute("PRAGMA foreign_keys = ON")
-            # WAL + NORMAL: a commit survives a killed process (what sweeps face) without an fsync per
-            # write; a power cut can lose the last commits but never corrupts the file.
-            con.execute("PRAGMA synchronous = NORMAL")
+            if not self.readonly:
+                con.execute("PRAGMA foreign_keys = ON")
+                # WAL + NORMAL: a commit survives a killed process (what sweeps face) without an fsync per
+                # write; a power cut can lose the last commits but never corrupts the file.
+                con.execute("PRAGMA synchronous = NORMAL")
             yield con
         finally:
             con.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.readonly:
+            raise StoreError(f"{self.path} was opened read-only; this command may not write results")
         with self._connect() as con:
             # BEGIN IMMEDIATE takes the write lock up front, so two writers never deadlock on upgrade.
             con.execute("BEGIN IMMEDIATE")
@@ -180,7 +279,11 @@ class Store:
             # Re-read under the write lock: another process may have migrated meanwhile.
             version = con.execute("PRAGMA user_version").fetchone()[0]
             for i in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS[i].split(";"):
+                migration = MIGRATIONS[i]
+                if callable(migration):
+                    migration(con)
+                    continue
+                for statement in migration.split(";"):
                     if statement.strip():
                         con.execute(statement)
                 con.execute(f"PRAGMA user_version = {i + 1}")
@@ -227,6 +330,13 @@ class Store:
             con.execute("DELETE FROM runs WHERE key = ?", (key,))
 
     # -- reads
+    def _run_columns(self, con: sqlite3.Connection, prefix: str = "") -> list[str]:
+        """RUN_COLUMNS as SQL: a store of an older schema (opened read-only, not migrated) gets the
+        columns it lacks as their defaults."""
+        have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+        return [f"{prefix}{c}" if c in have else f"{_ADDED_COLUMNS[c]!r} AS {c}".replace('"', "'")
+                for c in RUN_COLUMNS]
+
     def run(self, key: str) -> RunRecord | None:
         with self._connect() as con:
             con.row_factory = sqlite3.Row
@@ -235,7 +345,8 @@ class Store:
             return None
         data = dict(row)
         for column in _JSON_COLUMNS:
-            data[column] = json.loads(data[column])
+            if column in data:  # an older schema read as is lacks the later columns: their defaults apply
+                data[column] = json.loads(data[column])
         return RunRecord(**data)
 
     def statuses(self) -> dict[str, str]:
@@ -243,22 +354,36 @@ class Store:
         with self._connect() as con:
             return dict(con.execute("SELECT key, status FROM runs").fetchall())
 
-    def runs_frame(self) -> pd.DataFrame:
-        """One row per run; columns are the RunRecord fields (config and manifest as JSON strings)."""
+    def run_dirs(self) -> dict[str, str]:
+        """run key -> the run's folder as stored (a re-keyed run keeps the folder named by its old key)."""
         with self._connect() as con:
-            frame = pd.read_sql_query(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY key", con)
+            return dict(con.execute("SELECT key, run_dir FROM runs").fetchall())
+
+    def runs_frame(self, live: bool = True) -> pd.DataFrame:
+        """One row per run; columns are the RunRecord fields (config, manifest, overrides as JSON strings).
+
+        ``live``: a "running" run whose lock no process holds reads "interrupted" (see bench.locks)."""
+        with self._connect() as con:
+            frame = pd.read_sql_query(f"SELECT {', '.join(self._run_columns(con))} FROM runs ORDER BY key", con)
         frame["budget"] = frame["budget"].astype("Int64")
+        if live:
+            from bench.locks import is_running
+
+            running = frame["status"] == "running"
+            dead = [i for i in frame.index[running] if not is_running(Path(str(frame.at[i, "run_dir"])))]
+            frame.loc[dead, "status"] = INTERRUPTED
         return frame
 
     def metrics_frame(self) -> pd.DataFrame:
         """Every metric row joined with its run's identity columns."""
-        sql = (
-            "SELECT m.run_key, m.split, m.protocol, m.seq, m.metric, m.value, "
-            "r.method, r.base, r.dataset, r.budget, r.seed, r.profile, r.status, r.variant, r.finished_at "
-            "FROM metrics m JOIN runs r ON r.key = m.run_key "
-            "ORDER BY m.run_key, m.split, m.protocol, m.seq, m.metric"
-        )
         with self._connect() as con:
+            variant = "r.variant" if "r.variant" in self._run_columns(con, "r.") else "'' AS variant"
+            sql = (
+                "SELECT m.run_key, m.split, m.protocol, m.seq, m.metric, m.value, "
+                f"r.method, r.base, r.dataset, r.budget, r.seed, r.profile, r.status, {variant}, r.finished_at "
+                "FROM metrics m JOIN runs r ON r.key = m.run_key "
+                "ORDER BY m.run_key, m.split, m.protocol, m.seq, m.metric"
+            )
             frame = pd.read_sql_query(sql, con)
         frame["budget"] = frame["budget"].astype("Int64")
         return frame

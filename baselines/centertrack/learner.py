@@ -16,6 +16,7 @@ resized to the output grid).
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,6 +47,20 @@ def _decode_classes(t: torch.Tensor) -> tuple[str, ...]:
 
 class CenterTrackLearner(Learner):
     outputs: ClassVar[str] = "3d-tracks"
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any], profile: str) -> None:
+        """Raise ValueError for an unknown parameter name or bad value: bench checks this at plan time."""
+        from baselines.centertrack.train import DEFAULTS, PROFILES
+
+        known = set(DEFAULTS).union(*PROFILES.values(), ("classes", "weights", "threads"))
+        for key in params:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(f"centertrack has no parameter {key!r}{hint}; known: {', '.join(sorted(known))}")
+        if profile in PROFILES:
+            resolve_config(profile, {k: v for k, v in params.items() if k not in ("classes", "weights", "threads")})
 
     def _config(self, ctx: RunContext) -> dict[str, Any]:
         overrides = {**ctx.config, **self.params}

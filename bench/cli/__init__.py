@@ -18,8 +18,28 @@ COMMANDS: dict[str, str] = {
 }
 
 
+EXIT_CODES_HELP = """\b
+Exit codes (every command):
+  0  ok
+  1  regression (bench check: a metric moved beyond its tolerance)
+  2  bad input (unknown name, bad value, missing or unreadable file) or failed runs
+  3  nothing to do (no runs, nothing matched)"""
+
+
 class LazyGroup(click.Group):
-    """A click group that imports a subcommand's module only when that subcommand runs."""
+    """A click group that imports a subcommand's module only when that subcommand runs.
+
+    Exit codes mean one thing everywhere: a plain ``click.ClickException`` (exit 1 in click) is bad
+    input here, so it exits 2; 1 is kept for a regression found by ``bench check``.
+    """
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as error:
+            if error.exit_code == 1:
+                error.exit_code = 2
+            raise
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -31,7 +51,7 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attribute)
 
 
-@click.group(cls=LazyGroup)
+@click.group(cls=LazyGroup, epilog=EXIT_CODES_HELP)
 @click.version_option(package_name="bench")
 def main() -> None:
     """bench: how well does a tracker do when humans label only a few frames per track?"""

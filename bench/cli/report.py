@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,15 +17,31 @@ if TYPE_CHECKING:
 STORE_HELP = "results database (default: $BENCH_RUNS_DIR/bench.sqlite, else runs/bench.sqlite)"
 
 
+class NothingToDo(click.ClickException):
+    """Exit 3: there is nothing to read (no store, no finished run that matches)."""
+
+    exit_code = 3
+
+
+class BadInput(click.ClickException):
+    exit_code = 2
+
+
 def _open_frames(store_path: Path | None) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
-    """(runs, metrics) frames of an existing store; a missing store is a usage error, never created here."""
-    from bench.store import Store, default_store_path
+    """(runs, metrics) frames of an existing store, read-only: these commands never create, migrate or
+    write a store (it may sit in a read-only folder)."""
+    from bench.store import Store, StoreError, default_store_path
 
     path = Path(store_path) if store_path is not None else default_store_path()
     if not path.exists():
-        raise click.ClickException(f"no results store at {path}; run `bench run` first or pass --store")
-    store = Store(path)
-    return store.runs_frame(), store.metrics_frame(), path
+        raise NothingToDo(f"no results store at {path}; run `bench run` first or pass --store")
+    try:
+        store = Store(path, readonly=True)
+        return store.runs_frame(), store.metrics_frame(), path
+    except (StoreError, OSError) as error:
+        raise BadInput(str(error)) from None
+    except sqlite3.DatabaseError as error:  # not a database, or corrupt
+        raise BadInput(f"{path}: not a readable results store ({error})") from None
 
 
 def _default_store_exists() -> bool:
@@ -109,7 +126,7 @@ def table(fmt: str, dataset: str | None, protocol: str | None, metric: str | Non
     boards = build_leaderboards(summarize(metrics), MetricSchema.load(), dataset=dataset, protocol=protocol,
                                 metric=metric, split=split)
     if not boards:
-        raise click.ClickException("no finished runs match; nothing to tabulate")
+        raise NothingToDo("no finished runs match; nothing to tabulate")
     text = FORMATS[fmt](boards)
     if output is None:
         click.echo(text, nl=False)
@@ -177,7 +194,7 @@ def check_command(expected_path: Path | None, store_path: Path | None, write_exp
         sys.exit(2)
     try:
         runs, metrics, _ = _open_frames(store_path)
-    except click.ClickException as error:
+    except NothingToDo as error:
         click.echo(f"nothing ran: {error.message}", err=True)
         sys.exit(EXIT_NOTHING_RAN)
     outcomes, code = check(expectations, runs, metrics)

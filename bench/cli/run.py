@@ -14,9 +14,14 @@ from rich.table import Table
 from bench import registry
 from bench.config import DEFAULT_PROFILE, ConfigError, profile_names
 from bench.data.sequence import DataError
+from bench.ownership import OwnershipError
 from bench.registry import RegistryError
 from bench.runner import EXIT_FAILED, EXIT_NOTHING, EXIT_OK, Job, SweepOptions, expand_grid, load_sweep, run_sweep
-from bench.store import Store, default_store_path, runs_dir
+from bench.store import Store, StoreError, default_store_path, runs_dir
+
+EXIT_BAD_INPUT = 2  # bad input exits 2 like failed runs; 3 is only "nothing to do" (bench --help lists them)
+# Everything a user can get wrong before a run starts: one line and exit 2, never a traceback.
+BAD_INPUT = (RegistryError, ConfigError, DataError, StoreError, OwnershipError)
 
 RUNS_HELP = "runs folder (default: $BENCH_RUNS_DIR or ./runs)"
 STORE_HELP = "results database (default: <runs folder>/bench.sqlite)"
@@ -25,10 +30,31 @@ STORE_HELP = "results database (default: <runs folder>/bench.sqlite)"
 def _csv(kind: type, text: str | None) -> list:
     if not text:
         return []
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if kind is int:
-        return [None if t in ("all", "none", "full") else int(t) for t in items]
-    return items
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def parse_budget(text: str, option: str = "--budget") -> int | None:
+    """A label budget: an integer >= 1, or all/none/full (every label: the oracle's) in any case."""
+    word = str(text).strip()
+    if word.lower() in ("all", "none", "full"):
+        return None
+    try:
+        value = int(word)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected a whole number of labels per track (>= 1) or 'all'") from None
+    if value < 1:
+        raise ConfigError(f"{option} {text!r}: a label budget is at least 1 label per track (or 'all')")
+    return value
+
+
+def parse_seed(text: str, option: str = "--seed") -> int:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected a whole number >= 0") from None
+    if value < 0:
+        raise ConfigError(f"{option} {text!r}: seeds are whole numbers >= 0")
+    return value
 
 
 def _options(runs_dir_opt: Path | None, store_opt: Path | None, **kw) -> SweepOptions:
@@ -36,9 +62,9 @@ def _options(runs_dir_opt: Path | None, store_opt: Path | None, **kw) -> SweepOp
     return SweepOptions(runs_root=root, store_path=store_opt or default_store_path(root), **kw)
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_NOTHING)
+    sys.exit(code)
 
 
 def _metric_table(store: Store, key: str) -> Table:
@@ -79,21 +105,21 @@ def with_options(options):
               "labeler's default base, if it has one; 'none': no base tracker)")
 @click.option("--dataset", default="synth-kitti", show_default=True)
 @click.option("--budget", default="4", show_default=True, help="labels per track (or 'all')")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", default="0", show_default=True, help="training seed (a whole number >= 0)")
 @with_options(common_run_options)
-def run(method: str, base: str | None, dataset: str, budget: str, seed: int, profile: str, overrides: tuple[str, ...],
+def run(method: str, base: str | None, dataset: str, budget: str, seed: str, profile: str, overrides: tuple[str, ...],
         device: str, force: bool, runs_dir: Path | None, store_path: Path | None) -> None:
     """Run one method at one label budget; print its metrics and where its files are."""
     console = Console()
-    job = Job(method=method, base=base, dataset=dataset, budget=_csv(int, budget)[0], seed=seed, profile=profile,
-              overrides=tuple(overrides))
     options = _options(runs_dir, store_path, device=device, force=force, progress=False)
     try:
+        job = Job(method=method, base=base, dataset=dataset, budget=parse_budget(budget), seed=parse_seed(seed),
+                  profile=profile, overrides=tuple(overrides))
         result = run_sweep([job], options, Console(stderr=True))
-    except (RegistryError, ConfigError, DataError) as err:
+    except BAD_INPUT as err:
         _fail(str(err))
     planned = result.planned[0]
-    store = Store(options.store())
+    store = Store(options.store(), readonly=True)
     record = store.run(planned.key)
     if record is None:
         _fail(f"run {planned.key[:12]} left no record in {options.store()}")
@@ -134,14 +160,21 @@ def sweep(preset: str | None, methods: str | None, base: str | None, variant_nam
           store_path: Path | None) -> None:
     """Run methods x budgets x datasets x seeds, skipping finished cells (a PRESET from bench/sweeps/ or flags).
 
-    Exit code 0: everything ran or was already finished; 2: some run failed; 3: nothing to run.
+    Exit code 0: everything ran or was already finished; 2: bad input or some run failed; 3: nothing to run.
     """
-    grid: dict = {}
     try:
-        if preset:
-            grid = load_sweep(preset)
-    except ConfigError as err:
+        _sweep(preset, methods, base, variant_names, budgets, datasets, seeds, jobs, executor, address, dry_run,
+               rerun_failed, profile, overrides, device, force, runs_dir, store_path)
+    except BAD_INPUT as err:
         _fail(str(err))
+
+
+def _sweep(preset: str | None, methods: str | None, base: str | None, variant_names: str | None,
+           budgets: str | None, datasets: str | None, seeds: str | None, jobs: int, executor: str,
+           address: str | None, dry_run: bool, rerun_failed: bool,
+           profile: str, overrides: tuple[str, ...], device: str, force: bool, runs_dir: Path | None,
+           store_path: Path | None) -> NoReturn:
+    grid: dict = load_sweep(preset) if preset else {}
     method_list = _csv(str, methods) or grid.get("methods", [])
     if not method_list:
         _fail("nothing to sweep: give a PRESET or --methods")
@@ -153,21 +186,22 @@ def sweep(preset: str | None, methods: str | None, base: str | None, variant_nam
         if unknown:
             _fail(f"unknown variant(s) {', '.join(unknown)}; the preset has: {', '.join(variants or {}) or 'none'}")
         variants = {name: (variants or {})[name] for name in wanted}
+    budget_list = [parse_budget(b, "--budgets") for b in _csv(str, budgets) or grid.get("budgets", [4])]
+    seed_list = [parse_seed(s, "--seeds") for s in _csv(str, seeds) or grid.get("seeds", [0])]
+    if jobs < 0:
+        raise ConfigError(f"--jobs {jobs}: expected 0 (automatic) or a number of workers")
     job_list = expand_grid(
         methods=method_list,
-        budgets=_csv(int, budgets) or grid.get("budgets", [4]),
+        budgets=budget_list,
         datasets=_csv(str, datasets) or grid.get("datasets", ["synth-kitti"]),
-        seeds=_csv(int, seeds) or grid.get("seeds", [0]),
+        seeds=seed_list,
         profile=profile, base=base or grid.get("base"), overrides=tuple(grid.get("overrides", [])) + overrides,
         variants=variants,
     )
     options = _options(runs_dir, store_path, jobs=jobs, executor=executor, address=address, device=device,
                        force=force, rerun_failed=rerun_failed, dry_run=dry_run)
     console = Console(stderr=True)
-    try:
-        result = run_sweep(job_list, options, console)
-    except (RegistryError, ConfigError, DataError) as err:
-        _fail(str(err))
+    result = run_sweep(job_list, options, console)
     ran = len(result.planned) - len(result.skipped)
     console.print(f"{len(result.planned)} cells: {ran} {'to run' if dry_run else 'ran'}, {len(result.skipped)} skipped"
                   + ("" if dry_run else f", {sum(r.status != 'ok' for r in result.records)} failed"))
@@ -185,7 +219,12 @@ def rescore(method: str | None, dataset: str | None, runs_dir: Path | None, stor
     from bench.runner.jobs import NO_BASE, plan_job
 
     options = _options(runs_dir, store_path)
-    store = Store(options.store())
+    if not options.store().exists():
+        _fail(f"no results store at {options.store()}: nothing to rescore", EXIT_NOTHING)
+    try:
+        store = Store(options.store())
+    except StoreError as err:
+        _fail(str(err))
     runs = store.runs_frame()
     if method:
         runs = runs[runs["method"] == method]
@@ -255,7 +294,12 @@ def ls(what: str, runs_dir: Path | None, store_path: Path | None) -> None:
             console.print(path.stem)
     else:
         path = store_path or default_store_path(runs_dir)
-        frame = Store(path).runs_frame()
+        if not Path(path).exists():
+            _fail(f"no results store at {path}: no runs yet (bench run or bench sweep make some)", EXIT_NOTHING)
+        try:
+            frame = Store(path, readonly=True).runs_frame()  # a read: never creates, migrates or locks anything
+        except StoreError as err:
+            _fail(str(err))
         table = Table("key", "dataset", "method", "variant", "budget", "seed", "profile", "status", "wall s",
                       title=str(path))
         for r in frame.to_dict("records"):

@@ -30,8 +30,9 @@ from bench.config import dump_config
 from bench.data.sequence import PointTracks
 from bench.data.tracks import validate_tracks
 from bench.interface import Labeler, RunContext, SplitView, TrainView
+from bench.locks import LOCK_FILE, run_lock
 from bench.runner.jobs import PlannedJob, budget_labels, load_dataset_for
-from bench.runner.keys import code_version
+from bench.runner.keys import code_version, identity_overrides
 from bench.runner.manifest import collect_manifest
 from bench.runner.stages import (
     StageDir,
@@ -376,7 +377,7 @@ def record_for(planned: PlannedJob, status: str, device: str, started: float, **
     return RunRecord(key=planned.key, method=job.method, base=job.base, dataset=job.dataset, budget=job.budget,
                      seed=job.seed, profile=job.profile, protocol_version=planned.protocol_version, status=status,
                      started_at=started, device=device, config=planned.config, run_dir=str(planned.run_dir),
-                     variant=job.variant, **kw)
+                     variant=job.variant, overrides=identity_overrides(job.overrides), **kw)
 
 
 def execute(planned: PlannedJob, runs_root: Path, store_path: Path | None, device: str = "auto",
@@ -387,7 +388,25 @@ def execute(planned: PlannedJob, runs_root: Path, store_path: Path | None, devic
     ``planned.info["rows"]`` for the caller (the Ray driver) to store.
 
     ``progress(done, total, what)`` receives the method's own progress reports (training steps...).
+
+    The run's lock (:mod:`bench.locks`) is held throughout: a second process on the same cell waits,
+    then reuses the finished run instead of computing it again (unless ``force``).
     """
+    def waiting() -> None:
+        print(f"{planned.job.describe()}: another process is running this cell; waiting for it "
+              f"(lock {planned.run_dir / LOCK_FILE})", file=sys.stderr, flush=True)
+
+    with run_lock(planned.run_dir, on_wait=waiting):
+        if not force and store_path is not None:
+            done = Store(store_path).run(planned.key)
+            if done is not None and done.status == "ok" and StageDir(planned.run_dir, "metrics").is_done():
+                planned.action, planned.reason = "skip", "finished by another process"
+                return done
+        return _execute_locked(planned, runs_root, store_path, device, force, progress)
+
+
+def _execute_locked(planned: PlannedJob, runs_root: Path, store_path: Path | None, device: str, force: bool,
+                    progress: Callable[[int, int, str], None] | None) -> RunRecord:
     store = Store(store_path) if store_path is not None else None
     started = time.time()
     t0 = time.perf_counter()

@@ -70,16 +70,28 @@ class SweepResult:
 
 
 def plan(jobs: Iterable[Job], options: SweepOptions) -> list[PlannedJob]:
-    """Keys, folders and run/skip decisions for every job (one store query for the whole grid)."""
-    planned = [plan_job(job, Path(options.runs_root)) for job in jobs]
+    """Keys, folders and run/skip decisions for every job (one store query for the whole grid).
+
+    Every job is checked before any is run. A dry run writes nothing: the store is opened read-only
+    (and need not exist), and no planning cache is written into the runs folder."""
+    jobs = list(jobs)
+    planned = [plan_job(job, Path(options.runs_root), write_cache=not options.dry_run) for job in jobs]
     # Budgets collapse for the oracle (see plan_job): a grid of budgets x [sparse, oracle] plans it once.
     unique: dict[str, PlannedJob] = {}
     for p in planned:
         unique.setdefault(p.key, p)
     planned = list(unique.values())
     forget_planning_data()
-    statuses = Store(options.store()).statuses()
+    statuses: dict[str, str] = {}
+    folders: dict[str, str] = {}
+    if not options.dry_run or options.store().exists():
+        store = Store(options.store(), readonly=options.dry_run)
+        statuses, folders = store.statuses(), store.run_dirs()
     for p in planned:
+        # A stored run keeps its folder: runs re-keyed by a store migration live under their old key's name.
+        stored = folders.get(p.key)
+        if stored and Path(stored).is_dir():
+            p.run_dir = Path(stored)
         decide(p, statuses, options.force, options.rerun_failed)
     return planned
 

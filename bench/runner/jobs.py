@@ -13,7 +13,10 @@ it is kept with the run and, when set, is part of its key.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import inspect
 import itertools
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,10 +25,11 @@ from typing import Any
 
 import pandas as pd
 
-from bench import registry
-from bench.config import ConfigError, load_yaml, resolve_config
+from bench import firewall, registry
+from bench.config import CONFIG_SECTIONS, RUNNER_KEYS, ConfigError, load_profile, load_yaml, resolve_config
+from bench.data.sequence import DataError
 from bench.interface import kind_of
-from bench.runner.keys import code_version, job_key, run_path
+from bench.runner.keys import code_version, run_key, run_path
 from bench.runner.stages import StageDir
 
 SWEEPS_DIR = Path(__file__).resolve().parents[1] / "sweeps"
@@ -43,6 +47,12 @@ class Job:
     base: str | None = None  # None: the labeler's default_base, if any; NO_BASE ("none"): no base
     overrides: tuple[str, ...] = ()
     variant: str = ""  # a sweep preset's variant name ("" = none)
+    # The variant's own overrides, applied after ``overrides``; kept apart so a run records which
+    # overrides its user (or sweep preset) set, and `bench check` can match cells by them.
+    variant_overrides: tuple[str, ...] = ()
+
+    def all_overrides(self) -> tuple[str, ...]:
+        return tuple(self.overrides) + tuple(self.variant_overrides)
 
     def describe(self) -> str:
         name = self.method if self.base in (None, NO_BASE) else f"{self.method}+{self.base}"
@@ -119,7 +129,7 @@ def expand_grid(methods: Iterable[str], budgets: Iterable[int | None], datasets:
         for name, (own_budget, extra) in parsed.items():
             for b, s in itertools.product(budgets if own_budget is None else [own_budget], seeds):
                 jobs.append(Job(method=m, dataset=d, budget=b, seed=s, profile=profile, base=base,
-                                overrides=overrides + extra, variant=name))
+                                overrides=overrides, variant=name, variant_overrides=extra))
     return jobs
 
 
@@ -197,10 +207,11 @@ def _labels_code() -> str:
 
 
 def cached_manifest_hash(cache_dir: Path | None, data_hash: str, tracks_fn: Callable[[], pd.DataFrame],
-                         budget: int, seed: int) -> str:
+                         budget: int, seed: int, write: bool = True) -> str:
     """The label manifest's sha256, remembered on disk per (data hash, budget, seed, sampler code).
 
     Sampling is a pure function of those, so a re-planned sweep need not load and sample again.
+    ``write=False`` (a dry run, possibly on a read-only runs folder) reads the cache but adds nothing.
     """
     path = None
     if cache_dir is not None:
@@ -210,7 +221,7 @@ def cached_manifest_hash(cache_dir: Path | None, data_hash: str, tracks_fn: Call
             if len(text) == 64:
                 return text
     sha = manifest_hash(tracks_fn(), budget, seed, data_hash)
-    if path is not None:
+    if path is not None and write:
         from bench.runner.stages import write_text
 
         write_text(path, sha)
@@ -227,7 +238,7 @@ def load_dataset_for(loader: Callable[..., Any], data_cfg: dict[str, Any]) -> An
 
 
 def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], sees_gt: bool,
-            cache_dir: Path | None) -> tuple[str, str]:
+            cache_dir: Path | None, write_cache: bool = True) -> tuple[str, str]:
     cache_key = (job.dataset, repr(sorted(data_cfg.items())))
     info = _data_info.get(cache_key)
     if info is None:
@@ -249,7 +260,8 @@ def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], sees
                     info.tracks = _load(loader, data_cfg).train.tracks
                 return info.tracks
 
-            info.manifests[cell] = cached_manifest_hash(cache_dir, info.data_hash, tracks, job.budget, job.seed)
+            info.manifests[cell] = cached_manifest_hash(cache_dir, info.data_hash, tracks, job.budget, job.seed,
+                                                        write=write_cache)
     return info.data_hash, info.manifests[cell]
 
 
@@ -273,7 +285,113 @@ def resolve_base(job: Job, method_cls: type[Any]) -> tuple[Job, str]:
     return job, ""
 
 
-def plan_job(job: Job, runs_root: Path) -> PlannedJob:
+def _unknown(what: str, name: str, known: Iterable[str]) -> ConfigError:
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return ConfigError(f"unknown {what} {name!r}.{hint} Known: {', '.join(known) or '(none)'}")
+
+
+def _check_protocols(where: str, value: Any, protocols: list[str]) -> None:
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ConfigError(f"{where} must be a list of protocol names, e.g. [kitti-2d], got {value!r}")
+    for name in value:
+        if name not in protocols:
+            raise _unknown(f"protocol in {where}:", name, protocols)
+
+
+def check_params(cls: type[Any], params: Any, section: str, name: str, profile: str,
+                 forbidden: Iterable[Path | str] = ()) -> None:
+    """Refuse unknown or bad parameters of a method (``section`` "method") or base tracker ("base").
+
+    Names are checked against the constructor's signature; a class that takes ``**params`` checks
+    them itself in an optional ``check_params(params, profile)`` classmethod. Values are checked by
+    building the object: constructors only store and check their parameters (the scikit-learn
+    contract), so this runs no training and touches no data (the firewall guards it as at run time).
+    """
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ConfigError(f"{section}: expected a mapping of {name}'s parameters, got {params!r}")
+    signature = inspect.signature(cls)
+    fields = signature.parameters.values()
+    if not any(p.kind is p.VAR_KEYWORD for p in fields):
+        known = [p.name for p in fields if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        for key in params:
+            if key not in known:
+                raise _unknown(f"{section} parameter of {name} ({section}.{key}):", key, known)
+    hook = getattr(cls, "check_params", None)
+    try:
+        if callable(hook):
+            hook(dict(params), profile)
+        with firewall.guard(forbidden):
+            cls(**params)
+    except (ValueError, TypeError, KeyError) as err:
+        raise ConfigError(f"{section} parameters of {name}: {err}") from None
+
+
+def check_config(job: Job, config: dict[str, Any], method_cls: type[Any], base_cls: type[Any] | None,
+                 forbidden: Iterable[Path | str] = ()) -> None:
+    """Every setting of a resolved config is one the runner or the method knows, with a sound value.
+
+    The one place bad input is refused at plan time: before any data is made, any method code runs or
+    the store is written, with one line that names the setting (and a close name for a typo).
+    """
+    if isinstance(job.seed, bool) or not isinstance(job.seed, int) or job.seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {job.seed!r}")
+    for key in config:
+        if key not in CONFIG_SECTIONS:
+            raise _unknown("config section (--set SECTION.KEY=...)", key, CONFIG_SECTIONS)
+    profile = load_profile(job.profile)
+    for section, names in RUNNER_KEYS.items():
+        value = config.get(section)
+        if value is None:
+            value = config[section] = {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{section}: expected a mapping of settings, got {value!r}")
+        known = set(names) | set(profile.get(section) or {})
+        for key in value:
+            if key not in known:
+                raise _unknown(f"setting {section}.{key}:", key, known)
+    data = config["data"]
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"data.seed must be an integer >= 0 (the dataset's own seed), got {seed!r}")
+    scale = data.get("scale", "quick")
+    if not isinstance(scale, str):
+        raise ConfigError(f"data.scale must be a scale name, got {scale!r}")
+    if job.dataset.startswith("synth-"):
+        from bench.data.synth.presets import SCALES
+
+        if scale not in SCALES:
+            raise _unknown("data.scale", scale, SCALES)
+    if data.get("root") is not None and not isinstance(data["root"], str):
+        raise ConfigError(f"data.root must be a folder path, got {data['root']!r}")
+    if not isinstance(config["runner"].get("deterministic", False), bool):
+        raise ConfigError(f"runner.deterministic must be true or false, got {config['runner']['deterministic']!r}")
+    evaluation = config["eval"]
+    protocols = registry.protocol_names()
+    for kind, names in (evaluation.get("protocols") or {}).items():
+        _check_protocols(f"eval.protocols.{kind}", names, protocols)
+    for dataset, kinds in (evaluation.get("datasets") or {}).items():
+        if not isinstance(kinds, dict):
+            raise ConfigError(f"eval.datasets.{dataset}: expected a mapping output kind -> protocols, got {kinds!r}")
+        for kind, names in kinds.items():
+            _check_protocols(f"eval.datasets.{dataset}.{kind}", names, protocols)
+    if "pseudolabel" in evaluation:
+        _check_protocols("eval.pseudolabel", evaluation["pseudolabel"], protocols)
+    check_params(method_cls, config.get("method"), "method", job.method, job.profile, forbidden)
+    if base_cls is not None:
+        check_params(base_cls, config.get("base"), "base", str(job.base), job.profile, forbidden)
+    elif config.get("base"):
+        raise ConfigError(f"base.* settings given, but {job.method} runs without a base tracker "
+                          f"(--base NAME to train one)")
+
+
+def plan_job(job: Job, runs_root: Path, write_cache: bool = True) -> PlannedJob:
+    """Resolve and check a job, and compute its key and run folder.
+
+    ``write_cache=False`` (a dry run) writes nothing into the runs folder."""
     method_cls = registry.get_method(job.method)
     job, base_note = resolve_base(job, method_cls)
     base_cls = registry.get_method(job.base) if job.base else None
@@ -291,22 +409,23 @@ def plan_job(job: Job, runs_root: Path) -> PlannedJob:
                           f"sees_ground_truth (the oracle upper bound); {job.method!r} needs a budget k >= 1")
     if job.budget is not None and job.budget < 1:
         raise ConfigError(f"label budget must be >= 1 label per track, got {job.budget}")
-    config = resolve_config(job.profile, job.method, job.base, job.overrides)
+    config = resolve_config(job.profile, job.method, job.base, job.all_overrides())
     loader = registry.get_dataset_loader(job.dataset)
+    forbidden = [runs_root, *(p for p in os.environ.get("BENCH_DATA_DIR", "").split(os.pathsep) if p)]
+    check_config(job, config, method_cls, base_cls, forbidden)
     sees_gt = bool(method_cls.sees_ground_truth)
-    data_hash, labels_hash = _hashes(job, loader, config["data"], sees_gt, Path(runs_root) / ".cache")
+    try:
+        data_hash, labels_hash = _hashes(job, loader, config["data"], sees_gt, Path(runs_root) / ".cache",
+                                         write_cache)
+    except DataError:
+        raise
+    except ValueError as err:  # a dataset loader's own parameter check (DataError says more and passes as is)
+        raise ConfigError(f"dataset {job.dataset}: {err}") from None
     version = protocol_version()
-    parts = {
-        "config": config,
-        "method": job.method, "method_code": code_version(method_cls),
-        "base": job.base, "base_code": code_version(base_cls) if base_cls else None,
-        "dataset": job.dataset, "data_hash": data_hash,
-        "budget": job.budget, "seed": job.seed, "labels": labels_hash,
-        "protocol_version": version,
-    }
-    if job.variant:  # only when set, so the keys of runs without a variant stay what they were
-        parts["variant"] = job.variant
-    key = job_key(parts)
+    key = run_key(config=config, method=job.method, method_code=code_version(method_cls), base=job.base,
+                  base_code=code_version(base_cls) if base_cls else None, dataset=job.dataset, data_hash=data_hash,
+                  budget=job.budget, seed=job.seed, labels=labels_hash, protocol_version=version,
+                  variant=job.variant)
     run_dir = run_path(runs_root, job.dataset, job.method, job.base, job.budget, job.seed, key)
     planned = PlannedJob(job=job, config=config, key=key, run_dir=run_dir, method_cls=method_cls, base_cls=base_cls,
                          loader=loader, data_hash=data_hash, manifest_hash=labels_hash, protocol_version=version)

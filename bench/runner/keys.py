@@ -4,6 +4,10 @@ A run's key is the sha256 of everything that decides its result: the resolved co
 version of the method (and base), the dataset's content hash, the label manifest's hash, the
 budget, seed and the metric protocol version. Change any of them and the run is a new cell;
 change none and a sweep skips it.
+
+Settings that only decide how a run executes leave the key (:data:`EXECUTION_ONLY`): torch threads,
+and the data folder (its content is in the key as ``data_hash``). Jobs, executor and progress are
+sweep options and never were in the config. So the same experiment run with 1 or 4 threads is one cell.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import inspect
 import json
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +55,51 @@ def code_version(cls: type) -> str:
             digest.update(f"{cls.__module__}.{cls.__qualname__}".encode())
     _code_versions[cls] = digest.hexdigest()[:16]
     return _code_versions[cls]
+
+
+# (config section, key) pairs that change how a run executes, never what it computes.
+EXECUTION_ONLY: tuple[tuple[str, str], ...] = (("method", "threads"), ("base", "threads"), ("data", "root"))
+
+
+def key_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The resolved config without :data:`EXECUTION_ONLY` settings: what the run key hashes."""
+    out = dict(config)
+    for section, name in EXECUTION_ONLY:
+        if isinstance(out.get(section), dict) and name in out[section]:
+            out[section] = {k: v for k, v in out[section].items() if k != name}
+    return out
+
+
+def run_key(*, config: dict[str, Any], method: str, method_code: str, base: str | None, base_code: str | None,
+            dataset: str, data_hash: str, budget: int | None, seed: int, labels: str, protocol_version: str,
+            variant: str = "") -> str:
+    """The run key of a planned job (and of a stored run, from its record: the store's re-keying migration)."""
+    parts: dict[str, Any] = {
+        "config": key_config(config),
+        "method": method, "method_code": method_code,
+        "base": base, "base_code": base_code,
+        "dataset": dataset, "data_hash": data_hash,
+        "budget": budget, "seed": seed, "labels": labels,
+        "protocol_version": protocol_version,
+    }
+    if variant:  # only when set, so the keys of runs without a variant stay what they were
+        parts["variant"] = variant
+    return job_key(parts)
+
+
+def identity_overrides(overrides: Iterable[str]) -> list[str]:
+    """``--set`` overrides as a run records them: ``section.key=<JSON value>``, sorted, the last of
+    repeated keys winning, execution-only settings left out. `bench check` matches cells by this list,
+    so ``--set base.threads=1`` or a value spelled ``3`` vs ``3.0``... (YAML-parsed alike) never splits a cell."""
+    from bench.config import parse_override
+
+    latest: dict[str, Any] = {}
+    for text in overrides:
+        path, value = parse_override(text)
+        if len(path) == 2 and (path[0], path[1]) in EXECUTION_ONLY:
+            continue
+        latest[".".join(path)] = value
+    return sorted(f"{k}={json.dumps(v, sort_keys=True, default=str)}" for k, v in latest.items())
 
 
 def job_key(parts: dict[str, Any]) -> str:

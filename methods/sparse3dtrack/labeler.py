@@ -64,6 +64,11 @@ class _GeometryLabeler(Labeler):
         self.geometry: torch.nn.Module | None = None
         self.history: dict[str, list[dict]] = {}
 
+    @classmethod
+    def check_params(cls, params: dict[str, Any], profile: str) -> None:
+        """Raise ValueError for an unknown parameter or a bad switch: bench checks this at plan time."""
+        resolve_params(params, profile)
+
     def _setup(self, ctx: RunContext) -> tuple[dict[str, Any], str]:
         cfg = resolve_params(self.params, ctx.profile)
         if cfg["switches"]["threads"] is not None:

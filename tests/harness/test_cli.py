@@ -50,11 +50,12 @@ def test_sweep_dry_run_ls_and_rescore(env):
 def test_cli_errors_are_clear(env):
     environ, _ = env
     unknown = CliRunner().invoke(main, ["run", "--method", "interpolat", "--profile", "smoke"], env=environ)
-    assert unknown.exit_code == 3 and "Did you mean 'interpolate'" in unknown.output
+    # Bad input exits 2 (3 means "nothing to do").
+    assert unknown.exit_code == 2 and "Did you mean 'interpolate'" in unknown.output
     bad = CliRunner().invoke(main, ["run", "--method", "interpolate", "--set", "oops"], env=environ)
-    assert bad.exit_code == 3 and "key=value" in bad.output
+    assert bad.exit_code == 2 and "key=value" in bad.output
     empty = CliRunner().invoke(main, ["sweep"], env=environ)
-    assert empty.exit_code == 3
+    assert empty.exit_code == 2
 
 
 def test_sweep_presets(env):
@@ -63,6 +64,6 @@ def test_sweep_presets(env):
     assert dry.exit_code == 0, dry.output
     assert "6 cells:" in dry.output and "smoke" in dry.output  # the preset's grid and its profile
     unknown = CliRunner().invoke(main, ["sweep", "smok"], env=environ)
-    assert unknown.exit_code == 3 and "known presets" in unknown.output
+    assert unknown.exit_code == 2 and "known presets" in unknown.output
     listed = CliRunner().invoke(main, ["ls", "sweeps"], env=environ)
     assert {"nightly", "smoke"} <= set(listed.output.split())

@@ -181,7 +181,8 @@ def test_variants_expand_each_cell_and_keep_their_name(tmp_path):
     jobs = expand_grid(["copy"], [2], ["tiny"], [0, 1], profile="smoke", overrides=FAST, variants=variants)
     assert [(j.variant, j.budget, j.seed) for j in jobs] == [("A1", 2, 0), ("A1", 2, 1), ("A2", 2, 0), ("A2", 2, 1),
                                                                ("Q1", 1, 0), ("Q1", 1, 1)]
-    assert jobs[2].overrides == FAST + ("method.delay=0.001",) and jobs[4].overrides == FAST
+    assert jobs[2].all_overrides() == FAST + ("method.delay=0.001",) and jobs[4].all_overrides() == FAST
+    assert jobs[2].overrides == FAST and jobs[2].variant_overrides == ("method.delay=0.001",)
     result = run_sweep(jobs, opts(tmp_path, dry_run=True))
     assert len({p.key for p in result.planned}) == 6
     plain = run_sweep([job("copy")], opts(tmp_path, dry_run=True)).planned[0]
@@ -259,10 +260,10 @@ def test_sparse3dtrack_presets_expand_to_the_papers_tables():
     published = yaml.safe_load((LEADERBOARDS_DIR / "published" / "sparse3dtrack_ablations.yaml").read_text())
     codes = {row["variant"].split(":")[0] for row in published["rows"]}
     assert codes == set(by_code)  # every row of Tables 3-5 is produced, nothing else
-    assert by_code["A1"].overrides == ("method.mining=[support]",) and by_code["D1"].overrides == (
+    assert by_code["A1"].variant_overrides == ("method.mining=[support]",) and by_code["D1"].variant_overrides == (
         "method.use_depth=false",)
-    assert by_code["B3"].overrides == ("method.fncomp=true",) and by_code["Y2"].overrides == ("method.yaw_mode=bins",)
+    assert by_code["B3"].variant_overrides == ("method.fncomp=true",) and by_code["Y2"].variant_overrides == ("method.yaw_mode=bins",)
     assert [by_code[q].budget for q in ("Q1", "Q2", "Q3", "Q4")] == [2, 4, 8, 16]
-    assert by_code["Q2"] is by_code["A4"] and by_code["A4"].overrides == ()  # the default model runs once
+    assert by_code["Q2"] is by_code["A4"] and by_code["A4"].variant_overrides == ()  # the default model runs once
     # Tables 3-5 are without FNComp (the labeler's default has it); B3's own override comes after this one.
     assert grid["overrides"] == ["method.fncomp=false"]
