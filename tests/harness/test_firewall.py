@@ -138,10 +138,19 @@ def test_reading_gt_files_from_the_dataset_folder_fails(tmp_path, monkeypatch):
     assert FOUND["gt_file"].read_text()
 
 
-def test_guard_is_scoped():
-    with pytest.raises(firewall.FirewallError), firewall.guard(["/etc"]):
-        open("/etc/hostname")
-    assert open("/etc/hostname").read() is not None
+def test_guard_is_scoped(tmp_path):
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    (gt / "label_02.txt").write_text("secret")
+    (tmp_path / "frames.txt").write_text("frames")
+    with firewall.guard([gt]):
+        assert (tmp_path / "frames.txt").read_text() == "frames"  # only the forbidden folder is guarded
+        with pytest.raises(firewall.FirewallError):
+            open(gt / "label_02.txt")
+    with pytest.raises(firewall.FirewallError), firewall.guard([gt]):
+        open(gt / "label_02.txt")
+    # Outside the block (here left by the error) the same file reads again: the guard did not outlive its scope.
+    assert (gt / "label_02.txt").read_text() == "secret"
 
 
 class PeekAll(Labeler):
