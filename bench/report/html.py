@@ -29,7 +29,17 @@ from bench.report import plots
 from bench.report.published import load_published, paper_comparison
 from bench.report.schema import MISSING, MetricSchema, signed
 from bench.report.specs import TableSpec, fill_table, load_table_specs, spec_view
-from bench.report.tables import FULL, Leaderboard, budget_label, build_leaderboards, summarize, text_or_missing
+from bench.report.tables import (
+    FULL,
+    UNSURE_LEGEND,
+    UNSURE_MARK,
+    Leaderboard,
+    budget_label,
+    build_leaderboards,
+    lead_text,
+    summarize,
+    text_or_missing,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_-]{1,80}")
@@ -73,6 +83,7 @@ def _table_view(board: Leaderboard, reference: frozenset[str]) -> dict[str, Any]
                 "text": board.cell_text(row, budget),
                 "value": "" if cell is None else _num(board.info.shown(cell.mean)),
                 "best": (row, budget) in board.best,
+                "unsure": (row, budget) in board.unsure,
                 "n": 0 if cell is None else cell.n,
             })
         rows.append({"method": row[0], "base": text_or_missing(row[1]), "reference": row[0] in reference,
@@ -83,6 +94,8 @@ def _table_view(board: Leaderboard, reference: frozenset[str]) -> dict[str, Any]
                                        else " — lower is better" if board.info.higher_is_better is False else ""),
         "budgets": [budget_label(b) for b in board.budgets],
         "rows": rows,
+        "leads": [f"{budget_label(b)}: {lead_text(board, b)}" for b in board.budgets if b in board.leads],
+        "unsure": bool(board.unsure), "legend": UNSURE_LEGEND, "mark": UNSURE_MARK,
     }
 
 

@@ -16,7 +16,8 @@ gap_closed: {row: sparse3dtrack, lower: sparse, upper: oracle}   # optional, row
 
 Each cell is the mean ± std over ok seeds from :func:`bench.report.tables.summarize`; ``gap_closed`` adds
 a line with (row - lower) / (upper - lower) per column (the share of the gap between the bounds a method
-closes).
+closes) with its 95 % interval (seeded bootstrap over seeds), and a line with the paired difference
+row - lower over their shared seeds with its 95 % paired t interval (:mod:`bench.report.stats`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pandas as pd
 import yaml
 
 from bench.report.schema import LEADERBOARDS_DIR, MISSING, MetricSchema
+from bench.report.stats import GAP_METHOD, PAIRED_METHOD, Interval, format_interval, gap_closed, paired_difference
 from bench.report.tables import Cell, budget_label
 
 TABLES_DIR = LEADERBOARDS_DIR / "tables"
@@ -69,6 +71,8 @@ class SpecTable:
     spec: TableSpec
     cells: dict[tuple[int, int], Cell] = field(default_factory=dict)
     gap: list[float | None] | None = None
+    gap_intervals: list[Interval | None] | None = None  # per column, beside ``gap``
+    diffs: list[Interval | None] | None = None  # per column: paired difference row - lower
 
 
 def _fail(where: str, message: str) -> None:
@@ -130,7 +134,9 @@ def fill_table(spec: TableSpec, summary: pd.DataFrame, schema: MetricSchema | No
         budget = None if pd.isna(rec["budget"]) else int(rec["budget"])
         key = (rec["dataset"], rec["protocol"], schema.canonical(str(rec["metric"])), rec["method"],
                str(rec["base"] or ""), budget, str(variant))
-        index[key] = Cell(float(rec["mean"]), float(rec["std"]), int(rec["n"]))
+        seeds = rec.get("seeds")
+        index[key] = Cell(float(rec["mean"]), float(rec["std"]), int(rec["n"]),
+                          dict(seeds) if isinstance(seeds, dict) else {})
     table = SpecTable(spec)
     for i, row in enumerate(spec.rows):
         for j, col in enumerate(spec.columns):
@@ -141,12 +147,15 @@ def fill_table(spec: TableSpec, summary: pd.DataFrame, schema: MetricSchema | No
     if spec.gap_closed:
         pick = {name: next(i for i, r in enumerate(spec.rows) if r.method == method)
                 for name, method in spec.gap_closed.items()}
-        table.gap = []
+        table.gap, table.gap_intervals, table.diffs = [], [], []
         for j in range(len(spec.columns)):
             ours, lower, upper = (table.cells.get((pick[k], j)) for k in ("row", "lower", "upper"))
             span = None if lower is None or upper is None else upper.mean - lower.mean
             table.gap.append(None if ours is None or lower is None or span is None or math.isclose(span, 0.0)
                              else (ours.mean - lower.mean) / span)
+            table.gap_intervals.append(None if table.gap[-1] is None or ours is None or lower is None or upper is None
+                                       else gap_closed(ours.seeds, lower.seeds, upper.seeds))
+            table.diffs.append(None if ours is None or lower is None else paired_difference(ours.seeds, lower.seeds))
     return table
 
 
@@ -172,14 +181,25 @@ def spec_view(table: SpecTable, schema: MetricSchema) -> dict[str, Any]:
         budget = budget_label(row.budget)
         rows.append({"label": row.label, "base": row.base or MISSING, "budget": budget, "variant": row.variant,
                      "cells": cells})
-    gap = None
+    gap = diff = None
     if table.gap is not None:
-        gap = [MISSING if g is None else f"{g:.2f}" for g in table.gap]
+        intervals = table.gap_intervals or [None] * len(table.gap)
+        gap = [MISSING if g is None else f"{g:.2f}" if iv is None else format_interval(iv, signed=False)
+               for g, iv in zip(table.gap, intervals, strict=True)]
+    if table.diffs is not None:
+        diff = []
+        for col, d in zip(spec.columns, table.diffs, strict=True):
+            info = schema.info(col.metric, col.protocol)
+            diff.append(MISSING if d is None else format_interval(d, info.scale, info.decimals)
+                        + (f" ({d.n})" if d.n else ""))
     return {"name": spec.name, "title": spec.title, "split": spec.split, "notes": spec.notes, "groups": groups,
-            "headers": headers, "rows": rows, "gap": gap,
+            "headers": headers, "rows": rows, "gap": gap, "diff": diff,
+            "diff_label": "" if not spec.gap_closed else
+            f"{spec.gap_closed['row']} − {spec.gap_closed['lower']} (mean difference over shared seeds, "
+            f"[95 % {PAIRED_METHOD} interval], (seeds))",
             "gap_label": "gap closed" if not spec.gap_closed else
             f"gap closed: ({spec.gap_closed['row']} − {spec.gap_closed['lower']}) / "
-            f"({spec.gap_closed['upper']} − {spec.gap_closed['lower']})"}
+            f"({spec.gap_closed['upper']} − {spec.gap_closed['lower']}) [95 % {GAP_METHOD}]"}
 
 
 def spec_markdown(table: SpecTable, schema: MetricSchema | None = None) -> str:
@@ -192,6 +212,8 @@ def spec_markdown(table: SpecTable, schema: MetricSchema | None = None) -> str:
     for row in view["rows"]:
         label = row["label"] + (f" [{row['variant']}]" if row["variant"] else "")
         lines.append("| " + " | ".join([label, row["base"], row["budget"]] + [c["text"] for c in row["cells"]]) + " |")
+    if view["diff"] is not None:
+        lines.append("| " + " | ".join([view["diff_label"], "", ""] + view["diff"]) + " |")
     if view["gap"] is not None:
         lines.append("| " + " | ".join([view["gap_label"], "", ""] + view["gap"]) + " |")
     return "\n".join(lines) + "\n"

@@ -101,3 +101,17 @@ def test_an_empty_store_renders_a_report_that_says_so(tmp_path):
     assert "0 runs" in index and "No finished runs with metrics" in index
     paper = (tmp_path / "site" / "paper.html").read_text()
     assert "29.71" in paper and "not run" in paper  # published numbers still listed
+
+
+def test_leaderboard_marks_a_lead_the_seeds_cannot_separate(pages):
+    html = pages["index.html"]
+    table = re.search(r'<table class="sortable leaderboard".*?</table>(.*?)(?=<h3|<details|<h2|$)', html, re.S)
+    assert table is not None
+    row = re.search(r'<tr><td class="name">sparse3dtrack</td>.*?</tr>', table.group(0), re.S).group(0)
+    cells = re.findall(r"<td([^>]*)>(.*?)</td>", row, re.S)[2:]
+    # Budget 2: +11 points over sparse on 2 seeds, paired t interval contains 0 -> marked, not bold.
+    assert 'class="unsure"' in cells[0][0] and '<span class="mark"' in cells[0][1] and "best" not in cells[0][0]
+    assert 'class="best"' in cells[1][0] and "mark" not in cells[1][1]  # budget 4: [+15, +15], bold
+    notes = table.group(1)
+    assert "sparse3dtrack − sparse: +15.00 [+15.00, +15.00] (2 shared seeds, paired t)" in notes
+    assert "not separated from the runner-up" in notes

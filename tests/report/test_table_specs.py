@@ -61,7 +61,12 @@ def test_main_table_spec_is_filled_from_the_store(store):
     assert table.gap[col[("kitti-2d", "HOTA")]] is None
     text = spec_markdown(table)
     assert "| Sparse3DTrack (4 labels/track) | centertrack | 4 | 26.00 ± 1.41 |" in text
-    assert "| Oracle (all labels) | centertrack | all |" in text and "| 0.50 |" in text
+    assert "| Oracle (all labels) | centertrack | all |" in text
+    # Gap closed with its seeded bootstrap interval; each seed closes exactly half, so the interval is a point.
+    assert "| 0.50 [0.50, 0.50] |" in text and "[95 % bootstrap over seeds]" in text
+    # The paired difference sparse3dtrack - sparse: +15 points on both seeds.
+    assert "sparse3dtrack − sparse (mean difference over shared seeds" in text
+    assert "| +15.00 [+15.00, +15.00] (2) |" in text
 
 
 def test_report_has_the_tables_page(store, tmp_path):

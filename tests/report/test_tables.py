@@ -42,9 +42,17 @@ def test_best_per_column_respects_direction_and_skips_the_oracle(frames):
     mota, idsw = boards["MOTA"], boards["IDSW"]
     assert mota.budgets == [2, 4, None]
     assert mota.rows[-1] == ("oracle", "centertrack")  # the reference bound sits last
-    assert mota.best == {(("sparse3dtrack", "centertrack"), 2), (("sparse3dtrack", "centertrack"), 4)}
+    # Budget 4: +15 points over sparse on both shared seeds (paired t interval [15, 15]): bold. Budget 2: +10 and
+    # +12 on two seeds, t(0.975, 1) = 12.7 makes the interval [-1.7, +23.7]: contains 0, marked, not bolded.
+    assert mota.best == {(("sparse3dtrack", "centertrack"), 4)}
+    assert mota.unsure == {(("sparse3dtrack", "centertrack"), 2)}
+    top, runner, lead = mota.leads[2]
+    assert (top[0], runner[0], lead.n) == ("sparse3dtrack", "sparse", 2)
+    assert lead.value == pytest.approx(0.11) and lead.low == pytest.approx(0.11 - 12.7062 * 0.01, abs=1e-4)
+    assert mota.leads[4][2].low == pytest.approx(0.15) and mota.leads[4][2].high == pytest.approx(0.15)
     # Fewer ID switches is better; the oracle has the fewest (1) but is a reference, never bolded.
-    assert idsw.best == {(("sparse", "centertrack"), 2), (("sparse", "centertrack"), 4)}
+    assert idsw.best == {(("sparse", "centertrack"), 4)} and idsw.unsure == {(("sparse", "centertrack"), 2)}
+    assert idsw.leads[4][2].value == pytest.approx(-2.0)  # best - runner-up: 2 switches fewer
     assert mota.cell_text(("sparse3dtrack", "centertrack"), 4) == "42.00 ± 2.00"
     assert idsw.cell_text(("oracle", "centertrack"), None) == "1"
 
@@ -55,7 +63,8 @@ def test_ties_at_display_precision_share_the_bold():
         "base": "", "budget": pd.array([4, 4, 4], dtype="Int64"), "mean": [0.50001, 0.50002, 0.4],
         "std": float("nan"), "n": 1})
     (board,) = build_leaderboards(summary, SCHEMA)
-    assert {row[0] for row, _ in board.best} == {"a", "b"}
+    # A tie is no lead: both share the mark, neither is bolded.
+    assert board.best == set() and {row[0] for row, _ in board.unsure} == {"a", "b"}
 
 
 def test_filters_select_one_table(frames):
@@ -68,7 +77,9 @@ def test_filters_select_one_table(frames):
 def test_markdown_bolds_best_and_escapes_names(frames):
     _, metrics = frames
     text = to_markdown(build_leaderboards(summarize(metrics), SCHEMA, metric="MOTA"))
-    assert "| sparse3dtrack | centertrack | **32.00 ± 2.83** | **42.00 ± 2.00** |  |" in text
+    assert "| sparse3dtrack | centertrack | 32.00 ± 2.83 ≈ | **42.00 ± 2.00** |  |" in text
+    assert "4: sparse3dtrack − sparse: +15.00 \\[+15.00, +15.00\\] (2 shared seeds, paired t)" in text
+    assert "≈: best mean, but not separated from the runner-up" in text
     assert "<script>" not in text and r"\<script\>alert(1)\</script\>" in text
 
 
