@@ -109,13 +109,26 @@ def report(out_dir: Path, store_path: Path | None, schema_path: Path | None, pub
 @click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=STORE_HELP)
 @click.option("--spec", default=None,
               help="instead: a paper-style table from leaderboards/tables (name or YAML path), as Markdown")
+@click.option("--compare", nargs=2, default=None, metavar="A B",
+              help="instead: the paired difference A - B over shared seeds with a 95 % interval (headline metrics)")
 def table(fmt: str, dataset: str | None, protocol: str | None, metric: str | None, split: str | None,
-          output: Path | None, store_path: Path | None, spec: str | None) -> None:
+          output: Path | None, store_path: Path | None, spec: str | None,
+          compare: tuple[str, str] | None = None) -> None:
     """Export the leaderboard tables as CSV, Markdown or LaTeX (booktabs)."""
     from bench.report.schema import MetricSchema
     from bench.report.tables import FORMATS, build_leaderboards, summarize
 
     _, metrics, _ = _open_frames(store_path)
+    if compare is not None:
+        from bench.report.compare import CompareError, compare_methods
+        try:
+            text = compare_methods(summarize(metrics), *compare, dataset=dataset, protocol=protocol, metric=metric,
+                                   split=split)
+        except CompareError as error:  # no runs, or no shared seeds: bad input, one line, exit 2
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+        click.echo(text, nl=False)
+        return
     if spec is not None:
         text = _spec_table(spec, summarize(metrics))
         if output is None:
