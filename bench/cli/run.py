@@ -67,17 +67,6 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     sys.exit(code)
 
 
-def _metric_table(store: Store, key: str) -> Table:
-    frame = store.metrics_frame()
-    frame = frame[(frame["run_key"] == key) & (frame["seq"] == "")]
-    table = Table(title="metrics (overall)")
-    for column in ("split", "protocol", "metric", "value"):
-        table.add_column(column, justify="right" if column == "value" else "left")
-    for row in frame.to_dict("records"):
-        table.add_row(str(row["split"]), str(row["protocol"]), str(row["metric"]), f"{row['value']:.4g}")
-    return table
-
-
 common_run_options = [
     click.option("--profile", default=DEFAULT_PROFILE, show_default=True,
                  help=f"config profile: {', '.join(profile_names())} (or a YAML path)"),
@@ -106,12 +95,16 @@ def with_options(options):
 @click.option("--dataset", default="synth-kitti", show_default=True)
 @click.option("--budget", default="4", show_default=True, help="labels per track (or 'all')")
 @click.option("--seed", default="0", show_default=True, help="training seed (a whole number >= 0)")
+@click.option("--verbose", is_flag=True, help="print every metric, not the summary beside sparse and oracle")
 @with_options(common_run_options)
 def run(method: str, base: str | None, dataset: str, budget: str, seed: str, profile: str, overrides: tuple[str, ...],
-        device: str, force: bool, runs_dir: Path | None, store_path: Path | None) -> None:
+        device: str, force: bool, runs_dir: Path | None, store_path: Path | None, verbose: bool = False) -> None:
     """Run one method at one label budget; print its metrics and where its files are."""
+    from bench.cli.summary import summary_table
+
     console = Console()
-    options = _options(runs_dir, store_path, device=device, force=force, progress=False)
+    # Progress bars (stage, bar, ETA) on a terminal only: logs and pipes get the summary alone.
+    options = _options(runs_dir, store_path, device=device, force=force, progress=sys.stdout.isatty())
     try:
         job = Job(method=method, base=base, dataset=dataset, budget=parse_budget(budget), seed=parse_seed(seed),
                   profile=profile, overrides=tuple(overrides))
@@ -126,7 +119,7 @@ def run(method: str, base: str | None, dataset: str, budget: str, seed: str, pro
     if record.status != "ok":
         console.print(f"[red]run failed[/red]:\n{record.error}")
     else:
-        console.print(_metric_table(store, planned.key))
+        console.print(summary_table(store, planned.key, verbose=verbose))
         wall = f"{record.wall_s:.1f} s" if record.wall_s is not None else "-"
         console.print(f"status {record.status} ({'cached' if planned.action == 'skip' else 'ran'}), wall {wall}, "
                       f"peak memory {record.peak_mem_mb or 0:.0f} MB, device {record.device}")
@@ -265,6 +258,8 @@ def _config_overrides(config: dict) -> tuple[str, ...]:
 @click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=STORE_HELP)
 def ls(what: str, runs_dir: Path | None, store_path: Path | None) -> None:
     """List registered methods, datasets, protocols, profiles, sweep presets, or stored runs."""
+    from bench.report.tables import budget_label  # the oracle's budget reads "all", never "None"
+
     console = Console()
     if what == "methods":
         table = Table("method", "kind", "outputs", "class")
@@ -305,6 +300,6 @@ def ls(what: str, runs_dir: Path | None, store_path: Path | None) -> None:
         for r in frame.to_dict("records"):
             name = r["method"] if r["base"] is None else f"{r['method']}+{r['base']}"
             wall = "" if pd.isna(r["wall_s"]) else f"{r['wall_s']:.1f}"
-            table.add_row(str(r["key"])[:12], str(r["dataset"]), str(name), str(r["variant"] or ""), str(r["budget"]),
-                          str(r["seed"]), str(r["profile"]), str(r["status"]), wall)
+            table.add_row(str(r["key"])[:12], str(r["dataset"]), str(name), str(r["variant"] or ""),
+                          budget_label(r["budget"]), str(r["seed"]), str(r["profile"]), str(r["status"]), wall)
         console.print(table)

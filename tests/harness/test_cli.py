@@ -20,7 +20,7 @@ def test_bench_run_interpolate_end_to_end(env):
     result = CliRunner().invoke(main, ["run", "--method", "interpolate", "--budget", "4", "--profile", "smoke"],
                                 env=environ)
     assert result.exit_code == 0, result.output
-    assert "train-pseudolabel" in result.output and "BoxRecall" in result.output
+    assert "train-pseudolabel" in result.output and "Box recall" in result.output  # the summary (display names)
     assert "run folder: " in result.output and "bench report" in result.output
     store = Store(root / "runs" / "bench.sqlite")
     runs = store.runs_frame()
