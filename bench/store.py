@@ -224,6 +224,9 @@ class Store:
                 raise StoreError(f"{self.path} is not a bench results store (no schema)")
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if folder_is_read_only(self.path.parent):  # refused even as root, who could write anyway
+            raise StoreError(f"the results store's folder {self.path.parent} is read-only; this command writes "
+                             "results: use a writable --runs-dir or --store (reading commands work as is)")
         try:
             with self._connect() as con:
                 self._migrate(con)
@@ -236,7 +239,7 @@ class Store:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         if self.readonly:
-            flags = "mode=ro" + ("&immutable=1" if folder_is_read_only(self.path.parent) else "")
+            flags = "mode=ro" + ("&immutable=1" if self._immutable() else "")
             con = sqlite3.connect(f"{self.path.resolve().as_uri()}?{flags}", uri=True, timeout=self._timeout_s,
                                   isolation_level=None)
         else:
@@ -251,6 +254,16 @@ class Store:
             yield con
         finally:
             con.close()
+
+    def _immutable(self) -> bool:
+        """Whether a read-only open may skip SQLite's WAL machinery (which would create ``-wal``/``-shm`` files).
+
+        Yes in a read-only folder, and when no ``-wal`` file exists: then no writer is active and every
+        commit is in the main file (bench's writers checkpoint and remove the WAL when they close). A writer
+        that starts during a read appends to a new WAL and only touches the main file at a checkpoint, after
+        a thousand pages of writes: far longer than a read. With a WAL present, reads go through it."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        return folder_is_read_only(self.path.parent) or not wal.exists()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -272,9 +272,16 @@ def _load_views(planned: PlannedJob) -> tuple[dict[str, Any], dict[str, SplitVie
     return gt, views, labels
 
 
+def _stage(progress: Callable[[int, int, str], None] | None, what: str) -> None:
+    """Name the stage on the progress display (a 0-of-1 bar until the method reports its own steps)."""
+    if progress is not None:
+        progress(0, 1, what)
+
+
 def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
                 progress: Callable[[int, int, str], None] | None = None
                 ) -> tuple[dict[str, Any], float | None, dict[str, Any], dict[str, SplitView]]:
+    _stage(progress, "data and labels")
     gt, views, _labels = _load_views(planned)
     train = views["train"]
     assert isinstance(train, TrainView)
@@ -305,6 +312,7 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
                 maps = load_weight_maps(maps_file)
         else:
             stage.start()
+            _stage(progress, f"pseudolabels ({planned.job.method})")
             with _timed(planned, "method_s"), firewall.guard(forbidden, allowed=[work]):
                 method.fit(train, ctx("method"))
                 pseudo = method.label(train, ctx("method"))
@@ -346,6 +354,7 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
             learner.load_state_dict(state)
     else:
         training.start()
+        _stage(progress, "training")
         with _timed(planned, "method_s"), firewall.guard(forbidden, allowed=[work]):
             learner.fit(train, firewall.copy_labels(learner_labels), ctx(section))
             state = learner.state_dict()
@@ -353,6 +362,7 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
             save_checkpoint(training.file("model.pt"), state)
             training.mark_done(["model.pt"])
     prediction.start()
+    _stage(progress, "prediction")
     start = time.perf_counter()
     with _timed(planned, "method_s"), firewall.guard(forbidden, allowed=[work]):
         predictions = learner.predict(views["val"], ctx(section))
@@ -442,6 +452,7 @@ def _execute_locked(planned: PlannedJob, runs_root: Path, store_path: Path | Non
             fps = json.loads(timing.read_text()).get("fps") if timing.exists() else None
         else:
             outputs, fps, gt, views = _run_stages(planned, device, runs_root, progress)
+            _stage(progress, "metrics")
             with _timed(planned, "score_s"):
                 rows = score(planned, gt, views, outputs)
             write_metrics(metrics_dir, rows)

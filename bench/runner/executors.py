@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bench.ownership import claim_dir
@@ -251,8 +251,9 @@ def run_sweep(jobs: Iterable[Job], options: SweepOptions, console: Console | Non
     device = resolve_device(options.device)
     store = Store(options.store())
     failures: list[PlannedJob] = []
+    # Stage, bar, elapsed and ETA (rich's estimate from the steps so far: display only, it never decides anything).
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, auto_refresh=False, disable=not options.progress)
+                        TimeRemainingColumn(), console=console, auto_refresh=False, disable=not options.progress)
     with progress:
         bar = progress.add_task("sweep", total=len(todo))
         inner = progress.add_task("method", total=None, visible=False)

@@ -388,10 +388,21 @@ def check_config(job: Job, config: dict[str, Any], method_cls: type[Any], base_c
                           f"(--base NAME to train one)")
 
 
-def plan_job(job: Job, runs_root: Path, write_cache: bool = True) -> PlannedJob:
-    """Resolve and check a job, and compute its key and run folder.
+@dataclass
+class CheckedJob:
+    """A job whose names, budget and config were checked: what planning and validation share."""
 
-    ``write_cache=False`` (a dry run) writes nothing into the runs folder."""
+    job: Job
+    method_cls: type[Any]
+    base_cls: type[Any] | None
+    config: dict[str, Any]
+    loader: Callable[..., Any]
+    base_note: str = ""
+
+
+def check_job(job: Job, runs_root: Path) -> CheckedJob:
+    """Resolve and check a job without touching data, store or runs folder: a bad name, budget, seed or
+    setting raises ConfigError / RegistryError here, before any work (``run_sweep`` checks every job first)."""
     method_cls = registry.get_method(job.method)
     job, base_note = resolve_base(job, method_cls)
     base_cls = registry.get_method(job.base) if job.base else None
@@ -413,6 +424,17 @@ def plan_job(job: Job, runs_root: Path, write_cache: bool = True) -> PlannedJob:
     loader = registry.get_dataset_loader(job.dataset)
     forbidden = [runs_root, *(p for p in os.environ.get("BENCH_DATA_DIR", "").split(os.pathsep) if p)]
     check_config(job, config, method_cls, base_cls, forbidden)
+    return CheckedJob(job, method_cls, base_cls, config, loader, base_note)
+
+
+def plan_job(job: Job, runs_root: Path, write_cache: bool = True) -> PlannedJob:
+    """Resolve and check a job, and compute its key and run folder.
+
+    ``write_cache=False`` (a dry run) writes nothing into the runs folder."""
+    checked = check_job(job, runs_root)
+    job, method_cls, base_cls, config, loader = (checked.job, checked.method_cls, checked.base_cls, checked.config,
+                                                 checked.loader)
+    base_note = checked.base_note
     sees_gt = bool(method_cls.sees_ground_truth)
     try:
         data_hash, labels_hash = _hashes(job, loader, config["data"], sees_gt, Path(runs_root) / ".cache",

@@ -87,16 +87,22 @@ def run_key(*, config: dict[str, Any], method: str, method_code: str, base: str 
     return job_key(parts)
 
 
+# Parameters that stand for a code change: a planted regression (bench.labels.degrade) is a different run
+# (it is in the key) but the same cell for `bench check`, whose power is measured by planting one.
+STANDS_FOR_CODE: tuple[str, ...] = ("drop_pseudolabels",)
+
+
 def identity_overrides(overrides: Iterable[str]) -> list[str]:
     """``--set`` overrides as a run records them: ``section.key=<JSON value>``, sorted, the last of
-    repeated keys winning, execution-only settings left out. `bench check` matches cells by this list,
-    so ``--set base.threads=1`` or a value spelled ``3`` vs ``3.0``... (YAML-parsed alike) never splits a cell."""
+    repeated keys winning, execution-only settings and :data:`STANDS_FOR_CODE` left out. `bench check`
+    matches cells by this list, so ``--set base.threads=1`` never splits a cell, and values are compared
+    as parsed (``3`` and ``03`` alike)."""
     from bench.config import parse_override
 
     latest: dict[str, Any] = {}
     for text in overrides:
         path, value = parse_override(text)
-        if len(path) == 2 and (path[0], path[1]) in EXECUTION_ONLY:
+        if len(path) == 2 and ((path[0], path[1]) in EXECUTION_ONLY or path[1] in STANDS_FOR_CODE):
             continue
         latest[".".join(path)] = value
     return sorted(f"{k}={json.dumps(v, sort_keys=True, default=str)}" for k, v in latest.items())

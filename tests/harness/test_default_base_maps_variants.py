@@ -262,7 +262,8 @@ def test_sparse3dtrack_presets_expand_to_the_papers_tables():
     assert codes == set(by_code)  # every row of Tables 3-5 is produced, nothing else
     assert by_code["A1"].variant_overrides == ("method.mining=[support]",) and by_code["D1"].variant_overrides == (
         "method.use_depth=false",)
-    assert by_code["B3"].variant_overrides == ("method.fncomp=true",) and by_code["Y2"].variant_overrides == ("method.yaw_mode=bins",)
+    assert by_code["B3"].variant_overrides == ("method.fncomp=true",)
+    assert by_code["Y2"].variant_overrides == ("method.yaw_mode=bins",)
     assert [by_code[q].budget for q in ("Q1", "Q2", "Q3", "Q4")] == [2, 4, 8, 16]
     assert by_code["Q2"] is by_code["A4"] and by_code["A4"].variant_overrides == ()  # the default model runs once
     # Tables 3-5 are without FNComp (the labeler's default has it); B3's own override comes after this one.
