@@ -33,8 +33,8 @@ from rich.table import Table
 
 from bench.ownership import claim_dir
 from bench.runner.execute import execute, record_for, resolve_device
-from bench.runner.jobs import Job, PlannedJob, decide, forget_planning_data, plan_job
-from bench.store import STORE_FILENAME, RunRecord, Store, default_store_path
+from bench.runner.jobs import Job, PlannedJob, check_job, decide, forget_planning_data, plan_job
+from bench.store import STORE_FILENAME, RunRecord, Store, StoreError, default_store_path, folder_is_read_only
 
 EXIT_OK, EXIT_REGRESSION, EXIT_FAILED, EXIT_NOTHING = 0, 1, 2, 3
 EXECUTORS = ("local", "ray")
@@ -231,6 +231,12 @@ def run_sweep(jobs: Iterable[Job], options: SweepOptions, console: Console | Non
     """
     console = console or Console(stderr=True)
     options.runs_root = Path(options.runs_root)
+    jobs = list(jobs)
+    for job in jobs:  # every job is checked before anything is written or computed
+        check_job(job, options.runs_root)
+    if not options.dry_run and folder_is_read_only(options.runs_root):
+        raise StoreError(f"the runs folder {options.runs_root} is read-only; running writes there: use a writable "
+                         "--runs-dir (--dry-run and the reading commands work as is)")
     if not options.dry_run:  # run folders are created (and stale stages cleaned) only inside bench's own root
         claim_dir(options.runs_root, "runs", "--runs-dir", _legacy_runs_root)
     planned = plan(jobs, options)
