@@ -167,3 +167,34 @@ def test_written_expectations_leave_out_motp_where_a_run_matched_nothing(tmp_pat
     assert ("sparse", "MOTP") not in cells
     assert ("sparse", "MOTA") in cells and ("sparse", "TP") in cells
     assert cells[("oracle", "MOTP")]["value"] == pytest.approx(0.675)
+
+
+def test_cells_are_matched_by_their_full_configuration(tmp_path):
+    """Ad-hoc runs of the same method with other --set values, failed or finished, never count for a cell."""
+    from bench.runner.keys import identity_overrides
+    from bench.store import MetricRow, RunRecord, Store
+
+    store = Store(tmp_path / "s.sqlite")
+    runs = [("plain-0", 0, "ok", [], 0.40), ("plain-1", 1, "ok", ["base.threads=1"], 0.42),
+            ("plain-2", 2, "ok", [], 0.44), ("adhoc-fail", 0, "failed", ["method.conf_drop=0.9"], None),
+            ("adhoc-ok", 0, "ok", ["method.conf_drop=0.1"], 0.0)]
+    for key, seed, status, overrides, mota in runs:
+        store.upsert_run(RunRecord(key=key, method="sparse3dtrack", base="centertrack", dataset="synth-kitti",
+                                   budget=4, seed=seed, profile="smoke", protocol_version="1", status=status,
+                                   overrides=identity_overrides(overrides)))
+        if mota is not None:
+            store.add_metrics(key, [MetricRow("val", "3d-iou", "", "MOTA", mota)])
+    frames = store.runs_frame(), store.metrics_frame()
+    plain = {"method": "sparse3dtrack", "budget": 4, "metric": "MOTA", "value": 0.42, "tolerance": 0.01}
+    statuses, code, outcomes = _run(frames, tmp_path, [plain])
+    assert (statuses, code) == (["ok"], 0)  # the failed ad-hoc run does not fail the plain cell ...
+    assert outcomes[0].n_ok == 3 and outcomes[0].mean == pytest.approx(0.42)  # ... nor the other one move its mean
+    statuses, code, outcomes = _run(frames, tmp_path, [
+        {**plain, "set": ["method.conf_drop=0.1"], "value": 0.0},
+        {**plain, "set": ["method.conf_drop=0.9"]},
+        {**plain, "set": ["base.threads=4"]},  # threads never split a cell
+    ])
+    assert statuses == ["ok", "failed", "ok"] and code == 2
+    assert outcomes[0].n_ok == 1 and outcomes[2].n_ok == 3
+    with pytest.raises(ValueError, match="key=value"):
+        load_expected(_write(tmp_path / "bad.yaml", [{**plain, "set": ["oops"]}]))
