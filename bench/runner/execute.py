@@ -456,6 +456,8 @@ def _execute_locked(planned: PlannedJob, runs_root: Path, store_path: Path | Non
             with _timed(planned, "score_s"):
                 rows = score(planned, gt, views, outputs)
             write_metrics(metrics_dir, rows)
+            if progress is not None:
+                progress(1, 1, "metrics")  # the last stage is done: the stage bar closes
         planned.info["rows"] = rows
         if store is not None:
             store.add_metrics(planned.key, rows)
