@@ -38,6 +38,11 @@ PROBE_TAIL = """<script>
   out.best = Array.prototype.map.call(table.querySelectorAll('td.best'), function (td) {
     return {text: td.textContent, weight: getComputedStyle(td).fontWeight};
   });
+  out.unsure = Array.prototype.map.call(table.querySelectorAll('td.unsure'), function (td) {
+    return {text: td.textContent, weight: getComputedStyle(td).fontWeight};
+  });
+  var legend = document.querySelector('p.legend');
+  out.legend = legend ? legend.textContent : '';
   out.normalWeight = getComputedStyle(table.querySelector('tbody td:not(.best)')).fontWeight;
   function column(i) { return Array.prototype.map.call(table.tBodies[0].rows, function (r) {
     return r.cells[i].textContent; }); }
@@ -81,9 +86,12 @@ def test_table_bold_sorting_and_no_injected_script(site: Path, tmp_path: Path):
     assert found, "the page did not finish loading its scripts"
     seen = json.loads(html.unescape(found.group(1)))
 
-    # The best MOTA per budget is bold (computed style, not just a class), the rest is not.
-    assert [b["text"] for b in seen["best"]] == ["32.00 ± 2.83", "42.00 ± 2.00"]
+    # The best MOTA per budget is bold (computed style, not just a class) where its lead over the runner-up holds
+    # (budget 4: +15 on both shared seeds); at budget 2 the paired interval contains 0: marked ≈, not bold.
+    assert [b["text"] for b in seen["best"]] == ["42.00 ± 2.00"]
     assert all(int(b["weight"]) >= 700 for b in seen["best"]) and int(seen["normalWeight"]) < 700
+    assert [u["text"] for u in seen["unsure"]] == ["32.00 ± 2.83 ≈"] and int(seen["unsure"][0]["weight"]) < 700
+    assert seen["legend"].startswith("≈ best mean, but not separated from the runner-up")
     assert seen["headers"][:2] == ["Method", "Base"] and seen["headers"][2:] == ["2", "4", "all"]
 
     # Clicking "4" sorts by the numeric mean, blanks last; clicking again reverses.
