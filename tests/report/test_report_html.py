@@ -115,3 +115,23 @@ def test_leaderboard_marks_a_lead_the_seeds_cannot_separate(pages):
     notes = table.group(1)
     assert "sparse3dtrack − sparse: +15.00 [+15.00, +15.00] (2 shared seeds, paired t)" in notes
     assert "not separated from the runner-up" in notes
+
+
+def test_missing_base_and_budget_read_dash_and_all_never_nan_or_none(frames, tmp_path):
+    import numpy as np
+
+    runs, metrics = (f.copy() for f in frames)
+    # Frames concatenated with an included results file carry a missing base as NaN, not None.
+    runs["base"] = runs["base"].astype(object).where(runs["method"] != "oracle", np.nan)
+    metrics["base"] = metrics["base"].astype(object).where(metrics["method"] != "oracle", np.nan)
+    out = tmp_path / "site"
+    render_report(runs, metrics, out)
+    for page in out.rglob("*.html"):
+        cells = re.findall(r"<td[^>]*>([^<]*)</td>", page.read_text())
+        assert not {"nan", "None", "NaN", "<NA>", "full"} & {c.strip() for c in cells}, page.name
+    oracle = re.search(r'<tr class="reference"><td class="name">oracle</td><td class="name">(.*?)</td>',
+                       (out / "index.html").read_text())
+    assert oracle and oracle.group(1) == "-"
+    runs_page = (out / "runs.html").read_text()
+    assert re.search(r'<td class="name">oracle</td><td class="name"></td><td class="name">-</td>', runs_page)
+    assert '<td data-value="">all</td>' in runs_page
