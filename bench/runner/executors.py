@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from bench.config import ConfigError
 from bench.ownership import claim_dir
 from bench.runner.execute import execute, record_for, resolve_device
 from bench.runner.jobs import Job, PlannedJob, check_job, decide, forget_planning_data, plan_job
@@ -234,6 +235,13 @@ def run_sweep(jobs: Iterable[Job], options: SweepOptions, console: Console | Non
     jobs = list(jobs)
     for job in jobs:  # every job is checked before anything is written or computed
         check_job(job, options.runs_root)
+    if options.executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {options.executor!r}; choose from {', '.join(EXECUTORS)}")
+    if not options.dry_run:
+        try:
+            resolve_device(options.device)  # a bad --device, or cuda without a GPU: refused before anything runs
+        except RuntimeError as err:
+            raise ConfigError(str(err)) from None
     if not options.dry_run and folder_is_read_only(options.runs_root):
         raise StoreError(f"the runs folder {options.runs_root} is read-only; running writes there: use a writable "
                          "--runs-dir (--dry-run and the reading commands work as is)")

@@ -38,6 +38,8 @@ BAD_INPUTS = [
     (["run", "--method", "sparse3dtrack", "--set", "method.minig=[self]"], "unknown sparse3dtrack parameter"),
     (["run", "--method", "sparse3dtrack", "--set", "method.yaw_mode=sideways"], "yaw_mode"),
     (["run", "--method", "interpolate", "--set", "oops"], "key=value"),
+    (["run", "--method", "interpolate", "--device", "bogus"], "--device bogus"),
+    (["sweep", "--methods", "interpolate", "--device", "bogus"], "--device bogus"),
     (["sweep"], "give a PRESET or --methods"),
     (["sweep", "smok"], "known presets"),
 ]
