@@ -41,7 +41,7 @@ def export_command(out: Path, store_path: Path | None, methods: tuple[str, ...],
     if not path.is_file():
         click.echo(f"error: no results store at {path} (run something first, or pass --store)", err=True)
         sys.exit(2)
-    count = export_results(Store(path), out, methods=methods, datasets=datasets, profiles=profiles,
+    count = export_results(Store(path, readonly=True), out, methods=methods, datasets=datasets, profiles=profiles,
                            per_sequence=per_sequence)
     if count == 0:
         click.echo(f"nothing to export: no finished run in {path} matches", err=True)

@@ -408,7 +408,7 @@ def execute(planned: PlannedJob, runs_root: Path, store_path: Path | None, devic
 
     with run_lock(planned.run_dir, on_wait=waiting):
         if not force and store_path is not None:
-            done = Store(store_path).run(planned.key)
+            done = Store(store_path, readonly=True).run(planned.key) if Path(store_path).exists() else None
             if done is not None and done.status == "ok" and StageDir(planned.run_dir, "metrics").is_done():
                 planned.action, planned.reason = "skip", "finished by another process"
                 return done
