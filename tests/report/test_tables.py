@@ -89,6 +89,7 @@ def test_latex_is_booktabs_with_textbf_and_escaped_specials(frames):
     for rule in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}{llrrr}"):
         assert rule in text
     assert r"\textbf{42.00 $\pm$ 2.00}" in text
+    assert r"32.00 $\pm$ 2.83$^{\approx}$" in text  # a lead the seeds cannot separate: marked, not bold
     assert latex_escape(EVIL_METHOD) in text and EVIL_METHOD not in text
     assert latex_escape("a_b & 50% #1 {x} ~ ^ \\") == (
         r"a\_b \& 50\% \#1 \{x\} \textasciitilde{} \textasciicircum{} \textbackslash{}")
@@ -100,6 +101,8 @@ def test_csv_is_tidy_in_display_units(frames):
     row = table[(table["method"] == "sparse3dtrack") & (table["budget"] == "4") & (table["metric"] == "MOTA")].iloc[0]
     assert row["mean"] == pytest.approx(42.0) and float(row["std"]) == pytest.approx(2.0)
     assert row["n_seeds"] == 3 and bool(row["best"]) is True and row["unit"] == "percent"
+    b2 = table[(table["method"] == "sparse3dtrack") & (table["budget"] == "2") & (table["metric"] == "MOTA")].iloc[0]
+    assert bool(b2["best"]) is False and bool(b2["best_unsure"]) is True
     assert set(table[table["method"] == "oracle"]["budget"]) == {"all"}
 
 
