@@ -28,7 +28,7 @@ import pandas as pd
 from bench import firewall, registry
 from bench.config import CONFIG_SECTIONS, RUNNER_KEYS, ConfigError, load_profile, load_yaml, resolve_config
 from bench.data.sequence import DataError
-from bench.interface import kind_of
+from bench.interface import Labeler, kind_of
 from bench.runner.keys import code_version, run_key, run_path
 from bench.runner.stages import StageDir
 
@@ -300,6 +300,9 @@ def _check_protocols(where: str, value: Any, protocols: list[str]) -> None:
             raise _unknown(f"protocol in {where}:", name, protocols)
 
 
+_BASE_CLASS = Labeler.__mro__[-2]  # bench.interface._Base: the constructor that stores any parameters
+
+
 def check_params(cls: type[Any], params: Any, section: str, name: str, profile: str,
                  forbidden: Iterable[Path | str] = ()) -> None:
     """Refuse unknown or bad parameters of a method (``section`` "method") or base tracker ("base").
@@ -313,14 +316,19 @@ def check_params(cls: type[Any], params: Any, section: str, name: str, profile: 
         params = {}
     if not isinstance(params, dict):
         raise ConfigError(f"{section}: expected a mapping of {name}'s parameters, got {params!r}")
+    hook = getattr(cls, "check_params", None)
     signature = inspect.signature(cls)
     fields = signature.parameters.values()
+    # A class that neither declares parameters nor checks them (the interface's generic constructor,
+    # e.g. sparse and oracle) takes none.
+    generic = cls.__init__ is getattr(_BASE_CLASS, "__init__", None) and not callable(hook)
+    if generic and params:
+        raise ConfigError(f"{name} takes no parameters; got {section}.{next(iter(params))}")
     if not any(p.kind is p.VAR_KEYWORD for p in fields):
         known = [p.name for p in fields if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         for key in params:
             if key not in known:
                 raise _unknown(f"{section} parameter of {name} ({section}.{key}):", key, known)
-    hook = getattr(cls, "check_params", None)
     try:
         if callable(hook):
             hook(dict(params), profile)

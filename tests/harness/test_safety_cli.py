@@ -37,6 +37,7 @@ BAD_INPUTS = [
     (["run", "--method", "sparse", "--base", "centertrack", "--set", "base.depth_mode=sideways"], "depth_mode"),
     (["run", "--method", "sparse3dtrack", "--set", "method.minig=[self]"], "unknown sparse3dtrack parameter"),
     (["run", "--method", "sparse3dtrack", "--set", "method.yaw_mode=sideways"], "yaw_mode"),
+    (["run", "--method", "sparse", "--set", "method.foo=1"], "sparse takes no parameters"),
     (["run", "--method", "interpolate", "--set", "oops"], "key=value"),
     (["run", "--method", "interpolate", "--device", "bogus"], "--device bogus"),
     (["sweep", "--methods", "interpolate", "--device", "bogus"], "--device bogus"),
