@@ -29,6 +29,7 @@ from bench import firewall, registry
 from bench.config import CONFIG_SECTIONS, RUNNER_KEYS, ConfigError, load_profile, load_yaml, resolve_config
 from bench.data.sequence import DataError
 from bench.interface import Labeler, kind_of
+from bench.locks import is_running
 from bench.runner.keys import code_version, run_key, run_path
 from bench.runner.stages import StageDir
 
@@ -479,3 +480,5 @@ def decide(planned: PlannedJob, statuses: dict[str, str], force: bool, rerun_fai
     else:
         planned.action = "run"
         planned.reason = "resume" if previous in ("running", "ok", "failed") else "new"
+        if previous == "running" and is_running(planned.run_dir):
+            planned.reason = "running in another process (waits for it, then reuses its result)"

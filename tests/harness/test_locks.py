@@ -17,6 +17,7 @@ from toy_methods import calls
 
 from bench.cli import main
 from bench.locks import is_running, run_lock
+from bench.runner import Job, SweepOptions, run_sweep
 from bench.store import INTERRUPTED, Store
 
 HERE = Path(__file__).parent
@@ -87,6 +88,11 @@ def test_second_process_on_the_same_cell_waits_and_reuses(tmp_path):
     first = _start(root, delay=3)
     try:
         _wait_for_status(root / "bench.sqlite", "running")
+        toy_methods.register_all()
+        job = Job("copy", dataset="tiny", budget=2, seed=0, profile="smoke",
+                  overrides=("eval.pseudolabel=[3d-iou]", "method.delay=3"))
+        dry = run_sweep([job], SweepOptions(runs_root=root, progress=False, dry_run=True)).planned[0]
+        assert dry.action == "run" and "running in another process" in dry.reason
         second = _start(root, delay=3)
         out2, err2 = second.communicate(timeout=120)
         out1, err1 = first.communicate(timeout=120)
