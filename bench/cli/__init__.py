@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import traceback
 
 import click
 
@@ -40,6 +41,14 @@ class LazyGroup(click.Group):
             if error.exit_code == 1:
                 error.exit_code = 2
             raise
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except Exception:
+            # A crash is a bug in bench, never a verdict: Python's exit 1 would read as a regression to
+            # whoever gates on `bench check`. The traceback is printed; the exit code is 2 (failed).
+            traceback.print_exc()
+            click.echo("error: bench failed with the exception above (a bug: please report it)", err=True)
+            raise SystemExit(2) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)

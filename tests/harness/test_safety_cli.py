@@ -102,3 +102,16 @@ def test_table_with_nothing_matching_exits_3_and_a_bad_spec_2(tmp_path):
     assert nothing.exit_code == 3, nothing.output
     spec = CliRunner().invoke(main, ["table", "--store", str(store.path), "--spec", "no-such-spec"])
     assert spec.exit_code == 2 and "no table spec" in spec.output
+
+
+def test_a_crash_exits_2_never_1(tmp_path, monkeypatch):
+    """Exit 1 is bench check's 'regression': an unexpected exception must not read as one."""
+    import bench.cli.run as run_module
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(run_module, "run_sweep", crash)
+    result = CliRunner().invoke(main, ["run", "--method", "interpolate", "--profile", "smoke"],
+                                env={"BENCH_RUNS_DIR": str(tmp_path / "runs")})
+    assert result.exit_code == 2 and "RuntimeError: a bug" in result.output
