@@ -3,6 +3,7 @@
     .venv/bin/pytest benchmarks/perf --benchmark-only -p no:cacheprovider            # measure + gate
     .venv/bin/pytest benchmarks/perf --benchmark-only -p no:cacheprovider --perf-write-baseline
     BENCH_PERF_PLANT=kitti2d_vs_trackeval .venv/bin/pytest benchmarks/perf --benchmark-only -k trackeval  # exit 1
+    BENCH_PERF_PLANT=all=1.4 ...        # every figure's timed work 1.4x: the gate must fail (tolerance 30 %)
 
 Tests call ``perf.record(benchmark, name, value, better, what)``; after the last test, the session's
 figures are compared with benchmarks/perf/baseline.json (perf_gate.compare) and any figure slower than
@@ -11,11 +12,17 @@ its tolerance turns the run's exit status into 1, with one line naming figure, b
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
+# One BLAS/OpenMP thread, set before numpy is first imported (perf_cases below): the figures are CPU seconds
+# of this process, which extra threads would inflate by however many cores the machine happens to have.
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
+import pytest  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -25,6 +32,14 @@ for extra in (HERE, ROOT / "benchmarks", ROOT / "scripts" / "golden"):
         sys.path.insert(0, str(extra))
 
 import perf_gate  # noqa: E402
+
+try:  # parquet reads and writes (stages, exports) use Arrow's own thread pools: one thread each, for the same reason
+    import pyarrow
+
+    pyarrow.set_cpu_count(1)
+    pyarrow.set_io_thread_count(1)
+except ImportError:  # pragma: no cover - pyarrow is a dependency of bench
+    pass
 from perf_cases import best_of, calibration_workload, min_time  # noqa: E402
 
 _FIGURES = pytest.StashKey[dict]()

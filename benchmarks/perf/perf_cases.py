@@ -19,7 +19,7 @@ PLANT_ENV = "BENCH_PERF_PLANT"
 # clock mostly measures the neighbours (a report render measured 1.1 s, then 3.3 s best-of-5 wall a minute
 # later with the load average at 3.5), while CPU time moves far less. Test modules pass it to pytest-benchmark
 # with ``pytest.mark.benchmark(timer=TIMER)``. The code timed runs in this process (the runner's in-process
-# executor, TrackEval without its parallel pool) and single-threaded (OMP_NUM_THREADS=1 in tox).
+# executor, TrackEval without its parallel pool) with one BLAS thread (conftest.py sets it).
 TIMER = time.process_time
 
 
@@ -42,6 +42,7 @@ def calibration_workload() -> float:
 
 
 def min_time(fn: Callable[[], Any], repeats: int) -> float:
+    """The best of ``repeats`` calls of ``fn``, in TIMER seconds (as pytest-benchmark's min with that timer)."""
     best = float("inf")
     for _ in range(repeats):
         t0 = TIMER()
@@ -50,23 +51,40 @@ def min_time(fn: Callable[[], Any], repeats: int) -> float:
     return best
 
 
-def planted(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn``, or, when BENCH_PERF_PLANT names this figure (or is "all"), ``fn`` made twice as slow.
+def planted_factor(name: str) -> float:
+    """How much slower BENCH_PERF_PLANT makes ``name``: 1 (untouched), 2 for ``name`` or ``all``, F for ``name=F``.
 
-    The slowdown is as much CPU time again as the call itself, spent inside the timed call: what a real regression
-    looks like to the timer. It exists only to prove that the gate fails on a slowdown.
+    The variable is a comma-separated list: ``kitti2d_vs_trackeval``, ``all``, ``report_render_200=1.4,all=1.2``.
     """
-    wanted = {w.strip() for w in os.environ.get(PLANT_ENV, "").split(",") if w.strip()}
-    if name not in wanted and "all" not in wanted:
+    factor = 1.0
+    for entry in os.environ.get(PLANT_ENV, "").split(","):
+        key, _, value = entry.strip().partition("=")
+        if key in (name, "all"):
+            factor = float(value) if value else 2.0
+            if key == name:
+                break  # the figure's own entry wins over "all"
+    if factor < 1.0:
+        raise ValueError(f"{PLANT_ENV}: a planted slowdown factor must be >= 1, not {factor}")
+    return factor
+
+
+def planted(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, or, when BENCH_PERF_PLANT names this figure (or "all"), ``fn`` made ``planted_factor`` times slower.
+
+    The slowdown is CPU time, (factor - 1) times the call's own, spent inside the timed call: what a real
+    regression looks like to the timer (a sleep would not show on a CPU-time timer). It exists only to prove
+    that the gate fails on a slowdown, and to measure the smallest one it catches.
+    """
+    factor = planted_factor(name)
+    if factor == 1.0:
         return fn
 
     def slowed(*args: Any, **kwargs: Any) -> Any:
         t0 = TIMER()
         out = fn(*args, **kwargs)
-        spent = TIMER() - t0
-        # Burn as much CPU again (a sleep would not show on a CPU-time timer).
+        extra = (TIMER() - t0) * (factor - 1.0)
         t1 = TIMER()
-        while TIMER() - t1 < spent:
+        while TIMER() - t1 < extra:
             pass
         return out
 

@@ -186,3 +186,12 @@ def test_the_planted_slowdown_doubles_the_timed_cpu_time(monkeypatch: pytest.Mon
     assert cases.TIMER() - t0 >= 2 * inner[-1]
     monkeypatch.setenv("BENCH_PERF_PLANT", "")
     assert cases.planted("fig", work) is work
+    # name=F plants a factor F; a figure's own entry wins over "all".
+    monkeypatch.setenv("BENCH_PERF_PLANT", "all=1.2,fig=1.5")
+    assert cases.planted_factor("fig") == 1.5 and cases.planted_factor("other") == 1.2
+    t0 = cases.TIMER()
+    cases.planted("fig", work)()
+    assert cases.TIMER() - t0 >= 1.5 * inner[-1]
+    monkeypatch.setenv("BENCH_PERF_PLANT", "fig=0.5")
+    with pytest.raises(ValueError):
+        cases.planted_factor("fig")
