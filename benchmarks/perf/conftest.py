@@ -111,10 +111,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """After the last test: write the baseline, or compare with it and fail the run on a slowdown."""
     config = session.config
     measured: dict[str, perf_gate.Figure] = config.stash.get(_FIGURES, {})
-    if not measured:
-        return  # nothing measured (benchmarks skipped or disabled): nothing to gate
-    path: Path = config.getoption("--perf-baseline")
     lines: list[str] = config.stash[_REPORT]
+    if not measured:  # benchmarks skipped (the default --benchmark-skip) or disabled: nothing to gate, say so
+        if session.testscollected:
+            lines.append("nothing measured, nothing gated: run with --benchmark-only (tox -e perf does)")
+        return
+    path: Path = config.getoption("--perf-baseline")
     if config.getoption("--perf-write-baseline"):
         data = perf_gate.updated_baseline(perf_gate.load_baseline(path), measured)
         perf_gate.write_baseline(path, data)
