@@ -21,18 +21,27 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import warnings
 
 import click
 import numpy as np
 import pandas as pd
 
+from bench.data.sequence import DataError
+
 DEFAULT_PROTOCOL = {"kitti": "kitti-2d", "mot": "mot17", "nuscenes": "nuscenes", "waymo": "waymo-let",
                     "tapvid3d": "tapvid3d"}
 
 
-class EvalInputError(ValueError):
+class EvalInputError(DataError):
     """Bad prediction or ground-truth input; the message names the file (and line)."""
+
+
+# A sequence longer than this is a typo in a seqmap or seqinfo.ini, not a video (KITTI's longest has 1,176).
+MAX_FRAMES = 1_000_000
 
 
 # --------------------------------------------------------------------------------------------------
@@ -43,7 +52,9 @@ Loaded = tuple[Any, Any, dict[str, Any]]
 
 def _line_of(path: Path, predicate: Callable[[list[str]], bool]) -> int:
     """1-based number of the first line of ``path`` whose whitespace/comma-split fields satisfy ``predicate``."""
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+    from bench.data.formats.common import read_text
+
+    for number, raw in enumerate(read_text(path).splitlines(), start=1):
         fields = [f.strip() for f in raw.split(",")] if "," in raw else raw.split()
         if fields and predicate(fields):
             return number
@@ -60,7 +71,7 @@ def _check_frames(pred: pd.DataFrame, lengths: dict[str, int], files: dict[str, 
             frame = int(bad[0])
 
             def is_bad_line(fields: list[str], wanted: int = frame) -> bool:
-                return fields[0].lstrip("-").isdigit() and int(fields[0]) - frame_offset == wanted
+                return fields[0].lstrip("-").isdecimal() and int(fields[0]) - frame_offset == wanted
 
             line = _line_of(files[seq], is_bad_line)
             raise EvalInputError(f"{files[seq]}:{line}: frame {frame + frame_offset} is outside sequence {seq} "
@@ -85,12 +96,17 @@ def _check_files(gt_seqs: list[str], pred_dir: Path, what: str) -> dict[str, Pat
 
 
 def _kitti_lengths(gt_dir: Path, seqs: list[str]) -> dict[str, int]:
+    from bench.data.formats.common import read_text
+
     for base in (gt_dir, gt_dir.parent):
         for seqmap in sorted(base.glob("evaluate_tracking.seqmap*")):
             lengths = {}
-            for raw in seqmap.read_text().splitlines():
+            for number, raw in enumerate(read_text(seqmap, "KITTI seqmap").splitlines(), start=1):
                 fields = raw.split()
-                if len(fields) >= 4 and fields[3].isdigit():
+                if len(fields) >= 4 and fields[3].isdecimal():
+                    if int(fields[3]) > MAX_FRAMES:
+                        raise EvalInputError(f"{seqmap}:{number}: sequence length {fields[3]}, expected at most "
+                                             f"{MAX_FRAMES} frames")
                     lengths[fields[0]] = int(fields[3])
             if set(seqs) <= set(lengths):
                 return {s: lengths[s] for s in seqs}
@@ -112,8 +128,9 @@ def load_kitti(gt: Path, pred: Path, split: str) -> Loaded:
         raise EvalInputError(f"{gt_dir}: no <seq>.txt KITTI label files")
     seqs = [p.stem for p in gt_files]
     pred_files = _check_files(seqs, pred, "ground truth")
-    gt_table = concat_tracks(read_labels(p, p.stem) for p in gt_files)
-    pred_table = concat_tracks(read_labels(pred_files[s], s) for s in seqs)
+    # As the official tools: one track id may be in two classes of a frame (each class is scored alone).
+    gt_table = concat_tracks(read_labels(p, p.stem, unique_ids=False) for p in gt_files)
+    pred_table = concat_tracks(read_labels(pred_files[s], s, unique_ids=False) for s in seqs)
     lengths = _kitti_lengths(gt_dir, seqs)
     _check_frames(pred_table, lengths, pred_files)
     sequences = {s: SimpleNamespace(frame_ids=np.arange(n)) for s, n in lengths.items()}
@@ -135,7 +152,7 @@ def load_mot(gt: Path, pred: Path, split: str) -> Loaded:
     for d in seq_dirs:
         info = d / "seqinfo.ini"
         if info.exists():
-            lengths[d.name] = int(read_seqinfo(info)["seqlength"])
+            lengths[d.name] = int(read_seqinfo(info)["seqlength"])  # checked: a positive integer
     gt_table = concat_tracks(read_gt(d / "gt" / "gt.txt", d.name) for d in seq_dirs)
     pred_table = concat_tracks(read_gt(pred_files[s], s) for s in seqs)
     _check_frames(pred_table, lengths, pred_files, frame_offset=1)
@@ -149,15 +166,16 @@ def load_nuscenes(gt: Path, pred: Path, split: str) -> Loaded:
     Its reader rejects unknown sample tokens, > 500 boxes per sample, non-finite numbers, wrong keys and
     samples missing from the results, naming the file and the JSON place.
     """
+    from bench.data.formats.common import read_sidecar
     from bench.metrics.nuscenes_io import load_nuscenes_eval
 
     scenes = None
     if split != "all":
-        sidecar = gt / "bench.json"
-        if not sidecar.exists():
-            raise EvalInputError(f"{sidecar}: --split {split} needs the scene lists of a bench.json sidecar; "
-                                 f"use --split all to evaluate every scene")
-        scenes = set(json.loads(sidecar.read_text())["splits"][split])
+        sidecar = read_sidecar(gt) if gt.is_dir() else None
+        if sidecar is None:
+            raise EvalInputError(f"{gt / 'bench.json'}: --split {split} needs the scene lists of a bench.json "
+                                 f"sidecar; use --split all to evaluate every scene")
+        scenes = set(sidecar["splits"][split])
     gt_boxes, pred_boxes = load_nuscenes_eval(gt, pred, scenes=scenes)
     return gt_boxes, pred_boxes, {}
 
@@ -172,10 +190,16 @@ def load_waymo(gt: Path, pred: Path, split: str) -> Loaded:
 def load_tapvid3d(gt: Path, pred: Path, split: str) -> Loaded:
     from bench.metrics.tapvid3d import load_tapvid3d as load
 
-    gt_points, pred_points, intrinsics = load(gt, pred)
-    unknown = sorted({p.stem for p in Path(pred).glob("*.npz")} - set(gt_points))
+    if not Path(pred).is_dir():
+        raise EvalInputError(f"{pred}: prediction folder not found (tapvid3d takes a folder of <video>.npz)")
+    unknown = sorted({p.stem for p in Path(pred).glob("*.npz")} - {p.stem for p in Path(gt).glob("*.npz")})
     if unknown:
         raise EvalInputError(f"{Path(pred) / (unknown[0] + '.npz')}: unknown video {unknown[0]!r}")
+    gt_points, pred_points, intrinsics = load(gt, pred)
+    missing = sorted(set(gt_points) - set(pred_points))
+    if missing:  # as kitti and mot refuse a missing sequence file, rather than score the video 0
+        raise EvalInputError(f"{pred}: no prediction file for video(s) {', '.join(missing[:8])} (expected "
+                             f"{missing[0]}.npz with tracks_XYZ and visibility)")
     return gt_points, pred_points, {"intrinsics": intrinsics}
 
 
@@ -242,17 +266,54 @@ def print_result(result: Any) -> None:
               help="also write the MetricResult as JSON here")
 def eval_command(fmt: str, gt: Path, pred: Path, protocol: str | None, split: str, json_out: Path | None) -> None:
     """Score prediction files against ground truth and print the metric table."""
-    from bench.data.sequence import DataError
+    import warnings
+
+    from bench.data.formats.common import DataWarning
     from bench.data.tracks import TrackTableError
 
-    try:
-        result = run_eval(fmt, gt, pred, protocol, split)
-    except (EvalInputError, DataError, TrackTableError, FileNotFoundError, KeyError, ValueError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        click.echo(f"error: {message}", err=True)
-        raise SystemExit(2) from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        try:
+            result = run_eval(fmt, gt, pred, protocol, split)
+        except (DataError, TrackTableError, FileNotFoundError, KeyError, ValueError) as err:
+            _echo_warnings(caught)
+            message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+            click.echo(f"error: {message}", err=True)
+            raise SystemExit(2) from None
+    _echo_warnings(caught)
     print_result(result)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result.to_dict(), indent=1))
+        _write_json(json_out, result.to_dict())
         click.echo(f"wrote {json_out}")
+
+
+def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """What the readers skipped or changed (DataWarning: ``file:line: ...``), one line each, at most 20."""
+    from bench.data.formats.common import DataWarning
+
+    lines = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    for line in lines[:20]:
+        click.echo(f"warning: {line}", err=True)
+    if len(lines) > 20:
+        click.echo(f"warning: ... and {len(lines) - 20} more", err=True)
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write the scores whole or not at all (temp file + rename); a path that cannot be written is exit 2."""
+    import os
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        click.echo(f"error: {path}: cannot write the scores ({err.strerror or err})", err=True)
+        raise SystemExit(2) from None
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(payload, indent=1))
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        click.echo(f"error: {path}: cannot write the scores ({err.strerror or err})", err=True)
+        raise SystemExit(2) from None

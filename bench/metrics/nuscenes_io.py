@@ -15,7 +15,6 @@ All roads lead to a pair of :class:`~bench.metrics.nuscenes_tracking.NuscBoxes`:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.data.sequence import DataError
 from bench.metrics.nuscenes_tracking import NuscBoxes, NuscenesDataError
 
 # nuscenes-devkit's category_to_tracking_name.
@@ -49,13 +49,10 @@ def _table_dir(root: Path, version: str | None) -> Path:
 
 
 def _load(folder: Path, name: str) -> list[dict]:
-    path = folder / f"{name}.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise NuscenesDataError(f"{path}: table is missing") from None
-    except json.JSONDecodeError as err:
-        raise NuscenesDataError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
+    """A nuScenes table, every record checked for the fields bench reads (the error names file and record)."""
+    from bench.data.formats.nuscenes import _load_table
+
+    return _load_table(folder, name)
 
 
 def load_gt_dataroot(root: str | Path, version: str | None = None, scenes: set[str] | None = None) -> NuscBoxes:
@@ -68,9 +65,12 @@ def load_gt_dataroot(root: str | Path, version: str | None = None, scenes: set[s
     sensor = {s["token"]: s.get("channel", "") for s in _load(folder, "sensor")}
     channel_of = {c["token"]: sensor.get(c["sensor_token"], "") for c in _load(folder, "calibrated_sensor")}
     ego: dict[str, list[float]] = {}
-    for sd in _load(folder, "sample_data"):
+    for i, sd in enumerate(_load(folder, "sample_data")):
         if not sd.get("is_key_frame"):
             continue
+        if sd["ego_pose_token"] not in pose:
+            raise DataError(f"{folder / 'sample_data.json'}: record {i}: ego_pose_token {sd['ego_pose_token']!r} "
+                            "is not in ego_pose.json")
         is_lidar = channel_of.get(sd["calibrated_sensor_token"]) == "LIDAR_TOP"
         if is_lidar or sd["sample_token"] not in ego:
             ego[sd["sample_token"]] = pose[sd["ego_pose_token"]]
@@ -83,7 +83,12 @@ def load_gt_dataroot(root: str | Path, version: str | None = None, scenes: set[s
                                 f"(needed for its ego pose)")
     samples["ego_translation"] = [ego[t] for t in samples["sample_token"]]
     category = {c["token"]: c["name"] for c in _load(folder, "category")}
-    inst_name = {i["token"]: CATEGORY_TO_TRACKING.get(category[i["category_token"]]) for i in _load(folder, "instance")}
+    instances = _load(folder, "instance")
+    unknown = [i for i in instances if i["category_token"] not in category]
+    if unknown:
+        raise DataError(f"{folder / 'instance.json'}: instance {unknown[0]['token']!r} has category_token "
+                        f"{unknown[0]['category_token']!r}, which is not in category.json")
+    inst_name = {i["token"]: CATEGORY_TO_TRACKING.get(category[i["category_token"]]) for i in instances}
     wanted = set(samples["sample_token"])
     anns = [a for a in _load(folder, "sample_annotation")
             if a["sample_token"] in wanted and inst_name.get(a["instance_token"]) is not None]
@@ -102,23 +107,42 @@ def load_gt_dataroot(root: str | Path, version: str | None = None, scenes: set[s
     return NuscBoxes.from_columns(columns, samples=samples)
 
 
+GT_SAMPLE_FIELDS = {"scene": "str", "timestamp": "int", "ego_translation": "vec3"}
+GT_BOX_FIELDS = {"sample_token": "str", "translation": "vec3", "tracking_id": "id", "tracking_name": "str",
+                 "num_pts": "int", "tracking_score?": "number", "size?": "size", "rotation?": "quat"}
+
+
 def load_gt_json(path: str | Path) -> NuscBoxes:
     """Ground truth from a JSON in the submission schema with ``num_pts`` per box and a ``samples`` table."""
+    from bench.data.formats.common import read_json
+    from bench.data.formats.nuscenes import TRACKING_NAMES, check_record
+
     path = Path(path)
-    data = json.loads(path.read_text())
-    if not isinstance(data.get("samples"), dict) or not isinstance(data.get("results"), dict):
+    data = read_json(path, "nuScenes GT JSON")
+    if not isinstance(data, dict) or not isinstance(data.get("samples"), dict) \
+            or not isinstance(data.get("results"), dict):
         raise NuscenesDataError(f"{path}: a GT JSON needs 'results' and 'samples' "
                                 "({token: {scene, timestamp, ego_translation}})")
+    for tok, s in data["samples"].items():
+        check_record(s, GT_SAMPLE_FIELDS, f"{path}: samples[{tok!r}]")
     samples = pd.DataFrame([{"sample_token": tok, "scene": s["scene"], "timestamp": int(s["timestamp"]),
-                             "ego_translation": s["ego_translation"]} for tok, s in data["samples"].items()])
+                             "ego_translation": s["ego_translation"]} for tok, s in data["samples"].items()],
+                           columns=["sample_token", "scene", "timestamp", "ego_translation"])
     ego = dict(zip(samples["sample_token"], samples["ego_translation"], strict=True))
     rows = []
     for tok, boxes in data["results"].items():
         if tok not in ego:
             raise NuscenesDataError(f"{path}: results[{tok!r}]: sample token not in 'samples'")
+        if not isinstance(boxes, list):
+            raise NuscenesDataError(f"{path}: results[{tok!r}]: expected a list of boxes")
         for i, b in enumerate(boxes):
-            if "num_pts" not in b:
-                raise NuscenesDataError(f"{path}: results[{tok!r}][{i}]: GT boxes need 'num_pts'")
+            where = f"{path}: results[{tok!r}][{i}]"
+            check_record(b, GT_BOX_FIELDS, where)
+            if b["sample_token"] != tok:
+                raise NuscenesDataError(f"{where}: sample_token {b['sample_token']!r} differs from its key")
+            if b["tracking_name"] not in TRACKING_NAMES:
+                raise NuscenesDataError(f"{where}: tracking_name {b['tracking_name']!r}, expected one of "
+                                        f"{TRACKING_NAMES}")
             rows.append(b)
     translation = np.array([b["translation"] for b in rows], dtype=np.float64).reshape(-1, 3)
     columns = {"sample_token": [b["sample_token"] for b in rows], "translation": translation,
@@ -138,8 +162,7 @@ def load_submission(path: str | Path, gt: NuscBoxes) -> NuscBoxes:
         raise NuscenesDataError("load_submission: the GT needs a samples table with ego positions")
     samples = gt.samples
     tokens = set(samples["sample_token"])
-    boxes = read_tracking_submission(path, tokens)
-    submitted = set(json.loads(Path(path).read_text())["results"])
+    boxes, submitted = read_tracking_submission(path, tokens, with_tokens=True)
     missing = sorted(tokens - submitted)
     if missing:
         raise NuscenesDataError(f"{path}: results lack {len(missing)} of the {len(tokens)} GT samples "

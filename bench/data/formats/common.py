@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,60 @@ EXTRA_COLUMNS = ("occlusion", "truncation", "visibility", "conf", "score")
 KEY = ["seq", "frame", "track_id"]
 
 
+class DataWarning(UserWarning):
+    """Input that bench reads but skips or changes, as the official tools do; the message names ``file:line``."""
+
+
+def warn_lines(path: Path | str, lines: list[int], message: str) -> None:
+    """One warning for every line of ``path`` that the same thing happened to (the first line named)."""
+    if lines:
+        more = f" ({len(lines)} lines, the first shown)" if len(lines) > 1 else ""
+        warnings.warn(DataWarning(f"{path}:{lines[0]}: {message}{more}"), stacklevel=3)
+
+
 def line_error(path: Path | str, line: int, message: str) -> DataError:
     """A DataError that names ``file:line`` first, so editors and terminals can jump to it."""
     return DataError(f"{path}:{line}: {message}")
+
+
+def read_text(path: Path | str, what: str = "file") -> str:
+    """The UTF-8 text of a user's file; anything unreadable is a one-line DataError that names the file.
+
+    A missing file, a folder, a symlink loop, a permission problem or bytes that are not UTF-8 (a binary
+    file under a text name) all end here, so no reader shows a bare OSError or UnicodeDecodeError.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: {what} is missing") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, expected a {what}") from None
+    except OSError as err:  # symlink loops, permissions, devices
+        raise DataError(f"{path}: cannot read the {what} ({err.strerror or err})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise DataError(f"{path}:{line}: byte 0x{data[err.start]:02x} is not UTF-8 text; expected a {what} "
+                        f"(is this a binary file?)") from None
+
+
+def read_json(path: Path | str, what: str = "JSON file") -> Any:
+    """Parse a user's JSON file; unreadable text or invalid JSON is a DataError naming ``file:line``."""
+    path = Path(path)
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise line_error(path, err.lineno, f"invalid JSON ({err.msg}, column {err.colno}); expected a {what}") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply; expected a {what}") from None
+
+
+def json_place(where: str, *keys: object) -> str:
+    """``where['key'][0]``: a place inside a JSON document, for error messages."""
+    return where + "".join(f"[{k!r}]" for k in keys)
 
 
 def parse_floats(fields: list[str], path: Path, line: int, names: Iterable[str]) -> list[float]:
@@ -54,18 +106,24 @@ def parse_floats(fields: list[str], path: Path, line: int, names: Iterable[str])
     return values
 
 
+INT64_LIMIT = 2**63 - 1
+
+
 def parse_int(text: str, path: Path, line: int, name: str) -> int:
+    """An integer column (``7`` or ``7.0``); text, fractions and numbers beyond int64 name the column."""
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value.is_integer():
-        raise line_error(path, line, f"column {name!r} is {text!r}, expected an integer")
-    return int(value)
+        try:
+            number = float(text)
+        except ValueError:
+            number = float("nan")
+        if not number.is_integer():
+            raise line_error(path, line, f"column {name!r} is {text!r}, expected an integer") from None
+        value = int(number)
+    if abs(value) > INT64_LIMIT:
+        raise line_error(path, line, f"column {name!r} is {text!r}, too large for an integer id or frame")
+    return value
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
@@ -92,7 +150,7 @@ def image_size(path: Path) -> tuple[int, int]:
             return im.size
     except FileNotFoundError:
         raise DataError(f"{path}: image file is missing") from None
-    except OSError as err:
+    except (OSError, ValueError, Image.DecompressionBombError) as err:  # ValueError: a NUL byte in the path
         raise DataError(f"{path}: not a readable image ({err})") from None
 
 
@@ -190,13 +248,24 @@ def write_sidecar(dataset: Dataset, root: Path, fmt: str, extra_columns: Iterabl
 
 
 def read_sidecar(root: Path) -> dict[str, Any] | None:
+    """``bench.json`` checked: ``splits`` (train/val lists of names) and, if present, typed name, frame rate,
+    data hash and meta. Users write one by hand for real nuScenes (its scene split), so it is user input."""
     path = root / SIDECAR
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise line_error(path, err.lineno, f"invalid JSON: {err.msg}") from None
+    info = read_json(path, "bench.json sidecar")
+    splits = info.get("splits") if isinstance(info, dict) else None
+    if not isinstance(splits, dict) or not all(
+            isinstance(splits.get(k), list) and all(isinstance(s, str) for s in splits[k]) for k in ("train", "val")):
+        raise DataError(f'{path}: expected {{"splits": {{"train": [names], "val": [names]}}, ...}}')
+    expected = {"name": str, "format": str, "data_hash": str, "meta": dict}
+    for key, kind in expected.items():
+        if key in info and not isinstance(info[key], kind):
+            raise DataError(f"{path}: {key!r} is {info[key]!r}, expected a {kind.__name__}")
+    rate = info.get("frame_rate", 1.0)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) or rate <= 0:
+        raise DataError(f"{path}: 'frame_rate' is {rate!r}, expected a positive number (frames per second)")
+    return info
 
 
 def _restore_columns(tracks: pd.DataFrame, extras_path: Path) -> pd.DataFrame:

@@ -29,6 +29,8 @@ from bench.data.formats.common import (
     parse_int,
     read_meta_frames,
     read_sidecar,
+    read_text,
+    warn_lines,
     write_pngs,
     write_sidecar,
 )
@@ -62,20 +64,36 @@ IMU_TO_VELO = np.array([[1, 0, 0, 0.81], [0, 1, 0, -0.32], [0, 0, 1, -0.8], [0, 
 # Labels
 
 
-def read_labels(path: Path, seq: str | None = None) -> pd.DataFrame:
+def kitti_type(name: str) -> str | None:
+    """A label file's type -> our KITTI class name, as the official readers accept it, or None if unknown.
+
+    TrackEval lower-cases every type before looking it up, so ``car`` is ``Car``; ``Person`` is TrackEval's
+    name for ``Person_sitting`` (its copy of the KITTI ground truth uses it) and reads as that class.
+    """
+    return _TYPE_BY_LOWER.get(name.lower())
+
+
+_TYPE_BY_LOWER = {c.lower(): c for c in KITTI_CLASSES} | {"person": "Person_sitting"}
+
+
+def read_labels(path: Path, seq: str | None = None, *, unique_ids: bool = True) -> pd.DataFrame:
     """Parse a label_02 or results file into a track table (DontCare rows have NaN 3D columns).
 
-    Raises DataError naming ``path:line`` for a wrong column count, text/NaN/inf numbers, an
-    unknown type, a non-positive 3D size, an inverted 2D box or a duplicate (frame, track_id).
+    Read as the official tools (TrackEval's Kitti2DBox, the KITTI devkit) read it: types in any case,
+    ``truncated`` and ``occluded`` cast to int (an object-style 0.3 truncation is level 0), rows with a
+    negative track id skipped (a warning names the line). Raises DataError naming ``path:line`` for a wrong
+    column count, text/NaN/inf numbers, an unknown type, a non-positive 3D size, an inverted 2D box or a
+    duplicate track id in a frame.
+
+    ``unique_ids=False`` (``bench eval``): one track id may appear in two classes of a frame, since the
+    official evaluation scores each class on its own; only a repeat within one class is refused.
     """
     path = Path(path)
     seq = seq if seq is not None else path.stem
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise DataError(f"{path}: label file is missing") from None
+    text = read_text(path, "KITTI label file")
     rows: list[tuple] = []
-    seen: dict[tuple[int, int], int] = {}
+    seen: dict[tuple, int] = {}
+    negative_ids: list[int] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         fields = raw.split()
         if not fields:
@@ -85,11 +103,14 @@ def read_labels(path: Path, seq: str | None = None) -> pd.DataFrame:
                                            f"score): {' '.join(LABEL_FIELDS)}")
         frame = parse_int(fields[0], path, number, "frame")
         track_id = parse_int(fields[1], path, number, "track_id")
-        cls = fields[2]
-        if cls not in KITTI_CLASSES:
-            raise line_error(path, number, f"type {cls!r} is not a KITTI type, expected one of {KITTI_CLASSES}")
-        truncated = parse_floats([fields[3]], path, number, ["truncated"])[0]
-        occluded = parse_int(fields[4], path, number, "occluded")
+        cls = kitti_type(fields[2])
+        if cls is None:
+            raise line_error(path, number, f"type {fields[2]!r} is not a KITTI type, expected one of "
+                                           f"{KITTI_CLASSES} (any case)")
+        truncated, occluded = parse_floats(fields[3:5], path, number, ["truncated", "occluded"])
+        if max(abs(truncated), abs(occluded)) > 1000:
+            raise line_error(path, number, f"truncated {fields[3]} / occluded {fields[4]}, expected levels "
+                                           "(-1 for DontCare, else 0..3; an object-style fraction 0..1)")
         values = parse_floats(fields[5:], path, number, LABEL_FIELDS[5:len(fields)])
         _alpha, x1, y1, x2, y2, h, w, l, x, y, z, ry = values[:12]
         score = values[12] if len(values) == 13 else 1.0
@@ -97,28 +118,35 @@ def read_labels(path: Path, seq: str | None = None) -> pd.DataFrame:
             raise line_error(path, number, f"frame is {frame}, expected >= 0")
         if x2 < x1 or y2 < y1:
             raise line_error(path, number, f"2D box ({x1}, {y1}, {x2}, {y2}) needs x2 >= x1 and y2 >= y1")
+        if cls != DONTCARE and track_id < 0:
+            negative_ids.append(number)  # TrackEval and the devkit drop these rows
+            continue
         # KITTI marks 'no 3D box' (DontCare) with sizes -1 and location -1000.
         no_3d = cls == DONTCARE or (h == w == l == -1 and x == y == z == -1000)
         if not no_3d and min(h, w, l) <= 0:
-            raise line_error(path, number, f"3D size h w l = {h} {w} {l}, expected all > 0")
+            raise line_error(path, number, f"3D size h w l = {h} {w} {l}, expected all > 0 (or -1 -1 -1 with "
+                                           "location -1000 -1000 -1000 for no 3D box)")
         if cls != DONTCARE:
-            if track_id < 0:
-                raise line_error(path, number, f"track_id {track_id} for a {cls}, expected >= 0")
-            if (frame, track_id) in seen:
-                raise line_error(path, number, f"duplicate (frame {frame}, track_id {track_id}); first on "
-                                               f"line {seen[frame, track_id]}")
-            seen[frame, track_id] = number
+            key = (frame, track_id) if unique_ids else (frame, track_id, _same_class(cls))
+            if key in seen:
+                raise line_error(path, number, f"duplicate (frame {frame}, track_id {track_id}"
+                                               f"{'' if unique_ids else ', ' + cls}); first on line {seen[key]}")
+            seen[key] = number
         box3d = (np.nan,) * 7 if no_3d else (x, y, z, h, w, l, ry)
-        # Tracking labels give truncation as 0/1/2; object-style fractions are binned the same way.
-        trunc_level = int(truncated) if float(truncated).is_integer() else (0 if truncated < 0.15 else
-                                                                             1 if truncated < 0.5 else 2)
+        # The official tools cast both to int: an object-style truncation of 0.3 is level 0, 1.0 is level 1.
         rows.append((seq, frame, -1 if cls == DONTCARE else track_id, cls, score, x1, y1, x2, y2, *box3d,
-                     occluded, trunc_level))
+                     int(occluded), int(truncated)))
+    warn_lines(path, negative_ids, "negative track_id: row skipped, as TrackEval and the KITTI devkit do")
     if not rows:
         return empty_tracks()
     columns = ["seq", "frame", "track_id", "cls", "score", "x1", "y1", "x2", "y2", *BOX3D_COLUMNS,
                "occlusion", "truncation"]
-    return make_tracks(pd.DataFrame(rows, columns=columns), source=str(path))
+    return make_tracks(pd.DataFrame(rows, columns=columns), source=str(path), unique_ids=unique_ids)
+
+
+def _same_class(cls: str) -> str:
+    """Classes the evaluation treats as one (a person sitting under either of its names)."""
+    return "Person_sitting" if cls.lower() in ("person", "person_sitting") else cls
 
 
 def format_labels(tracks: pd.DataFrame, with_score: bool = False) -> str:
@@ -176,7 +204,7 @@ def read_calib(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: calibration file is missing")
     sizes = {"P0": 12, "P1": 12, "P2": 12, "P3": 12, "R_rect": 9, "Tr_velo_cam": 12, "Tr_imu_velo": 12}
     calib = {}
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+    for number, raw in enumerate(read_text(path, "KITTI calibration file").splitlines(), start=1):
         fields = raw.split()
         if not fields:
             continue
@@ -235,7 +263,7 @@ def read_oxts(path: Path) -> np.ndarray:
     if not path.exists():
         raise DataError(f"{path}: OXTS file is missing")
     rows = []
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+    for number, raw in enumerate(read_text(path, "KITTI OXTS file").splitlines(), start=1):
         fields = raw.split()
         if not fields:
             continue
@@ -324,7 +352,7 @@ def read_sequence(root: Path, name: str, check_sizes: bool = True) -> tuple[Sequ
     if not image_dir.is_dir():
         raise DataError(f"{image_dir}: image folder of sequence {name!r} is missing")
     images = sorted(image_dir.glob("*.png"))
-    frames = np.array([int(p.stem) for p in images if p.stem.isdigit()], dtype=np.int64)
+    frames = np.array([int(p.stem) for p in images if p.stem.isdecimal() and p.stem.isascii()], dtype=np.int64)
     if len(frames) == 0:
         raise DataError(f"{image_dir}: no <frame:06d>.png images")
     if not np.array_equal(frames, np.arange(len(frames))):
@@ -394,9 +422,9 @@ def read_dataset(root: Path, name: str = "kitti", check_sizes: bool = True) -> D
         tracks = sort_tracks(pd.concat(tables, ignore_index=True)) if tables else empty_tracks()
         split = Split(split_name, sequences, tracks)
         result[split_name] = apply_sidecar(split, root, split_name) if sidecar else split
-    data_hash = sidecar["data_hash"] if sidecar else hash_files(label_files)
+    data_hash = (sidecar or {}).get("data_hash") or hash_files(label_files)
     meta = dict(sidecar.get("meta", {})) if sidecar else {}
     meta.update(read_meta_frames(root))
-    return Dataset(name=sidecar["name"] if sidecar else name, train=result["train"], val=result["val"],
-                   frame_rate=sidecar["frame_rate"] if sidecar else FRAME_RATE, data_hash=data_hash,
+    return Dataset(name=(sidecar or {}).get("name", name), train=result["train"], val=result["val"],
+                   frame_rate=(sidecar or {}).get("frame_rate", FRAME_RATE), data_hash=data_hash,
                    root=root, meta=meta)

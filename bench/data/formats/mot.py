@@ -32,6 +32,7 @@ from bench.data.formats.common import (
     read_camera,
     read_meta_frames,
     read_sidecar,
+    read_text,
     write_sidecar,
 )
 from bench.data.sequence import DataError, Dataset, Sequence, Split
@@ -59,10 +60,7 @@ def visibility_bin(fraction: np.ndarray) -> np.ndarray:
 
 
 def _read_rows(path: Path, fields: tuple[str, ...], min_columns: int) -> list[tuple[int, list[float]]]:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file is missing") from None
+    text = read_text(path, "MOTChallenge text file")
     rows = []
     for number, raw in enumerate(text.splitlines(), start=1):
         parts = [p.strip() for p in raw.split(",")] if "," in raw else raw.split()
@@ -71,7 +69,10 @@ def _read_rows(path: Path, fields: tuple[str, ...], min_columns: int) -> list[tu
         if not min_columns <= len(parts) <= len(fields):
             raise line_error(path, number, f"{len(parts)} columns, expected {min_columns} to {len(fields)}: "
                                            f"{', '.join(fields)}")
-        rows.append((number, parse_floats(parts, path, number, fields[: len(parts)])))
+        values = parse_floats(parts, path, number, fields[: len(parts)])
+        if len(values) >= 6 and not (np.isfinite(values[2] + values[4]) and np.isfinite(values[3] + values[5])):
+            raise line_error(path, number, "bb_left + bb_width or bb_top + bb_height overflows; expected pixels")
+        rows.append((number, values))
     return rows
 
 
@@ -190,19 +191,34 @@ def read_results(folder: Path, sequences: list[str] | None = None) -> pd.DataFra
     return sort_tracks(pd.concat(tables, ignore_index=True)) if tables else empty_tracks()
 
 
+# More frames than this in a seqinfo.ini is a typo, not a video (MOT17's longest has 1,050).
+MAX_SEQ_LENGTH = 1_000_000
+
+
 def read_seqinfo(path: Path) -> dict[str, str]:
-    parser = configparser.ConfigParser()
+    """The ``[Sequence]`` keys of a seqinfo.ini, with seqLength, imWidth, imHeight (positive integers) and
+    frameRate (a positive number) checked, so callers may convert them without a second thought."""
+    parser = configparser.ConfigParser(interpolation=None)
     try:
-        if not parser.read(path):
-            raise DataError(f"{path}: seqinfo.ini is missing")
+        parser.read_string(read_text(path, "seqinfo.ini"), source=str(path))
     except configparser.Error as err:
-        raise DataError(f"{path}: not a valid ini file ({err})") from None
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"{path}: not a valid ini file ({first})") from None
     if "Sequence" not in parser:
         raise DataError(f"{path}: no [Sequence] section")
     info = dict(parser["Sequence"])
     for key in ("name", "imdir", "framerate", "seqlength", "imwidth", "imheight", "imext"):
         if key not in info:
             raise DataError(f"{path}: [Sequence] has no {key} (keys are case-insensitive)")
+    for key, limit in (("seqlength", MAX_SEQ_LENGTH), ("imwidth", 100_000), ("imheight", 100_000)):
+        if not info[key].strip().isdecimal() or not 0 < int(info[key]) <= limit:
+            raise DataError(f"{path}: {key} is {info[key]!r}, expected a whole number from 1 to {limit}")
+    try:
+        rate = float(info["framerate"])
+    except ValueError:
+        rate = float("nan")
+    if not (np.isfinite(rate) and rate > 0):
+        raise DataError(f"{path}: frameRate is {info['framerate']!r}, expected a positive number")
     return info
 
 
@@ -317,8 +333,8 @@ def read_dataset(root: Path, name: str = "mot17", check_sizes: bool = True) -> D
     if dets_of:  # one table per split, as the synthetic world has them
         meta["public_detections"] = {k: sort_tracks(pd.concat(v, ignore_index=True)) for k, v in dets_of.items()}
     meta.update(read_meta_frames(root))
-    frame_rate = sidecar["frame_rate"] if sidecar else next(
+    frame_rate = (sidecar or {}).get("frame_rate") or next(
         (s.meta["frame_rate"] for s in result["train"].sequences.values()), 30.0)
-    return Dataset(name=sidecar["name"] if sidecar else name, train=result["train"], val=result["val"],
-                   frame_rate=frame_rate, data_hash=sidecar["data_hash"] if sidecar else hash_files(hashed),
+    return Dataset(name=(sidecar or {}).get("name", name), train=result["train"], val=result["val"],
+                   frame_rate=frame_rate, data_hash=(sidecar or {}).get("data_hash") or hash_files(hashed),
                    root=root, meta=meta)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from bench.data.formats.common import (
     apply_sidecar,
     check_image_sizes,
     hash_files,
+    read_json,
     read_meta_frames,
     read_sidecar,
     write_sidecar,
@@ -268,12 +270,88 @@ def write_dataset(dataset: Dataset, root: Path, version: str = "v1.0-trainval") 
 
 def _read_json(path: Path, missing: str) -> Any:
     """Parse a JSON file; a missing file or bad JSON is a DataError naming the file (and line)."""
+    if not path.exists() and not path.is_symlink():
+        raise DataError(f"{path}: {missing}")
+    return read_json(path, "nuScenes JSON file")
+
+
+# What a field must hold, as a word for the error message and a test.
+def _is_number(v: Any) -> bool:
+    """A finite JSON number (an integer too long for a float is not one)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: {missing}") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def _is_vector(n: int) -> Any:
+    return lambda v: isinstance(v, list) and len(v) == n and all(map(_is_number, v))
+
+
+def _is_quaternion(v: Any) -> bool:
+    # A zero (or overflowing) quaternion is no rotation: the devkit's Quaternion would divide by its norm.
+    return _is_vector(4)(v) and 1e-6 < float(np.sqrt(sum(float(x) ** 2 for x in v))) < 1e150
+
+
+def _is_size(v: Any) -> bool:
+    return _is_vector(3)(v) and min(v) > 0
+
+
+def _is_intrinsic(v: Any) -> bool:  # a camera's 3x3 matrix, or [] for lidar and radar
+    return v == [] or (isinstance(v, list) and len(v) == 3 and all(map(_is_vector(3), v)))
+
+
+FIELD_KINDS: dict[str, tuple[str, Any]] = {
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "int": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**63),
+    "number": ("a finite number", _is_number),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "vec3": ("3 finite numbers", _is_vector(3)),
+    "size": ("3 positive numbers (w, l, h)", _is_size),
+    "quat": ("a rotation quaternion (w, x, y, z), 4 finite numbers, not all 0", _is_quaternion),
+    "intrinsic": ("a 3x3 camera matrix (or [])", _is_intrinsic),
+    "id": ("a string or integer id", lambda v: isinstance(v, str | int) and not isinstance(v, bool)),
+    "visibility": ("a visibility token '1'..'4' (or '')", lambda v: v in ("", "1", "2", "3", "4", 1, 2, 3, 4)),
+}
+# The fields bench reads from each table; a trailing '?' marks a field it does without.
+TABLE_FIELDS: dict[str, dict[str, str]] = {
+    "scene": {"token": "str", "name": "str", "first_sample_token": "str"},
+    "sample": {"token": "str", "scene_token": "str", "timestamp": "int", "next?": "str"},
+    "sample_data": {"token": "str", "sample_token": "str", "ego_pose_token": "str", "calibrated_sensor_token": "str",
+                    "is_key_frame?": "bool", "filename": "str", "width?": "int", "height?": "int"},
+    "ego_pose": {"token": "str", "translation": "vec3", "rotation": "quat"},
+    "calibrated_sensor": {"token": "str", "sensor_token": "str", "translation": "vec3", "rotation": "quat",
+                          "camera_intrinsic?": "intrinsic"},
+    "sensor": {"token": "str", "channel": "str"},
+    "category": {"token": "str", "name": "str"},
+    "instance": {"token": "str", "category_token": "str"},
+    "sample_annotation": {"token": "str", "sample_token": "str", "instance_token": "str", "translation": "vec3",
+                          "size": "size", "rotation": "quat", "num_lidar_pts?": "int", "num_radar_pts?": "int",
+                          "visibility_token?": "visibility"},
+}
+
+
+def check_record(record: Any, fields: dict[str, str], where: str) -> None:
+    """One JSON object against ``fields`` (name -> kind of FIELD_KINDS; ``name?`` may be absent)."""
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: {type(record).__name__} {_short(record)}, expected an object")
+    for name, kind in fields.items():
+        key = name.rstrip("?")
+        if key not in record:
+            if name.endswith("?"):
+                continue
+            raise DataError(f"{where}: no {key!r}; expected {FIELD_KINDS[kind][0]}")
+        words, test = FIELD_KINDS[kind]
+        if not test(record[key]):
+            raise DataError(f"{where}: {key!r} is {_short(record[key])}, expected {words}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) or not isinstance(value, int | float | list | dict | bool | None) \
+        else json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _load_table(folder: Path, name: str) -> list[dict]:
@@ -281,16 +359,14 @@ def _load_table(folder: Path, name: str) -> list[dict]:
     records = _read_json(path, f"table is missing (a nuScenes version folder has {', '.join(TABLES)})")
     if not isinstance(records, list):
         raise DataError(f"{path}: expected a JSON list of records")
+    fields = TABLE_FIELDS.get(name, {"token": "str"})
+    for i, record in enumerate(records):
+        check_record(record, fields, f"{path}: record {i}")
     return records
 
 
 def _index(records: list[dict], path: Path) -> dict[str, dict]:
-    out = {}
-    for i, record in enumerate(records):
-        if "token" not in record:
-            raise DataError(f"{path}: record {i} has no 'token'")
-        out[record["token"]] = record
-    return out
+    return {record["token"]: record for record in records}
 
 
 def _get(index: dict[str, dict], key: str, path: Path, what: str) -> dict:
@@ -318,7 +394,7 @@ def read_dataset(root: Path, version: str | None = None, name: str = "nuscenes",
     sidecar = read_sidecar(root)
     instance_ids: dict[str, int] = {}
     if sidecar and (root / "bench" / "instance_track_ids.json").exists():
-        instance_ids = json.loads((root / "bench" / "instance_track_ids.json").read_text())
+        instance_ids = read_json(root / "bench" / "instance_track_ids.json", "bench instance id table")
     camera_sd: dict[str, dict] = {}
     for record in t["sample_data"]:
         calib = _get(idx["calibrated_sensor"], record["calibrated_sensor_token"], folder / "sample_data.json",
@@ -357,21 +433,25 @@ def read_dataset(root: Path, version: str | None = None, name: str = "nuscenes",
     meta["box_extras"] = pd.concat(extras_rows, ignore_index=True) if extras_rows else pd.DataFrame()
     meta["version"] = version
     meta.update(read_meta_frames(root))
-    data_hash = sidecar["data_hash"] if sidecar else hash_files(
+    data_hash = (sidecar or {}).get("data_hash") or hash_files(
         [folder / f"{n}.json" for n in ("scene", "sample", "sample_annotation", "ego_pose", "calibrated_sensor")])
-    return Dataset(name=sidecar["name"] if sidecar else name, train=result["train"], val=result["val"],
-                   frame_rate=sidecar["frame_rate"] if sidecar else 2.0, data_hash=data_hash, root=root, meta=meta)
+    return Dataset(name=(sidecar or {}).get("name", name), train=result["train"], val=result["val"],
+                   frame_rate=(sidecar or {}).get("frame_rate", 2.0), data_hash=data_hash, root=root, meta=meta)
 
 
 def _read_scene(root: Path, folder: Path, scene: dict, idx: dict, camera_sd: dict, anns_of: dict,
                 instance_ids: dict[str, int], check_sizes: bool, in_view_only: bool
                 ) -> tuple[Sequence, pd.DataFrame, pd.DataFrame]:
     name = scene["name"]
-    samples, token_ = [], scene["first_sample_token"]
+    samples, token_, seen = [], scene["first_sample_token"], set()
     while token_:
-        sample = _get(idx["sample"], token_, folder / "scene.json", f"scene {name}")
+        if token_ in seen:  # a 'next' chain that loops would never end
+            raise DataError(f"{folder / 'sample.json'}: the samples of scene {name} loop back to {token_!r}")
+        seen.add(token_)
+        sample = _get(idx["sample"], token_, folder / "scene.json" if not samples else folder / "sample.json",
+                      f"scene {name}")
         samples.append(sample)
-        token_ = sample["next"]
+        token_ = sample.get("next", "")
     intrinsics, poses, stamps, images = [], [], [], []
     for sample in samples:
         sd = camera_sd.get(sample["token"])
@@ -380,14 +460,18 @@ def _read_scene(root: Path, folder: Path, scene: dict, idx: dict, camera_sd: dic
                             f"{CHANNEL} key frame")
         calib = idx["calibrated_sensor"][sd["calibrated_sensor_token"]]
         ego = _get(idx["ego_pose"], sd["ego_pose_token"], folder / "sample_data.json", f"sample_data {sd['token']}")
+        if len(calib.get("camera_intrinsic", [])) != 3:
+            raise DataError(f"{folder / 'calibrated_sensor.json'}: {calib['token']!r} of {CHANNEL} has no 3x3 "
+                            "camera_intrinsic")
         intrinsics.append(np.array(calib["camera_intrinsic"], dtype=float))
         poses.append(_matrix(ego["rotation"], ego["translation"]) @ _matrix(calib["rotation"], calib["translation"]))
         stamps.append(sample["timestamp"] / 1e6)
         images.append(root / sd["filename"])
     size = check_image_sizes(images if check_sizes else images[:1])
-    if (size[0], size[1]) != (camera_sd[samples[0]["token"]]["width"], camera_sd[samples[0]["token"]]["height"]):
+    first = camera_sd[samples[0]["token"]]
+    if (size[0], size[1]) != (first.get("width"), first.get("height")):
         raise DataError(f"{images[0]}: image is {size[0]}x{size[1]}, sample_data says "
-                        f"{camera_sd[samples[0]['token']]['width']}x{camera_sd[samples[0]['token']]['height']}")
+                        f"{first.get('width')}x{first.get('height')}")
     stamps_arr = np.array(stamps)
     seq = Sequence(name=name, images=images, intrinsics=np.stack(intrinsics), cam_to_world=np.stack(poses),
                    timestamps=stamps_arr - stamps_arr[0], image_size=size,
@@ -472,11 +556,14 @@ SUBMISSION_BOX_KEYS = ("sample_token", "translation", "size", "rotation", "veloc
                        "tracking_name", "tracking_score")
 
 
-def read_tracking_submission(path: Path | str, sample_tokens: set[str] | None = None) -> pd.DataFrame:
+def read_tracking_submission(path: Path | str, sample_tokens: set[str] | None = None, *,
+                             with_tokens: bool = False) -> Any:
     """Validate a tracking submission and return its boxes in the global frame, one row per box.
 
     Columns: sample_token, tx ty tz, sw sl sh, qw qx qy qz, vx vy, tracking_id, tracking_name,
-    tracking_score. Errors name the file and the JSON place (``results[<token>][i]``).
+    tracking_score. Errors name the file and the JSON place (``results[<token>][i]``): a missing key, a
+    tracking_id that is not a string or integer (null, a list), a rotation that is no quaternion (all 0),
+    non-finite numbers. ``with_tokens``: also return the set of sample tokens the results list.
     """
     path = Path(path)
     data = _read_json(path, "submission file is missing")
@@ -494,6 +581,8 @@ def read_tracking_submission(path: Path | str, sample_tokens: set[str] | None = 
         if len(boxes) > MAX_BOXES_PER_SAMPLE:
             raise DataError(f"{where}: {len(boxes)} boxes, at most {MAX_BOXES_PER_SAMPLE} allowed per sample")
         for i, box in enumerate(boxes):
+            if not isinstance(box, dict):
+                raise DataError(f"{where}[{i}]: {_short(box)}, expected a box object")
             missing = [k for k in SUBMISSION_BOX_KEYS if k not in box]
             if missing:
                 raise DataError(f"{where}[{i}]: missing keys {missing}")
@@ -502,26 +591,30 @@ def read_tracking_submission(path: Path | str, sample_tokens: set[str] | None = 
             if box["tracking_name"] not in TRACKING_NAMES:
                 raise DataError(f"{where}[{i}]: tracking_name {box['tracking_name']!r}, expected one of "
                                 f"{TRACKING_NAMES}")
+            tracking_id = box["tracking_id"]
+            if isinstance(tracking_id, bool) or not isinstance(tracking_id, str | int):
+                raise DataError(f"{where}[{i}]: tracking_id {_short(tracking_id)}, expected a string (or integer) id")
             score = box["tracking_score"]
-            if isinstance(score, bool) or not isinstance(score, int | float) or not np.isfinite(score):
-                raise DataError(f"{where}[{i}]: tracking_score {score!r}, expected a finite float")
+            if not _is_number(score):
+                raise DataError(f"{where}[{i}]: tracking_score {_short(score)}, expected a finite float")
             numbers = []
             for key, n in (("translation", 3), ("size", 3), ("rotation", 4), ("velocity", 2)):
                 value = box[key]
-                if not (isinstance(value, list) and len(value) == n):
-                    raise DataError(f"{where}[{i}]: {key} {value!r}, expected {n} numbers")
-                try:
-                    arr = np.array(value, dtype=float)
-                except (TypeError, ValueError):
-                    raise DataError(f"{where}[{i}]: {key} {value!r}, expected {n} numbers") from None
-                if key != "velocity" and not np.isfinite(arr).all():  # the devkit allows NaN velocity
-                    raise DataError(f"{where}[{i}]: {key} {value!r} is not finite")
-                numbers.extend(arr.tolist())
+                # The devkit allows a NaN velocity (it then skips the velocity error); nothing else may be NaN.
+                ok = isinstance(value, list) and len(value) == n and all(
+                    _is_number(v) or (key == "velocity" and isinstance(v, float) and math.isnan(v)) for v in value)
+                if not ok:
+                    raise DataError(f"{where}[{i}]: {key} {_short(value)}, expected {n} finite numbers")
+                numbers.extend(float(v) for v in value)
             if min(numbers[3:6]) <= 0:
                 raise DataError(f"{where}[{i}]: size {box['size']}, expected w l h > 0")
-            rows.append([sample_token, *numbers, str(box["tracking_id"]), box["tracking_name"], float(score)])
-    return pd.DataFrame(rows, columns=["sample_token", "tx", "ty", "tz", "sw", "sl", "sh", "qw", "qx", "qy", "qz",
-                                       "vx", "vy", "tracking_id", "tracking_name", "tracking_score"])
+            if not _is_quaternion(box["rotation"]):
+                raise DataError(f"{where}[{i}]: rotation {box['rotation']}, expected a quaternion (w, x, y, z) "
+                                "that is not all 0")
+            rows.append([sample_token, *numbers, str(tracking_id), box["tracking_name"], float(score)])
+    table = pd.DataFrame(rows, columns=["sample_token", "tx", "ty", "tz", "sw", "sl", "sh", "qw", "qx", "qy", "qz",
+                                        "vx", "vy", "tracking_id", "tracking_name", "tracking_score"])
+    return (table, set(data["results"])) if with_tokens else table
 
 
 def submission_to_tracks(boxes: pd.DataFrame, sequences: Mapping[str, Sequence]) -> pd.DataFrame:

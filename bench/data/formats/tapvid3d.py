@@ -132,7 +132,7 @@ def read_dataset(root: Path, name: str = "tapvid3d") -> Dataset:
             paths = sorted(root.rglob("*.npz")) if split_name == "val" else []
         sequences, points = {}, {}
         for path in paths:
-            seq, pts = read_video(path, sidecar["frame_rate"] if sidecar else 10.0)
+            seq, pts = read_video(path, (sidecar or {}).get("frame_rate", 10.0))
             sequences[seq.name], points[seq.name] = seq, pts
             files.append(path)
         if sidecar:  # sequences without point tracks still belong to the split (boxes only)
@@ -143,9 +143,9 @@ def read_dataset(root: Path, name: str = "tapvid3d") -> Dataset:
         result[split_name] = apply_sidecar(split, root, split_name) if sidecar else split
     meta = dict(sidecar.get("meta", {})) if sidecar else {}
     meta.update(read_meta_frames(root))
-    return Dataset(name=sidecar["name"] if sidecar else name, train=result["train"], val=result["val"],
-                   frame_rate=sidecar["frame_rate"] if sidecar else 10.0,
-                   data_hash=sidecar["data_hash"] if sidecar else hash_files([], stat_only=files),
+    return Dataset(name=(sidecar or {}).get("name", name), train=result["train"], val=result["val"],
+                   frame_rate=(sidecar or {}).get("frame_rate", 10.0),
+                   data_hash=(sidecar or {}).get("data_hash") or hash_files([], stat_only=files),
                    root=root, meta=meta)
 
 

@@ -50,19 +50,29 @@ OPTICAL_TO_WAYMO_CAM = np.array([[0, 0, 1, 0], [-1, 0, 0, 0], [0, -1, 0, 0], [0,
 CAM_TO_VEHICLE = np.array([[1, 0, 0, 1.5], [0, 1, 0, 0], [0, 0, 1, 1.65], [0, 0, 0, 1]], dtype=np.float64)
 
 
+def read_parquet(path: Path, columns: list[str] | None = None, what: str = "parquet file") -> pd.DataFrame:
+    """A user's parquet file as a DataFrame; a missing, damaged or foreign file is a one-line DataError."""
+    path = Path(path)
+    if not path.is_file():
+        state = "is a folder" if path.is_dir() else "is missing"
+        raise DataError(f"{path}: {state}, expected a {what}")
+    try:
+        schema = pq.read_schema(path)
+        missing = [c for c in columns or [] if c not in schema.names]
+        if missing:
+            raise DataError(f"{path}: missing columns {missing}")
+        return pq.read_table(path, columns=columns).to_pandas()
+    except (pa.ArrowException, OSError, ValueError, KeyError, TypeError, IndexError) as err:
+        if isinstance(err, DataError):
+            raise
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise DataError(f"{path}: not a readable {what} ({first})") from None
+
+
 def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"{path}: component file is missing (expected <root>/<split>/<component>/<segment>.parquet)")
-    try:
-        table = pq.read_table(path, columns=columns)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise DataError(f"{path}: not a readable parquet file ({err})") from None
-    except KeyError as err:
-        raise DataError(f"{path}: missing column {err}") from None
-    missing = [c for c in columns or [] if c not in table.column_names]
-    if missing:
-        raise DataError(f"{path}: missing columns {missing}")
-    return table.to_pandas()
+    return read_parquet(path, columns, "Waymo v2 component file")
 
 
 def _write(path: Path, df: pd.DataFrame) -> None:
@@ -252,6 +262,6 @@ def read_dataset(root: Path, name: str = "waymo") -> Dataset:
         result[split_name] = apply_sidecar(split, root, split_name) if sidecar else split
     meta = dict(sidecar.get("meta", {})) if sidecar else {}
     meta.update(read_meta_frames(root))
-    return Dataset(name=sidecar["name"] if sidecar else name, train=result["train"], val=result["val"],
-                   frame_rate=sidecar["frame_rate"] if sidecar else 10.0,
-                   data_hash=sidecar["data_hash"] if sidecar else hash_files(files), root=root, meta=meta)
+    return Dataset(name=(sidecar or {}).get("name", name), train=result["train"], val=result["val"],
+                   frame_rate=(sidecar or {}).get("frame_rate", 10.0),
+                   data_hash=(sidecar or {}).get("data_hash") or hash_files(files), root=root, meta=meta)
