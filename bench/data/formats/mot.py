@@ -253,6 +253,8 @@ def read_sequence(folder: Path, check_sizes: bool = True) -> tuple[Sequence, pd.
     folder = Path(folder)
     info = read_seqinfo(folder / "seqinfo.ini")
     name, n = info["name"], int(info["seqlength"])
+    if name != folder.name:  # tables and splits key sequences by folder name; a different name would split them
+        raise DataError(f"{folder / 'seqinfo.ini'}: name is {name!r}, expected the folder's name {folder.name!r}")
     size = (int(info["imwidth"]), int(info["imheight"]))
     images = [folder / info["imdir"] / f"{i:06d}{info['imext']}" for i in range(1, n + 1)]
     for path in images:

@@ -56,32 +56,59 @@ def read_video(path: Path, frame_rate: float = 10.0) -> tuple[Sequence, PointTra
         missing = [k for k in GT_KEYS if k not in data.files]
         if missing:
             raise DataError(f"{path}: missing keys {missing}; a TAPVid-3D file has {list(GT_KEYS)}")
-        xyz, visible = read_array(data, "tracks_XYZ", path), read_array(data, "visibility", path)
-        queries, intr = read_array(data, "queries_xyt", path), read_array(data, "fx_fy_cx_cy", path)
-        w2c = read_array(data, "extrinsics_w2c", path) if "extrinsics_w2c" in data.files else None
+        xyz, visible = _numbers(data, "tracks_XYZ", path), _numbers(data, "visibility", path)
+        queries, intr = _numbers(data, "queries_xyt", path), _numbers(data, "fx_fy_cx_cy", path)
+        w2c = _numbers(data, "extrinsics_w2c", path) if "extrinsics_w2c" in data.files else None
     jpegs = read_bytes_array(path, "images_jpeg_bytes")  # no pickle: an array of bytes or an error
     t = len(jpegs)
-    if xyz.ndim != 3 or xyz.shape[0] != t or xyz.shape[2] != 3:
-        raise DataError(f"{path}: tracks_XYZ has shape {xyz.shape}, expected ({t}, N, 3) for {t} images")
+    if t == 0 or xyz.ndim != 3 or xyz.shape[0] != t or xyz.shape[2] != 3:
+        raise DataError(f"{path}: tracks_XYZ has shape {xyz.shape}, expected ({t}, N, 3) for {t} images (T > 0)")
     n = xyz.shape[1]
-    if visible.shape != (t, n):
-        raise DataError(f"{path}: visibility has shape {visible.shape}, expected {(t, n)}")
-    if queries.shape != (n, 3):
-        raise DataError(f"{path}: queries_xyt has shape {queries.shape}, expected {(n, 3)}")
-    if intr.shape != (4,) or not np.isfinite(intr).all():
-        raise DataError(f"{path}: fx_fy_cx_cy is {intr}, expected 4 finite numbers")
+    if visible.shape != (t, n) or not np.isin(visible, (0, 1)).all():
+        raise DataError(f"{path}: visibility has shape {visible.shape}, expected {(t, n)} booleans")
+    if queries.shape != (n, 3) or not np.isfinite(queries).all():
+        raise DataError(f"{path}: queries_xyt has shape {queries.shape}, expected {(n, 3)} finite numbers")
+    if intr.shape != (4,) or not np.isfinite(intr).all() or (intr[:2] <= 0).any():
+        raise DataError(f"{path}: fx_fy_cx_cy is {intr.ravel()[:8].tolist()}, expected 4 finite numbers "
+                        "(positive focal lengths)")
     bad = ~np.isfinite(xyz[visible.astype(bool)]).all(axis=-1)
     if bad.any():
         raise DataError(f"{path}: tracks_XYZ has non-finite values at visible points")
-    images = np.stack([_decode(b) for b in jpegs])
+    if w2c is not None:
+        if w2c.shape != (t, 4, 4) or not np.isfinite(w2c).all() or (np.abs(np.linalg.det(w2c)) < 1e-12).any():
+            raise DataError(f"{path}: extrinsics_w2c has shape {w2c.shape}, expected {(t, 4, 4)} finite, "
+                            "invertible transforms")
+    images = [_decode_checked(b, path, i) for i, b in enumerate(jpegs)]
     if len({im.shape for im in images}) > 1:
         raise DataError(f"{path}: images have different sizes")
+    images = np.stack(images)
     fx, fy, cx, cy = (float(v) for v in intr)
     k = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
     poses = np.linalg.inv(w2c) if w2c is not None else np.repeat(np.eye(4)[None], t, axis=0)
     seq = Sequence(name=path.stem, images=images, intrinsics=k, cam_to_world=poses,
                    timestamps=np.arange(t) / frame_rate, image_size=(images.shape[2], images.shape[1]))
     return seq, PointTracks(xyz=xyz, visible=visible.astype(bool), queries=queries)
+
+
+def _numbers(data: object, key: str, path: Path) -> np.ndarray:
+    """A numeric (or bool) array of the archive as float64; text or other dtypes name the array."""
+    array = read_array(data, key, path)
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"{path}: array {key!r} has dtype {array.dtype}, expected numbers")
+    array = array.astype(np.float64)
+    if (np.abs(array[np.isfinite(array)]) > 1e6).any():  # metres or pixels: larger is damage, and overflows
+        raise DataError(f"{path}: array {key!r} has values beyond 1e6")
+    return array
+
+
+def _decode_checked(data: bytes, path: Path, frame: int) -> np.ndarray:
+    try:
+        image = _decode(data)
+    except Exception as err:  # imageio's plugins raise many kinds for damaged bytes
+        raise DataError(f"{path}: images_jpeg_bytes[{frame}] is not a readable JPEG ({type(err).__name__})") from None
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise DataError(f"{path}: images_jpeg_bytes[{frame}] decodes to shape {image.shape}, expected colour")
+    return image
 
 
 def write_predictions(path: Path | str, xyz: np.ndarray, visible: np.ndarray) -> Path:

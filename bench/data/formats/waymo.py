@@ -69,6 +69,39 @@ def read_parquet(path: Path, columns: list[str] | None = None, what: str = "parq
         raise DataError(f"{path}: not a readable {what} ({first})") from None
 
 
+def _numeric(df: pd.DataFrame, columns: list[str], path: Path, integral: bool = False) -> np.ndarray:
+    """``columns`` of ``df`` as a float array; text, NaN or inf name the file, row and column."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing columns {missing}")
+    out = np.empty((len(df), len(columns)))
+    for j, column in enumerate(columns):
+        values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isfinite(values)
+        if integral:  # timestamps, camera names and types: whole numbers that fit an int64
+            bad |= (values != np.round(values)) | (np.abs(values) >= 2**62)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{path}: row {row + 1}: {column} is {str(df[column].iloc[row])[:40]!r}, expected a "
+                            f"finite {'integer' if integral else 'number'}")
+        out[:, j] = values
+    return out
+
+
+def _matrices(df: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    """A column of flattened 4x4 transforms as ``(n, 4, 4)``; anything else names the file, row and column."""
+    out = np.empty((len(df), 4, 4))
+    for row, value in enumerate(df[column]):
+        try:
+            matrix = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            matrix = np.empty(0)
+        if matrix.size != 16 or not np.isfinite(matrix).all() or abs(np.linalg.det(matrix.reshape(4, 4))) < 1e-12:
+            raise DataError(f"{path}: row {row + 1}: {column} is not 16 finite numbers of an invertible 4x4 transform")
+        out[row] = matrix.reshape(4, 4)
+    return out
+
+
 def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"{path}: component file is missing (expected <root>/<split>/<component>/<segment>.parquet)")
@@ -142,33 +175,43 @@ def write_segment(folder: Path, seq: Sequence, tracks: pd.DataFrame, base_us: in
 
 def read_segment(folder: Path, name: str, in_view_only: bool = True) -> tuple[Sequence, pd.DataFrame]:
     """Read one segment's FRONT camera: Sequence (decoded images) and the 3D boxes seen by it."""
-    import io
 
-    import imageio.v3 as iio
 
     images_df = _read(folder / "camera_image" / f"{name}.parquet", [SEGMENT, TIMESTAMP, CAMERA, f"{IMG}.image"])
-    images_df = images_df[images_df[CAMERA] == FRONT].sort_values(TIMESTAMP)
+    image_path = folder / "camera_image" / f"{name}.parquet"
+    images_df = images_df[_numeric(images_df, [CAMERA], image_path)[:, 0] == FRONT]
+    stamps = _numeric(images_df, [TIMESTAMP], image_path, integral=True)[:, 0].astype(np.int64)
+    images_df = images_df.iloc[np.argsort(stamps, kind="stable")]
+    stamps = np.sort(stamps)
     if images_df.empty:
-        raise DataError(f"{folder / 'camera_image' / (name + '.parquet')}: no FRONT camera images")
-    stamps = images_df[TIMESTAMP].to_numpy(dtype=np.int64)
+        raise DataError(f"{image_path}: no FRONT camera images")
+    if len(np.unique(stamps)) < len(stamps):
+        raise DataError(f"{image_path}: two FRONT images share the timestamp {stamps[1:][np.diff(stamps) == 0][0]}")
     pose_path = folder / "vehicle_pose" / f"{name}.parquet"
-    poses_df = _read(pose_path, [TIMESTAMP, f"{POSE}.world_from_vehicle.transform"]).set_index(TIMESTAMP)
-    missing = sorted(set(stamps) - set(poses_df.index))
+    poses_df = _read(pose_path, [TIMESTAMP, f"{POSE}.world_from_vehicle.transform"])
+    pose_stamps = _numeric(poses_df, [TIMESTAMP], pose_path, integral=True)[:, 0].astype(np.int64)
+    pose_row = {s: i for i, s in enumerate(pose_stamps)}
+    missing = sorted(set(stamps.tolist()) - set(pose_row))
     if missing:
         raise DataError(f"{pose_path}: no vehicle pose for frame timestamp {missing[0]}")
-    world_from_vehicle = np.stack([np.asarray(poses_df.loc[s].iloc[0], dtype=float).reshape(4, 4) for s in stamps])
+    poses = _matrices(poses_df.iloc[[pose_row[s] for s in stamps.tolist()]], f"{POSE}.world_from_vehicle.transform",
+                      pose_path)
+    world_from_vehicle = poses
     cal_path = folder / "camera_calibration" / f"{name}.parquet"
     cal = _read(cal_path)
-    cal = cal[cal[CAMERA] == FRONT]
+    cal = cal[_numeric(cal, [CAMERA], cal_path)[:, 0] == FRONT]
     if cal.empty:
         raise DataError(f"{cal_path}: no FRONT camera calibration")
-    c = cal.iloc[0]
-    k = np.array([[c[f"{CAL}.intrinsic.f_u"], 0, c[f"{CAL}.intrinsic.c_u"]],
-                  [0, c[f"{CAL}.intrinsic.f_v"], c[f"{CAL}.intrinsic.c_v"]], [0, 0, 1]], dtype=float)
-    cam_to_vehicle = np.asarray(c[f"{CAL}.extrinsic.transform"], dtype=float).reshape(4, 4) @ OPTICAL_TO_WAYMO_CAM
-    size = (int(c[f"{CAL}.width"]), int(c[f"{CAL}.height"]))
-    images = np.stack([np.asarray(iio.imread(io.BytesIO(b), extension=".jpg"))[:, :, :3]
-                       for b in images_df[f"{IMG}.image"]])
+    f_u, f_v, c_u, c_v = _numeric(cal, [f"{CAL}.intrinsic.{a}" for a in ("f_u", "f_v", "c_u", "c_v")], cal_path)[0]
+    if f_u <= 0 or f_v <= 0:
+        raise DataError(f"{cal_path}: row 1: focal lengths f_u {f_u}, f_v {f_v}, expected positive")
+    k = np.array([[f_u, 0, c_u], [0, f_v, c_v], [0, 0, 1]], dtype=float)
+    cam_to_vehicle = _matrices(cal.iloc[:1], f"{CAL}.extrinsic.transform", cal_path)[0] @ OPTICAL_TO_WAYMO_CAM
+    width, height = _numeric(cal, [f"{CAL}.width", f"{CAL}.height"], cal_path, integral=True)[0]
+    if not (0 < width <= 100_000 and 0 < height <= 100_000):
+        raise DataError(f"{cal_path}: row 1: image size {width:g} x {height:g}, expected positive pixels")
+    size = (int(width), int(height))
+    images = np.stack([_decode_jpeg(b, image_path, row) for row, b in enumerate(images_df[f"{IMG}.image"])])
     if images.shape[1:3] != (size[1], size[0]):
         raise DataError(f"{folder / 'camera_image' / (name + '.parquet')}: images are {images.shape[2]}x"
                         f"{images.shape[1]}, calibration says {size[0]}x{size[1]}")
@@ -179,10 +222,14 @@ def read_segment(folder: Path, name: str, in_view_only: bool = True) -> tuple[Se
     cols = [TIMESTAMP, LASER_ID, *(f"{LBOX}.box.{a}" for a in ("center.x", "center.y", "center.z", "size.x", "size.y",
                                                                  "size.z", "heading")), f"{LBOX}.type"]
     boxes = _read(box_path, cols)
-    boxes = boxes[boxes[TIMESTAMP].isin(set(stamps))]
+    box_stamps = _numeric(boxes, [TIMESTAMP], box_path, integral=True)[:, 0]
+    boxes = boxes[np.isin(box_stamps, stamps)].assign(**{TIMESTAMP: box_stamps[np.isin(box_stamps, stamps)]
+                                                          .astype(np.int64)})
     if boxes.empty:
         return seq, empty_tracks()
-    values = boxes[cols[2:9]].to_numpy(dtype=float)
+    values = _numeric(boxes, cols[2:10], box_path)
+    types = values[:, 7]
+    values = values[:, :7]
     bad = ~np.isfinite(values).all(axis=1) | (values[:, 3:6] <= 0).any(axis=1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -198,8 +245,8 @@ def read_segment(folder: Path, name: str, in_view_only: bool = True) -> tuple[Se
             world_from_vehicle[i][:3, :3].T
         hwl = values[m][:, [5, 4, 3]]
         cam[m] = boxes_from_world(c_world, np.arctan2(fwd[:, 1], fwd[:, 0]), hwl, cam_to_world[i])
-    ids = boxes[LASER_ID].astype(str)
-    numeric = ids.str.fullmatch(r"\d+").all()
+    ids = boxes[LASER_ID].map(str)
+    numeric = ids.str.fullmatch(r"\d{1,18}").all()
     track_ids = ids.astype(np.int64).to_numpy() if numeric else pd.factorize(ids)[0]
     box2d = np.empty((len(boxes), 4))
     for i in np.unique(index):
@@ -208,19 +255,20 @@ def read_segment(folder: Path, name: str, in_view_only: bool = True) -> tuple[Se
     # real v2 data links camera and laser ids through another component, so it keeps the projection.
     camera_path = folder / "camera_box" / f"{name}.parquet"
     if camera_path.exists():
-        cb = _read(camera_path, [TIMESTAMP, CAMERA, CAMERA_ID, *(f"{CBOX}.box.{a}" for a in
-                                                               ("center.x", "center.y", "size.x", "size.y"))])
-        cb = cb[cb[CAMERA] == FRONT]
-        lookup = {(t, str(o)): j for j, (t, o) in enumerate(zip(cb[TIMESTAMP], cb[CAMERA_ID], strict=True))}
-        rows = [lookup.get((t, o), -1) for t, o in zip(boxes[TIMESTAMP], ids, strict=True)]
+        cb_columns = [f"{CBOX}.box.{a}" for a in ("center.x", "center.y", "size.x", "size.y")]
+        cb = _read(camera_path, [TIMESTAMP, CAMERA, CAMERA_ID, *cb_columns])
+        cb_numbers = _numeric(cb, [TIMESTAMP, CAMERA, *cb_columns], camera_path)
+        front = cb_numbers[:, 1] == FRONT
+        cb, cb_numbers = cb[front], cb_numbers[front]
+        lookup = {(int(t), str(o)): j for j, (t, o) in enumerate(zip(cb_numbers[:, 0], cb[CAMERA_ID], strict=True))}
+        rows = [lookup.get((int(t), o), -1) for t, o in zip(boxes[TIMESTAMP], ids, strict=True)]
         hit = np.array(rows) >= 0
         if hit.any():
-            c = cb.iloc[np.array(rows)[hit]][[f"{CBOX}.box.{a}" for a in ("center.x", "center.y", "size.x",
-                                                                            "size.y")]].to_numpy(dtype=float)
+            c = cb_numbers[np.array(rows)[hit]][:, 2:]
             box2d[hit] = np.stack([c[:, 0] - c[:, 2] / 2, c[:, 1] - c[:, 3] / 2, c[:, 0] + c[:, 2] / 2,
                                    c[:, 1] + c[:, 3] / 2], axis=-1)
     df = pd.DataFrame({"seq": name, "frame": seq.frame_ids[index], "track_id": track_ids,
-                       "cls": boxes[f"{LBOX}.type"].map(CLASS_OF).fillna("Unknown").to_numpy(),
+                       "cls": pd.Series(types).map(CLASS_OF).fillna("Unknown").to_numpy(),
                        "x1": box2d[:, 0], "y1": box2d[:, 1], "x2": box2d[:, 2], "y2": box2d[:, 3],
                        "x": cam[:, 0], "y": cam[:, 1], "z": cam[:, 2], "h": cam[:, 3], "w": cam[:, 4],
                        "l": cam[:, 5], "yaw": cam[:, 6]})
@@ -229,6 +277,23 @@ def read_segment(folder: Path, name: str, in_view_only: bool = True) -> tuple[Se
         keep = (df["z"] > 0.5) & np.isfinite(box2d).all(axis=1) & (df["x2"] > df["x1"]) & (df["y2"] > df["y1"])
         df = df[keep]
     return seq, make_tracks(df, source=str(box_path))
+
+
+def _decode_jpeg(data: object, path: Path, row: int) -> np.ndarray:
+    """One camera image of the component file; bytes that are not a JPEG name the file and row."""
+    import io
+
+    import imageio.v3 as iio
+
+    if not isinstance(data, bytes):
+        raise DataError(f"{path}: row {row + 1}: {IMG}.image is {type(data).__name__}, expected JPEG bytes")
+    try:
+        image = np.asarray(iio.imread(io.BytesIO(data), extension=".jpg"))
+    except Exception as err:  # imageio's plugins raise many kinds for damaged bytes
+        raise DataError(f"{path}: row {row + 1}: {IMG}.image is not a readable JPEG ({type(err).__name__})") from None
+    if image.ndim != 3 or image.shape[2] < 3:
+        raise DataError(f"{path}: row {row + 1}: {IMG}.image decodes to shape {image.shape}, expected colour")
+    return image[:, :, :3]
 
 
 def write_dataset(dataset: Dataset, root: Path) -> None:
