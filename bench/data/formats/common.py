@@ -305,7 +305,10 @@ def apply_sidecar(split: Split, root: Path, split_name: str) -> Split:
     for path in sorted((side / "points" / split_name).glob("*.npz")):
         with np.load(path) as z:
             points[path.stem] = PointTracks(xyz=z["xyz"], visible=z["visible"], queries=z["queries"])
-    return Split(split.name, split.sequences, sort_tracks(tracks), points, layers or split.layers)
+    try:
+        return Split(split.name, split.sequences, sort_tracks(tracks), points, layers or split.layers)
+    except DataError as err:  # bench.json's splits were edited away from the tables saved beside them
+        raise DataError(f"{root / SIDECAR}: its splits do not match the tables in {side} ({err})") from None
 
 
 def read_camera(root: Path, split_name: str, seq: str) -> dict[str, np.ndarray] | None:

@@ -16,6 +16,7 @@ visible fraction binned like nuScenes (1: <40 %, 2: 40-60 %, 3: 60-80 %, 4: >80 
 from __future__ import annotations
 
 import configparser
+import re
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +211,11 @@ def read_seqinfo(path: Path) -> dict[str, str]:
     for key in ("name", "imdir", "framerate", "seqlength", "imwidth", "imheight", "imext"):
         if key not in info:
             raise DataError(f"{path}: [Sequence] has no {key} (keys are case-insensitive)")
+    for key in ("name", "imdir"):  # path parts: one line, no separators (an ini continuation line adds one)
+        if not info[key] or any(c in info[key] for c in "\n\r\0/\\"):
+            raise DataError(f"{path}: {key} is {info[key]!r}, expected a plain folder name")
+    if not re.fullmatch(r"\.[A-Za-z0-9]{1,8}", info["imext"]):
+        raise DataError(f"{path}: imExt is {info['imext']!r}, expected an extension such as '.jpg'")
     for key, limit in (("seqlength", MAX_SEQ_LENGTH), ("imwidth", 100_000), ("imheight", 100_000)):
         if not info[key].strip().isdecimal() or not 0 < int(info[key]) <= limit:
             raise DataError(f"{path}: {key} is {info[key]!r}, expected a whole number from 1 to {limit}")

@@ -292,7 +292,9 @@ def _is_vector(n: int) -> Any:
 
 def _is_quaternion(v: Any) -> bool:
     # A zero (or overflowing) quaternion is no rotation: the devkit's Quaternion would divide by its norm.
-    return _is_vector(4)(v) and 1e-6 < float(np.sqrt(sum(float(x) ** 2 for x in v))) < 1e150
+    if not _is_vector(4)(v) or max(abs(float(x)) for x in v) > 1e150:
+        return False
+    return math.sqrt(sum(float(x) ** 2 for x in v)) > 1e-6
 
 
 def _is_size(v: Any) -> bool:

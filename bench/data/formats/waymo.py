@@ -90,6 +90,8 @@ def _numeric(df: pd.DataFrame, columns: list[str], path: Path, integral: bool = 
 
 def _matrices(df: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     """A column of flattened 4x4 transforms as ``(n, 4, 4)``; anything else names the file, row and column."""
+    if column not in df.columns:
+        raise DataError(f"{path}: missing column {column!r}")
     out = np.empty((len(df), 4, 4))
     for row, value in enumerate(df[column]):
         try:
