@@ -618,7 +618,7 @@ def _read_v2(path: Path, need_score: bool) -> pd.DataFrame:
         integral = column in (V2_COLUMNS["timestamp"], V2_COLUMNS["type"], V2_DIFFICULTY)
         if integral and not (values == values.round()).all():
             row = int(np.flatnonzero((values != values.round()).to_numpy())[0])
-            raise DataError(f"{path}: row {row + 1}: {column} is {values.iloc[row]!r}, expected an integer")
+            raise DataError(f"{path}: row {row + 1}: {column} is {values.iloc[row]:g}, expected an integer")
         df[column] = values.astype(np.int64) if integral and (values.abs() < 2**62).all() else values
     coords = df[numeric[1:8]].to_numpy(float)
     if (np.abs(coords) > MAX_COORDINATE).any():
