@@ -11,6 +11,11 @@ Per class (car, pedestrian) and frame:
 
 Then CLEAR / Identity / HOTA at IoU 0.5, through TrackEval's metric classes.
 
+Occlusion and truncation are the integer levels the official readers make of the label columns
+(``int(...)``, so an object-style truncation fraction of 0.3 is level 0 and is evaluated); class names are
+matched in any case. ``bench.data.formats.kitti.read_labels`` reads them that way, and
+tests/metrics/test_kitti_official_reading.py compares bench with TrackEval's own pipeline on such files.
+
 ``Person_sitting``: TrackEval's class map has no ``person_sitting`` and its ``valid_filter`` is a no-op
 (the ``continue`` only leaves the inner loop), so a raw KITTI label with ``Person_sitting`` makes TrackEval
 fail to read the file; TrackEval's own copy of the KITTI GT renames the class to ``Person``. We read both
