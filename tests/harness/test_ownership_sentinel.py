@@ -106,6 +106,12 @@ def test_every_path_taking_command_refuses_a_foreign_folder_and_changes_nothing(
     code, text = _invoke(["eval", "--format", "kitti", "--gt", str(labels), "--pred", str(labels),
                           "--json", str(beside / "r.json")], env)
     assert code == 0, text
+    store = ["--store", str(runs / "bench.sqlite")]
+    for target in (s, s / "link_out"):  # the folder itself and the symlink to a folder outside it
+        code, text = _invoke(["store", "export", "-o", str(target), *store], env)
+        assert code == 2 and "Traceback" not in text, text
+    code, text = _invoke(["store", "export", "-o", str(beside / "results.json"), *store], env)
+    assert code == 0, text
     assert _tree_digest(s, outside) == before
 
 
