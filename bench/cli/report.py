@@ -171,10 +171,10 @@ def _spec_table(spec: str, summary: Any) -> str:
               help="with --write-expected: tolerance = k x seed std ...")
 @click.option("--min-tolerance", type=float, default=0.01, show_default=True,
               help="... but at least this (store units)")
-@click.option("--dataset", default=None, help="with --write-expected: only this dataset")
+@click.option("--dataset", default=None, help="only this dataset's cells (checking or writing)")
 @click.option("--protocol", default=None, help="with --write-expected: only this protocol")
 @click.option("--metric", "metric_names", multiple=True, help="with --write-expected: only these metrics")
-@click.option("--method", "method_names", multiple=True, help="with --write-expected: only these methods")
+@click.option("--method", "method_names", multiple=True, help="only these methods' cells (checking or writing)")
 @click.option("--split", default=None, help="with --write-expected: only this split (e.g. val)")
 def check_command(expected_path: Path | None, store_path: Path | None, write_expected: Path | None, k_std: float,
                   min_tolerance: float, dataset: str | None, protocol: str | None,
@@ -204,6 +204,13 @@ def check_command(expected_path: Path | None, store_path: Path | None, write_exp
     except ValueError as error:
         # Bad input exits 2 (DESIGN.md), never 1: a broken expected file must not read as a regression.
         click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    # A part of an expected file: e.g. the synth-kitti cells of a preset whose synth-nuscenes cells were not run.
+    expectations = [e for e in expectations if (dataset is None or e.dataset == dataset)
+                    and (not method_names or e.method in method_names)]
+    if not expectations:
+        click.echo(f"Error: no expected cell of {expected_path} is for dataset {dataset} / methods "
+                   f"{', '.join(method_names) or 'any'}", err=True)
         sys.exit(2)
     try:
         runs, metrics, _ = _open_frames(store_path)

@@ -198,3 +198,20 @@ def test_cells_are_matched_by_their_full_configuration(tmp_path):
     assert outcomes[0].n_ok == 1 and outcomes[2].n_ok == 3
     with pytest.raises(ValueError, match="key=value"):
         load_expected(_write(tmp_path / "bad.yaml", [{**plain, "set": ["oops"]}]))
+
+
+def test_cli_checks_only_the_cells_of_a_dataset_or_method_when_asked(store_path, tmp_path):
+    """A preset's synth-kitti cells can be gated while its synth-nuscenes cells were not run (exit 2 otherwise)."""
+    runner = CliRunner()
+    both = _write(tmp_path / "both.yaml", [
+        {"method": "sparse3dtrack", "budget": 4, "metric": "MOTA", "value": 0.42, "tolerance": 0.01},
+        {"method": "sparse3dtrack", "dataset": "synth-nuscenes", "budget": 4, "metric": "MOTA", "value": 0.1,
+         "tolerance": 0.01}])
+    check = ["check", "--expected", str(both), "--store", str(store_path)]
+    assert runner.invoke(main, check).exit_code == 2  # the synth-nuscenes cell has no run
+    result = runner.invoke(main, [*check, "--dataset", "synth-kitti"])
+    assert result.exit_code == 0, result.output
+    assert "synth-nuscenes" not in result.output
+    assert runner.invoke(main, [*check, "--method", "sparse3dtrack", "--dataset", "synth-kitti"]).exit_code == 0
+    result = runner.invoke(main, [*check, "--dataset", "kitti"])
+    assert result.exit_code == 2 and "no expected cell" in result.output
