@@ -1,6 +1,12 @@
-"""Write leaderboards/expected/{bounds,sparse3dtrack}.yaml from a results store.
+"""Write leaderboards/expected/{bounds,sparse3dtrack}.yaml from a results store or committed results files.
 
-    python scripts/write_expected.py [--store runs/bench.sqlite] [--date 2026-11-22] [--section "..."] [--pool FILE]
+    python scripts/write_expected.py [--store runs/bench.sqlite | --results FILE ...] [--date 2026-11-22]
+                                     [--section "..."] [--pool FILE]
+
+``--results FILE`` (repeatable) reads the runs of committed results files (leaderboards/results/*.json, written by
+``bench store export``) instead of a store, so the expectations come from files that travel with the code.
+A dataset the runs do not cover keeps the entries the file already has for it (e.g. synth-nuscenes cells when only
+synth-kitti was re-run), so a partial re-run never silently drops a gate.
 
 value = seed mean; tolerance = max(3 x the cell's seed std, 0.02) (``bench check --write-expected --k 3
 --min-tolerance 0.02``); a cell with a single seed has no spread of its own, so it takes 3 x the widest multi-seed std
@@ -17,10 +23,13 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import tempfile
+from pathlib import Path
 
 import yaml
 
 from bench.check import expected_from_store
+from bench.results_file import import_results
 from bench.store import Store
 
 KEEP = {"kitti-2d": ["MOTA", "MOTP", "IDF1", "HOTA"], "3d-iou": ["MOTA", "IDF1", "HOTA"],
@@ -69,6 +78,15 @@ def write(runs, metrics, methods: list[str], name: str, header: str,
         # A store that holds only some sweeps must not wipe the expectations of the others.
         print(name, "no runs of", "/".join(methods), "in the store: file left as it is")
         return
+    target = Path(f"leaderboards/expected/{name}.yaml")
+    covered = {e["dataset"] for e in entries}
+    kept = []
+    if target.exists():
+        kept = [e for e in (yaml.safe_load(target.read_text()) or {}).get("expected", [])
+                if e.get("dataset") not in covered]
+    if kept:
+        header += "".join(f"# {d}: entries kept from the previous version of this file (not re-run).\n"
+                          for d in sorted({e["dataset"] for e in kept}))
     widest: dict[tuple, float] = {}
     for e in entries:
         std = float(e["note"].split("std ")[1])
@@ -79,9 +97,10 @@ def write(runs, metrics, methods: list[str], name: str, header: str,
         if e["note"].startswith("1 seed"):
             e["tolerance"] = round(max(3 * widest.get((e["dataset"], e["protocol"], e["metric"]), 0.0), 0.02), 6)
             e["note"] += "; tolerance from the widest multi-seed cell of this metric"
-    with open(f"leaderboards/expected/{name}.yaml", "w") as f:
-        f.write(header + yaml.safe_dump({"name": name, "expected": entries}, sort_keys=False, allow_unicode=True))
-    print(name, len(entries), "entries")
+    with open(target, "w") as f:
+        f.write(header + yaml.safe_dump({"name": name, "expected": entries + kept}, sort_keys=False,
+                                        allow_unicode=True))
+    print(name, len(entries), "entries written,", len(kept), "kept")
 
 
 def main() -> None:
@@ -90,26 +109,37 @@ def main() -> None:
     ap.add_argument("--date", default="2026-11-22")
     ap.add_argument("--section", default="Issue 5: a steadier CenterTrack", help="docs/benchmarks.md section")
     ap.add_argument("--pool", action="append", default=[], help="the same cells measured elsewhere (YAML)")
+    ap.add_argument("--results", action="append", default=[], help="committed results file(s) instead of --store")
     args = ap.parse_args()
     pool: dict[tuple, tuple[int, float, float]] = {}
     for path in args.pool:
         pool.update(load_pool(path))
-    store = Store(args.store)
-    runs, metrics = store.runs_frame(), store.metrics_frame()
+    if args.results:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store(Path(tmp) / "results.sqlite")
+            for path in args.results:
+                import_results(path, store)
+            runs, metrics = store.runs_frame(), store.metrics_frame()
+        source = ", ".join(args.results)
+    else:
+        store = Store(args.store)
+        runs, metrics = store.runs_frame(), store.metrics_frame()
+        source = args.store
     rule = ("# value = seed mean; tolerance = max(3 x the cell's seed std, 0.02); a cell with one seed\n"
             "# takes 3 x the widest multi-seed std of the same dataset, protocol and metric. Val split.\n"
             "# Store units (fractions; nuScenes amotp in m). Written by scripts/write_expected.py.\n"
             "# Format: leaderboards/README.md.\n")
     write(runs, metrics, ["sparse", "oracle"], "bounds",
           "# Expected results of the bounds sweep (bench/sweeps/bounds.yaml: sparse x 2/4/8/16 + oracle\n"
-          f"# on CenterTrack, quick profile), from the runs of {args.date} in {args.store}\n"
+          f"# on CenterTrack, quick profile), from the runs of {args.date} in {source}\n"
           f"# (which cells, seeds and code: docs/benchmarks.md, \"{args.section}\"). Gated by `tox -e bounds`.\n"
           + "".join(f"# Pooled with {p}.\n" for p in args.pool) + rule, pool)
     write(runs, metrics, ["sparse3dtrack"], "sparse3dtrack",
           "# Expected results of Sparse3DTrack's main table (bench/sweeps/sparse3dtrack.yaml: the labeler\n"
           "# at 4 labels per track with CenterTrack as its base; its sparse and oracle cells are the bounds\n"
           "# file's), quick profile,\n"
-          f"# runs of {args.date} (docs/benchmarks.md, \"{args.section}\"). Gated by `tox -e sparse3dtrack`.\n" + rule,
+          f"# runs of {args.date} in {source} (docs/benchmarks.md, \"{args.section}\").\n"
+          "# Gated by `tox -e sparse3dtrack`.\n" + rule,
           pool)
 
 
