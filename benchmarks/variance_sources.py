@@ -1,7 +1,7 @@
 """Where the seed spread of a cell comes from: the evaluation set, training, labels, the world.
 
     python benchmarks/variance_sources.py [--dataset synth-kitti] [--protocol kitti-2d] [--metric MOTA]
-                                          [--store runs/bench.sqlite] [--block 4]
+                                          [--store runs/bench.sqlite ...] [--block 4]
 
 Reads the stored val predictions of every finished plain run (no variant) of the dataset at the quick scale and
 scores them again on parts of the validation split (nothing is written to the store):
@@ -16,7 +16,8 @@ scores them again on parts of the validation split (nothing is written to the st
 * **run seed** (world and evaluation held fixed, data.seed 0): the std over run seeds of each cell, on block 0 (the
   old split) and on the whole split, and what remains of it without the evaluation noise (training, plus the
   sampled labels for a budget: the oracle has every label, so only its training seed varies).
-* **world** (run seed 0, ``--set data.seed=S`` runs): the std over data seeds, which moves training data and
+* **world** (run seed 0, ``--set data.seed=S`` runs, kept in a store of their own so that no table mixes them into
+  the plain cells, e.g. ``--runs-dir runs-world``): the std over data seeds, which moves training data and
   evaluation set together.
 
 Prints Markdown tables and one JSON line.
@@ -67,25 +68,31 @@ def main() -> None:
     parser.add_argument("--dataset", default="synth-kitti")
     parser.add_argument("--protocol", default="kitti-2d")
     parser.add_argument("--metric", default="MOTA")
-    parser.add_argument("--store", default="runs/bench.sqlite")
+    parser.add_argument("--store", action="append", help="results database(s) (default: runs/bench.sqlite)")
     parser.add_argument("--block", type=int, default=4, help="sequences per evaluation block")
     args = parser.parse_args()
 
-    with sqlite3.connect(f"file:{args.store}?mode=ro", uri=True) as con:
-        runs = pd.read_sql_query(
-            "SELECT method, budget, seed, config, run_dir, finished_at FROM runs WHERE dataset = ? AND status = 'ok' "
-            "AND variant = '' AND profile = 'quick' ORDER BY finished_at", con, params=(args.dataset,))
+    stores = args.store or ["runs/bench.sqlite"]
+    frames = []
+    for store in stores:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as con:
+            found = pd.read_sql_query(
+                "SELECT method, budget, seed, config, run_dir, finished_at FROM runs WHERE dataset = ? AND "
+                "status = 'ok' AND variant = '' AND profile = 'quick' ORDER BY finished_at", con,
+                params=(args.dataset,))
+        found["root"] = str(Path(store).resolve().parent.parent)  # run_dir is relative to the folder of runs/
+        frames.append(found)
+    runs = pd.concat(frames, ignore_index=True)
     if runs.empty:
-        raise SystemExit(f"no finished quick runs on {args.dataset} in {args.store}")
+        raise SystemExit(f"no finished quick runs on {args.dataset} in {', '.join(stores)}")
     runs["data_seed"] = [int(json.loads(c)["data"].get("seed", 0)) for c in runs["config"]]
     runs["budget"] = ["all" if pd.isna(b) else str(int(b)) for b in runs["budget"]]
     runs = runs.drop_duplicates(["method", "budget", "seed", "data_seed"], keep="last")
-    root = Path(args.store).resolve().parent.parent  # run_dir is relative to the folder that holds runs/
 
     rows = []
     worlds: dict[int, object] = {}
     for run in runs.itertuples():
-        path = root / run.run_dir / "prediction" / "predictions.parquet"
+        path = Path(run.root) / run.run_dir / "prediction" / "predictions.parquet"
         if not path.exists():
             continue
         if run.data_seed not in worlds:
