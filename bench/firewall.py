@@ -83,17 +83,41 @@ def copy_labels(labels: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def without_identities(labels: pd.DataFrame) -> pd.DataFrame:
+    """``labels`` with no identity left: every ``track_id`` -1 and the rows of a frame ordered by their box.
+
+    The track table's canonical order sorts a frame's rows by track id, so keeping the order would leak
+    which box is which track across frames; the box coordinates carry no identity."""
+    out = copy_labels(labels)
+    out["track_id"] = -1
+    out = out.sort_values(["seq", "frame", "x1", "y1", "x2", "y2"], kind="stable").reset_index(drop=True)
+    out.attrs = {}
+    return out
+
+
+def copy_detections(detections: pd.DataFrame | None) -> pd.DataFrame:
+    """A private copy of public detections (track-table columns only, ``track_id`` -1 whatever the file said)."""
+    if detections is None or not len(detections):
+        return pd.DataFrame(columns=list(TRACK_COLUMNS)) if detections is None else copy_labels(detections)
+    return copy_labels(detections).assign(track_id=-1)
+
+
 def split_view(split: Split, frame_rate: float) -> SplitView:
-    """The videos of ``split`` without any of its labels (point-track query points are inputs, so they go)."""
+    """The videos of ``split`` without any of its labels (point-track query points and public detections are
+    inputs, so they go)."""
     queries = {name: np.array(points.queries, copy=True) for name, points in split.points.items()}
     return SplitView(name=str(split.name), sequences={k: _copy_sequence(s) for k, s in split.sequences.items()},
-                     frame_rate=float(frame_rate), queries=queries)
+                     frame_rate=float(frame_rate), queries=queries, detections=copy_detections(split.detections))
 
 
-def train_view(split: Split, labels: pd.DataFrame, frame_rate: float, budget: int | None) -> TrainView:
-    """The training videos plus a private copy of ``labels`` (the budget's rows only)."""
+def train_view(split: Split, labels: pd.DataFrame, frame_rate: float, budget: int | None,
+               identities: bool = True) -> TrainView:
+    """The training videos, their public detections and a private copy of ``labels`` (the budget's rows only);
+    with ``identities=False`` (a method declaring ``sees_identities = False``) the labels carry no track id."""
     return TrainView(name=str(split.name), sequences={k: _copy_sequence(s) for k, s in split.sequences.items()},
-                     frame_rate=float(frame_rate), labels=copy_labels(labels), budget=budget)
+                     frame_rate=float(frame_rate),
+                     labels=copy_labels(labels) if identities else without_identities(labels), budget=budget,
+                     detections=copy_detections(split.detections))
 
 
 # ---- filesystem guard -------------------------------------------------------------------------

@@ -15,8 +15,9 @@ Three kinds of method:
 - a :class:`Method` (anything else: detectors from 2D labels, trackers without ID labels, point
   trackers) implements ``fit`` / ``predict`` directly.
 
-Each declares ``outputs`` (what its predictions are) and ``sees_ground_truth`` (False for every
-method except the ``oracle`` upper bound, which the runner then hands the full training labels).
+Each declares ``outputs`` (what its predictions are), ``sees_ground_truth`` (False for every
+method except the upper bounds, which the runner then hands the full training labels) and
+``sees_identities`` (False for a method that must learn without track ids: its labels have none).
 """
 
 from __future__ import annotations
@@ -42,12 +43,15 @@ class SplitView:
 
     ``queries`` holds, for point-tracking tasks, each sequence's query points ``(N, 3)`` rows of
     (x_px, y_px, t): part of the task's input (TAPVid-3D gives them at test time), not a label.
+    ``detections`` holds the dataset's public detections of these videos (MOT17's ``det.txt``;
+    a track table with every ``track_id`` -1; empty when the dataset ships none): also an input.
     """
 
     name: str
     sequences: dict[str, Sequence]
     frame_rate: float
     queries: dict[str, np.ndarray] = field(default_factory=dict)
+    detections: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def num_frames(self) -> int:
@@ -59,7 +63,8 @@ class TrainView(SplitView):
     """The training videos plus the labels the budget allows (a private copy of those rows).
 
     ``budget`` is the number of labels per track (None: fully labelled, only for methods that
-    declare ``sees_ground_truth``).
+    declare ``sees_ground_truth``). For a method that declares ``sees_identities = False`` the
+    labels carry no identities: every ``track_id`` is -1 and rows are ordered by box, not by id.
     """
 
     labels: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -89,6 +94,9 @@ class _Base:
 
     outputs: ClassVar[str] = "3d-tracks"
     sees_ground_truth: ClassVar[bool] = False
+    # False: the label regime "detections without identities" (nkf-em): the firewall strips every
+    # track id from the labels this method is handed (bench.firewall.train_view).
+    sees_identities: ClassVar[bool] = True
 
     def __init__(self, **params: Any) -> None:
         # Only store parameters: construction must be cheap and side-effect free, so the registry

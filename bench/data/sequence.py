@@ -127,6 +127,10 @@ class Split:
     ``tracks`` is the GT track table, ``points`` the dense point tracks and ``layers`` the
     rendered ground-truth layers per sequence (e.g. ``{"depth": (T, H, W), "instance": (T, H, W)}``).
     All three are ground truth: for training videos they are hidden from methods.
+
+    ``detections`` (None when the dataset ships none) are the public detections (MOT17's
+    ``det/det.txt``): a track table whose ``track_id`` is -1. They are an *input* of the task, not a
+    label, so the firewall hands them to methods (see :func:`bench.firewall.split_view`).
     """
 
     name: str
@@ -134,9 +138,12 @@ class Split:
     tracks: pd.DataFrame = field(default_factory=empty_tracks)
     points: dict[str, PointTracks] = field(default_factory=dict)
     layers: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    detections: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         validate_tracks(self.tracks, f"split {self.name}")
+        if self.detections is not None:
+            validate_tracks(self.detections, f"split {self.name} public detections", unique_ids=False)
         unknown = sorted(set(self.tracks["seq"]) - set(self.sequences))
         if unknown:
             raise DataError(f"split {self.name}: track table names unknown sequences {unknown[:5]}")

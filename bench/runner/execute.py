@@ -262,7 +262,8 @@ def _load_views(planned: PlannedJob) -> tuple[dict[str, Any], dict[str, SplitVie
     gt: dict[str, Any] = {"train": dataset.train.tracks.copy(), "val": dataset.val.tracks.copy(),
                           "val_points": dict(dataset.val.points)}
     views: dict[str, SplitView] = {
-        "train": firewall.train_view(dataset.train, labels, dataset.frame_rate, planned.job.budget),
+        "train": firewall.train_view(dataset.train, labels, dataset.frame_rate, planned.job.budget,
+                                     identities=planned.method_cls.sees_identities),
         "val": firewall.split_view(dataset.val, dataset.frame_rate),
     }
     planned.info["data_root"] = str(dataset.root) if dataset.root else None

@@ -123,9 +123,10 @@ def read_gt(path: Path, seq: str) -> pd.DataFrame:
     return make_tracks(df, source=str(path))
 
 
-def read_tracker_file(path: Path, seq: str, with_ids: bool = True) -> pd.DataFrame:
+def read_tracker_file(path: Path, seq: str, with_ids: bool = True, num_frames: int | None = None) -> pd.DataFrame:
     """Parse tracker results (``frame, id, left, top, w, h, score[, x, y, z]``) or, with
-    ``with_ids=False``, a public ``det.txt`` (ids become -1). ``score`` is the confidence."""
+    ``with_ids=False``, a public ``det.txt`` (ids become -1). ``score`` is the confidence.
+    With ``num_frames`` (the sequence's seqLength) a frame beyond it is refused on its line."""
     path = Path(path)
     out: list[tuple] = []
     seen: dict[tuple[int, int], int] = {}
@@ -133,6 +134,8 @@ def read_tracker_file(path: Path, seq: str, with_ids: bool = True) -> pd.DataFra
         frame = parse_int(f"{values[0]:g}", path, number, "frame")
         if frame < 1:
             raise line_error(path, number, f"frame {frame}, expected >= 1 (MOTChallenge frames are 1-based)")
+        if num_frames is not None and frame > num_frames:
+            raise line_error(path, number, f"frame {frame}, but seqLength is {num_frames}")
         if values[4] < 0 or values[5] < 0:
             raise line_error(path, number, f"box size {values[4]} x {values[5]}, expected width and height >= 0")
         track_id = parse_int(f"{values[1]:g}", path, number, "id") - 1 if with_ids else len(out)
@@ -151,9 +154,10 @@ def read_tracker_file(path: Path, seq: str, with_ids: bool = True) -> pd.DataFra
     return df if with_ids else df.assign(track_id=-1)
 
 
-def read_det(path: Path, seq: str) -> pd.DataFrame:
-    """Parse a public ``det.txt`` (track_id -1, score = detector confidence)."""
-    return read_tracker_file(path, seq, with_ids=False)
+def read_det(path: Path, seq: str, num_frames: int | None = None) -> pd.DataFrame:
+    """Parse a public ``det.txt`` (track_id -1, score = detector confidence). NaN or infinite numbers,
+    negative sizes and frames outside 1..``num_frames`` are refused with ``file:line``."""
+    return read_tracker_file(path, seq, with_ids=False, num_frames=num_frames)
 
 
 def format_gt(tracks: pd.DataFrame) -> str:
@@ -270,7 +274,7 @@ def read_sequence(folder: Path, check_sizes: bool = True) -> tuple[Sequence, pd.
     gt_path = folder / "gt" / "gt.txt"
     tracks = read_gt(gt_path, name) if gt_path.exists() else empty_tracks()
     det_path = folder / "det" / "det.txt"
-    detections = read_det(det_path, name) if det_path.exists() else None
+    detections = read_det(det_path, name, num_frames=n) if det_path.exists() else None
     for table, path in ((tracks, gt_path), (detections, det_path)):
         if table is not None and len(table) and table["frame"].max() >= n:
             raise DataError(f"{path}: rows for frame {table['frame'].max() + 1}, but seqLength is {n}")
@@ -315,7 +319,7 @@ def read_dataset(root: Path, name: str = "mot17", check_sizes: bool = True) -> D
         val = [s for s in chosen if s.split("-")[1:2] and s.split("-")[1] in MOT17_VAL_NUMBERS]
         splits = {"train": [s for s in chosen if s not in val], "val": val}
     result: dict[str, Split] = {}
-    dets_of: dict[str, pd.DataFrame] = {}
+    dets_of: dict[str, list[pd.DataFrame]] = {}
     hashed: list[Path] = []
     for split_name in ("train", "val"):
         sequences, tables = {}, []
@@ -336,10 +340,13 @@ def read_dataset(root: Path, name: str = "mot17", check_sizes: bool = True) -> D
                        if p.exists()]
         tracks = sort_tracks(pd.concat(tables, ignore_index=True)) if tables else empty_tracks()
         split = Split(split_name, sequences, tracks)
-        result[split_name] = apply_sidecar(split, root, split_name) if sidecar else split
+        split = apply_sidecar(split, root, split_name) if sidecar else split
+        if split_name in dets_of:  # the public detections are the task's input: the firewall passes them on
+            split.detections = sort_tracks(pd.concat(dets_of[split_name], ignore_index=True))
+        result[split_name] = split
     meta = dict(sidecar.get("meta", {})) if sidecar else {}
     if dets_of:  # one table per split, as the synthetic world has them
-        meta["public_detections"] = {k: sort_tracks(pd.concat(v, ignore_index=True)) for k, v in dets_of.items()}
+        meta["public_detections"] = {k: split.detections for k, split in result.items() if split.detections is not None}
     meta.update(read_meta_frames(root))
     frame_rate = (sidecar or {}).get("frame_rate") or next(
         (s.meta["frame_rate"] for s in result["train"].sequences.values()), 30.0)

@@ -59,6 +59,60 @@ def split_stats(split: Split, attrs: pd.DataFrame | None = None) -> dict:
     return out
 
 
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` x1 y1 x2 y2 boxes."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.nan_to_num(inter / (area_a[:, None] + area_b[None, :] - inter))
+
+
+def detection_stats(gt: pd.DataFrame, det: pd.DataFrame) -> dict[str, object]:
+    """The kinds of error public detections carry, measured against the ground truth (IoU >= 0.5, one-to-one):
+    recall of fully visible vs occluded boxes (misses under occlusion), false-positive share, jitter (1 - IoU of
+    the matched pairs), and the score spread of true and false positives."""
+    from scipy.optimize import linear_sum_assignment
+
+    real = gt[gt["cls"] != DONTCARE]
+    box = ["x1", "y1", "x2", "y2"]
+    hit_gt = np.zeros(len(real), dtype=bool)
+    hit_det = np.zeros(len(det), dtype=bool)
+    ious: list[float] = []
+    real = real.reset_index(drop=True)
+    gt_pos = {key: np.asarray(idx) for key, idx in real.groupby(["seq", "frame"]).indices.items()}
+    gt_boxes, det_boxes = real[box].to_numpy(float), det[box].to_numpy(float)
+    for key, d_idx in det.reset_index(drop=True).groupby(["seq", "frame"]).indices.items():
+        g_idx = gt_pos.get(key)
+        if g_idx is None:
+            continue
+        iou = _iou(gt_boxes[g_idx], det_boxes[d_idx])
+        rows, cols = linear_sum_assignment(-iou)
+        ok = iou[rows, cols] >= 0.5
+        hit_gt[g_idx[rows[ok]]] = True
+        hit_det[np.asarray(d_idx)[cols[ok]]] = True
+        ious += list(iou[rows, cols][ok])
+    vis = real["visibility"].to_numpy()
+    scores = det["score"].to_numpy(float)
+
+    def share(mask: np.ndarray) -> float:
+        return round(float(mask.mean()), 3) if len(mask) else float("nan")
+
+    return {
+        "det_per_frame": round(len(det) / max(det[["seq", "frame"]].drop_duplicates().shape[0], 1), 2),
+        "det_recall_visible": share(hit_gt[vis >= 4]),
+        "det_recall_occluded": share(hit_gt[vis <= 1]),
+        "det_false_positive_share": share(~hit_det),
+        "det_jitter_1-iou_median": round(1.0 - float(np.median(ious)), 3) if ious else float("nan"),
+        "det_score_tp_p10/p90": [round(float(np.percentile(scores[hit_det], q)), 2) for q in (10, 90)]
+        if hit_det.any() else [],
+        "det_score_fp_p10/p90": [round(float(np.percentile(scores[~hit_det], q)), 2) for q in (10, 90)]
+        if (~hit_det).any() else [],
+    }
+
+
 def dataset_stats(ds: Dataset) -> dict:
     """Per-split and total statistics of a dataset, next to KITTI tracking's published figures."""
     attrs = ds.meta.get("track_attrs")
@@ -67,6 +121,8 @@ def dataset_stats(ds: Dataset) -> dict:
     for name, split in (("train", ds.train), ("val", ds.val)):
         split_attrs = attrs[attrs["split"] == name].drop(columns="split") if attrs is not None else None
         result[name] = split_stats(split, split_attrs)
+        if split.detections is not None:  # public detections (MOT17 det.txt, synth-mot): what errors they carry
+            result[name].update(detection_stats(split.tracks, split.detections))
     if ds.train.layers:
         depths = np.concatenate([layer["depth"][np.isfinite(layer["depth"])].ravel()[::97]
                                  for layer in ds.train.layers.values()])
