@@ -140,7 +140,7 @@ def load_kitti(gt: Path, pred: Path, split: str) -> Loaded:
 def load_mot(gt: Path, pred: Path, split: str) -> Loaded:
     from types import SimpleNamespace
 
-    from bench.data.formats.mot import read_gt, read_seqinfo
+    from bench.data.formats.mot import read_det, read_gt, read_seqinfo
     from bench.data.tracks import concat_tracks
 
     seq_dirs = sorted(p.parent.parent for p in gt.glob("*/gt/gt.txt"))
@@ -153,6 +153,8 @@ def load_mot(gt: Path, pred: Path, split: str) -> Loaded:
         info = d / "seqinfo.ini"
         if info.exists():
             lengths[d.name] = int(read_seqinfo(info)["seqlength"])  # checked: a positive integer
+        if (d / "det" / "det.txt").exists():  # a broken public-detections file is refused here as by `bench run`
+            read_det(d / "det" / "det.txt", d.name, num_frames=lengths.get(d.name))
     gt_table = concat_tracks(read_gt(d / "gt" / "gt.txt", d.name) for d in seq_dirs)
     pred_table = concat_tracks(read_gt(pred_files[s], s) for s in seqs)
     _check_frames(pred_table, lengths, pred_files, frame_offset=1)

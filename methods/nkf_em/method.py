@@ -58,7 +58,11 @@ def _frames(view: SplitView, name: str, labels: pd.DataFrame | None = None) -> l
 
 
 class NkfEm(Method):
-    """Neural Kalman filter + Sinkhorn association trained by EM on detections only."""
+    """Neural Kalman filter + Sinkhorn association trained by EM on detections only.
+
+    The tracker thresholds' defaults (``min_prob``, ``birth_score``, ``max_age``, ``min_hits``) were chosen on
+    the development world (synth-mot data seed 7, scripts/tune_sort.py --nkf-em), not on the validation split.
+    """
 
     outputs = "2d-tracks"
     sees_identities = False  # the firewall strips every track id from this method's labels
@@ -66,8 +70,8 @@ class NkfEm(Method):
 
     def __init__(self, steps: int = 300, window: int = 8, lr: float = 3e-3, hidden: int = 32,
                  sinkhorn_iters: int = 20, smoother: bool = True, appearance: bool = True,
-                 min_prob: float = 0.3, birth_score: float = 0.5, det_thresh: float = 0.1, min_hits: int = 2,
-                 max_age: int = 5) -> None:
+                 min_prob: float = 0.1, birth_score: float = 0.4, det_thresh: float = 0.1, min_hits: int = 1,
+                 max_age: int = 10) -> None:
         super().__init__(steps=steps, window=window, lr=lr, hidden=hidden, sinkhorn_iters=sinkhorn_iters,
                          smoother=smoother, appearance=appearance, min_prob=min_prob, birth_score=birth_score,
                          det_thresh=det_thresh, min_hits=min_hits, max_age=max_age)

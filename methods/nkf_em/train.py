@@ -77,7 +77,7 @@ def window_loss(net: AssociationNet, frames: list[Frame], cfg: EMConfig, supervi
     for t in range(1, len(frames)):
         frame = frames[t]
         n, m = len(x), len(frame.z)
-        h = x[:, 3].detach().clamp(min=1e-3)
+        h = x[:, 3].clamp(min=1e-3)  # noise scales with the estimated height (differentiated too)
         xp, Pp = predict(x, P, F, net.process_noise(h))
         R = net.measurement_noise(h)
         zhat, S = innovation(xp, Pp, H, R)

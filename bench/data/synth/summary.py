@@ -120,9 +120,10 @@ def dataset_stats(ds: Dataset) -> dict:
                                  "image_size": ds.meta.get("image_size"), "kitti_reference": KITTI_TRACKING_REFERENCE}
     for name, split in (("train", ds.train), ("val", ds.val)):
         split_attrs = attrs[attrs["split"] == name].drop(columns="split") if attrs is not None else None
-        result[name] = split_stats(split, split_attrs)
+        figures = split_stats(split, split_attrs)
         if split.detections is not None:  # public detections (MOT17 det.txt, synth-mot): what errors they carry
-            result[name].update(detection_stats(split.tracks, split.detections))
+            figures.update(detection_stats(split.tracks, split.detections))
+        result[name] = figures
     if ds.train.layers:
         depths = np.concatenate([layer["depth"][np.isfinite(layer["depth"])].ravel()[::97]
                                  for layer in ds.train.layers.values()])
