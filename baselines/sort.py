@@ -162,8 +162,8 @@ class Sort(Method):
     # It uses no label at all; declaring so keeps it in the id-free regime of the comparison with nkf-em.
     sees_identities = False
 
-    def __init__(self, max_age: int = 5, min_hits: int = 1, iou_threshold: float = 0.1,
-                 det_thresh: float = 0.0) -> None:
+    def __init__(self, max_age: int = 20, min_hits: int = 1, iou_threshold: float = 0.05,
+                 det_thresh: float = 0.2) -> None:
         super().__init__(max_age=max_age, min_hits=min_hits, iou_threshold=iou_threshold, det_thresh=det_thresh)
         if max_age < 0 or min_hits < 0:
             raise ValueError(f"max_age and min_hits must be >= 0, got {max_age}, {min_hits}")

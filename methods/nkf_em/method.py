@@ -70,17 +70,19 @@ class NkfEm(Method):
 
     def __init__(self, steps: int = 300, window: int = 8, lr: float = 3e-3, hidden: int = 32,
                  sinkhorn_iters: int = 20, smoother: bool = True, appearance: bool = True,
-                 min_prob: float = 0.1, birth_score: float = 0.4, det_thresh: float = 0.1, min_hits: int = 1,
-                 max_age: int = 10) -> None:
+                 generative_prior: bool = False, min_prob: float = 0.1, birth_score: float = 0.3,
+                 det_thresh: float = 0.1, min_hits: int = 1, max_age: int = 10) -> None:
         super().__init__(steps=steps, window=window, lr=lr, hidden=hidden, sinkhorn_iters=sinkhorn_iters,
-                         smoother=smoother, appearance=appearance, min_prob=min_prob, birth_score=birth_score,
-                         det_thresh=det_thresh, min_hits=min_hits, max_age=max_age)
+                         smoother=smoother, appearance=appearance, generative_prior=generative_prior,
+                         min_prob=min_prob, birth_score=birth_score, det_thresh=det_thresh, min_hits=min_hits,
+                         max_age=max_age)
         if steps < 0 or window < 2 or hidden < 1 or sinkhorn_iters < 0 or min_hits < 0 or max_age < 0:
             raise ValueError("nkf-em: steps, sinkhorn_iters, min_hits, max_age must be >= 0, window >= 2, hidden >= 1")
         if not (0 <= min_prob <= 1 and 0 <= det_thresh <= 1 and 0 <= birth_score <= 1):
             raise ValueError("nkf-em: min_prob, birth_score and det_thresh must be in [0, 1]")
         self.steps, self.window, self.lr, self.hidden = int(steps), int(window), float(lr), int(hidden)
         self.sinkhorn_iters, self.smoother, self.appearance = int(sinkhorn_iters), bool(smoother), bool(appearance)
+        self.generative_prior = bool(generative_prior)
         self.tracker = TrackerConfig(min_prob=float(min_prob), birth_score=float(birth_score),
                                      det_thresh=float(det_thresh), min_hits=int(min_hits), max_age=int(max_age),
                                      sinkhorn_iters=int(sinkhorn_iters))
@@ -88,7 +90,8 @@ class NkfEm(Method):
         self.history_: list[float] = []
 
     def _new_net(self) -> AssociationNet:
-        return AssociationNet(hidden=self.hidden, use_appearance=self.appearance).double()
+        return AssociationNet(hidden=self.hidden, use_appearance=self.appearance,
+                              generative_prior=self.generative_prior).double()
 
     def fit(self, train: TrainView, labels: pd.DataFrame, ctx: RunContext) -> None:
         require_detections(train, "nkf-em")
@@ -100,8 +103,8 @@ class NkfEm(Method):
         if len(apps) > 1:  # the newborn appearance density: fitted once, not by gradient
             net.app_mean.copy_(apps.mean(0))
             net.app_std.copy_(apps.std(0).clamp(min=1e-3))
-        aspect = float(np.mean([s.image_size[0] / s.image_size[1] for s in train.sequences.values()]))
-        cfg = EMConfig(sinkhorn_iters=self.sinkhorn_iters, smoother=self.smoother, aspect=aspect)
+        net.aspect.fill_(float(np.mean([s.image_size[0] / s.image_size[1] for s in train.sequences.values()])))
+        cfg = EMConfig(sinkhorn_iters=self.sinkhorn_iters, smoother=self.smoother)
         self.history_ = train_loop(net, videos, self, cfg, ctx)
         self.net_ = net
 

@@ -42,9 +42,15 @@ def cv_matrices(dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch
 class AssociationNet(nn.Module):
     """Association logits with dustbins, plus the learnable noise of the motion and appearance models."""
 
-    def __init__(self, hidden: int = 32, use_appearance: bool = True) -> None:
+    def __init__(self, hidden: int = 32, use_appearance: bool = True, generative_prior: bool = False,
+                 p_detect: float = 0.9) -> None:
         super().__init__()
         self.use_appearance = use_appearance
+        # With the prior, a pair's logit is the generative model's own log posterior odds (detection
+        # probability x motion density x appearance density, against the newborn density and a miss) plus the
+        # network's learned correction, as a JPDA tracker would score it; without, the network alone.
+        self.generative_prior = generative_prior
+        self.p_detect = p_detect
         self.mlp = nn.Sequential(nn.Linear(NUM_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                                  nn.Linear(hidden, 1))
         self.birth = nn.Parameter(torch.tensor([0.0, -1.0]))  # birth logit = a + b * score
@@ -57,6 +63,11 @@ class AssociationNet(nn.Module):
         # The newborn appearance density (fitted once to the training detections; not learned by gradient).
         self.register_buffer("app_mean", torch.full((APPEARANCE_DIM,), 0.5))
         self.register_buffer("app_std", torch.full((APPEARANCE_DIM,), 0.25))
+        self.register_buffer("aspect", torch.tensor(16 / 9))  # image width / height (newborn box density)
+
+    def birth_box_loglik(self) -> torch.Tensor:
+        """Newborn box density: uniform over the image centre (aspect x 1) and size (0.5 x 1 image heights)."""
+        return -torch.log(0.5 * self.aspect)
 
     # ---- the linear-Gaussian motion model -------------------------------------------------------
     def process_noise(self, h: torch.Tensor) -> torch.Tensor:
@@ -102,4 +113,9 @@ class AssociationNet(nn.Module):
         scores = self.mlp(feats).squeeze(-1)
         miss = self.miss.expand(len(zhat))
         birth = self.birth[0] + self.birth[1] * frame.score
+        if self.generative_prior:
+            scores = scores + math.log(self.p_detect) - 0.5 * (d2 + logdet[:, None]) + self.app_loglik(app_track,
+                                                                                                     frame.app)
+            miss = miss + math.log(1 - self.p_detect)
+            birth = birth + self.birth_box_loglik() + self.birth_app_loglik(frame.app)
         return scores, miss, birth, d2, logdet

@@ -48,7 +48,6 @@ class EMConfig:
     birth_min: float = 0.1  # detections less likely than this to be births start no track
     prune: float = 0.1  # tracks with existence under this are dropped
     app_rate: float = 0.5  # weight of a new observation in a track's running appearance
-    aspect: float = 16 / 9  # image width / height: the newborn box density is uniform over the image
 
 
 def _targets(gid_tracks: torch.Tensor, gid_dets: torch.Tensor) -> torch.Tensor:
@@ -73,7 +72,7 @@ def window_loss(net: AssociationNet, frames: list[Frame], cfg: EMConfig, supervi
     gid = first.gid.clone() if supervised and first.gid is not None else torch.full((len(first.z),), -1)
     filtered: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (x, P, kept indices) per frame
     steps: list[dict] = []
-    log_birth_box = -math.log(0.5 * cfg.aspect)  # uniform over centre (aspect x 1) and size (0.5 x 1)
+    log_birth_box = net.birth_box_loglik()
     for t in range(1, len(frames)):
         frame = frames[t]
         n, m = len(x), len(frame.z)
