@@ -7,7 +7,10 @@ What it does:
    arrays, so no path into the dataset folder is handed out; ``meta`` dropped, since loaders
    may keep ground-truth handles there). The hidden ground truth of a split (``tracks``,
    ``points``, ``layers``) is never referenced from a view, and labels are a private copy of
-   the budget's rows with only the track-table columns.
+   the budget's rows with only the track-table columns. A method declaring ``sees_identities = False``
+   (nkf-em: the regime "detections without identities") gets them with every track id -1 and rows
+   ordered by box (:func:`without_identities`). Public detections (MOT17's ``det.txt``) are an input:
+   they travel in the views' ``detections``, ids -1 whatever the file said.
 2. **No paths.** The :class:`~bench.interface.RunContext` carries no dataset root, store or
    runs folder: only the method's own work folder.
 3. **Guarded filesystem.** While method code runs (:func:`guard`), a Python audit hook refuses
