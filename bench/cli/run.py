@@ -9,6 +9,7 @@ from typing import NoReturn
 import click
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench import registry
@@ -117,15 +118,15 @@ def run(method: str, base: str | None, dataset: str, budget: str, seed: str, pro
     if record is None:
         _fail(f"run {planned.key[:12]} left no record in {options.store()}")
     if record.status != "ok":
-        console.print(f"[red]run failed[/red]:\n{record.error}")
+        console.print(f"[red]run failed[/red]:\n{escape(record.error or '')}")
     else:
         console.print(summary_table(store, planned.key, verbose=verbose))
         wall = f"{record.wall_s:.1f} s" if record.wall_s is not None else "-"
         console.print(f"status {record.status} ({'cached' if planned.action == 'skip' else 'ran'}), wall {wall}, "
                       f"peak memory {record.peak_mem_mb or 0:.0f} MB, device {record.device}")
-    console.print(f"run folder: {planned.run_dir}")
-    console.print(f"results: {options.store()}; HTML report: `bench report --store {options.store()}` "
-                  "-> reports/index.html")
+    console.print(f"run folder: {escape(str(planned.run_dir))}")
+    console.print(escape(f"results: {options.store()}; HTML report: `bench report --store {options.store()}` "
+                         "-> reports/index.html"))
     sys.exit(EXIT_OK if record.status == "ok" else EXIT_FAILED)
 
 
@@ -301,5 +302,5 @@ def ls(what: str, runs_dir: Path | None, store_path: Path | None) -> None:
             name = r["method"] if r["base"] is None else f"{r['method']}+{r['base']}"
             wall = "" if pd.isna(r["wall_s"]) else f"{r['wall_s']:.1f}"
             table.add_row(str(r["key"])[:12], str(r["dataset"]), str(name), str(r["variant"] or ""),
-                          budget_label(r["budget"]), str(r["seed"]), str(r["profile"]), str(r["status"]), wall)
+                          budget_label(r["budget"]), str(r["seed"]), escape(str(r["profile"])), str(r["status"]), wall)
         console.print(table)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -107,8 +108,9 @@ def print_plan(planned: list[PlannedJob], console: Console) -> None:
         j = p.job
         name = j.method if j.base is None else f"{j.method}+{j.base}"
         budget = "all" if j.budget is None else str(j.budget)
-        table.add_row(j.dataset, name, *([j.variant] if variants else []), budget, str(j.seed), j.profile,
-                      p.key[:12], p.action, p.reason, style="dim" if p.action == "skip" else None)
+        cells = [j.dataset, name, *([j.variant] if variants else []), budget, str(j.seed), j.profile]
+        table.add_row(*map(escape, cells), p.key[:12], p.action, escape(p.reason),
+                      style="dim" if p.action == "skip" else None)
     console.print(table)
 
 
@@ -251,7 +253,7 @@ def run_sweep(jobs: Iterable[Job], options: SweepOptions, console: Console | Non
     result = SweepResult(planned)
     # One line per labeler whose default base tracker was picked for the user.
     for note in dict.fromkeys(p.info["base_note"] for p in planned if p.info.get("base_note")):
-        console.print(note, highlight=False)
+        console.print(escape(note), highlight=False)
     if options.dry_run:
         print_plan(planned, console)
         return result
@@ -295,7 +297,8 @@ def run_sweep(jobs: Iterable[Job], options: SweepOptions, console: Console | Non
     for p in failures:
         record = store.run(p.key)
         first = (record.error or "").strip().splitlines()[-1:] if record else []
-        console.print(f"[red]failed[/red] {p.job.describe()}: {first[0] if first else 'unknown error'} "
-                      f"(run folder {p.run_dir})")
+        # Escaped: a profile path ("[/home/me/my.yaml]"), a message or a folder would otherwise read as markup.
+        console.print(f"[red]failed[/red] {escape(p.job.describe())}: {escape(first[0] if first else 'unknown error')} "
+                      f"(run folder {escape(str(p.run_dir))})")
     result.exit_code = EXIT_FAILED if failures else EXIT_OK
     return result

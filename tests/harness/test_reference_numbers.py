@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 import reference_numbers as ref
 
 REFERENCE = json.loads(ref.FIXTURE.read_text())
