@@ -68,6 +68,11 @@ def load_profile(name: str) -> dict[str, Any]:
     return copy.deepcopy(_profiles[key])
 
 
+def method_params(profile: str, method: str) -> dict[str, Any]:
+    """A profile's constructor parameters for one method (its ``methods.<name>`` section; {} when none)."""
+    return copy.deepcopy(load_profile(profile).get("methods", {}).get(method) or {})
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``"a.b=3"`` -> (["a", "b"], 3). The value is YAML, so types come out right."""
     key, sep, value = text.partition("=")

@@ -73,16 +73,17 @@ class TrainView(SplitView):
 
 @dataclass
 class RunContext:
-    """Everything a method may know about the run besides the data.
+    """Everything a method may know about the run besides the data and its own parameters.
 
-    ``config`` is the method's own resolved config section; ``work_dir`` a private folder for
-    scratch files and checkpoints; ``progress(done, total, what)`` reports progress (the runner
-    draws the bar).
+    A method's parameters are its constructor keywords (the runner passes the resolved config's
+    ``method`` / ``base`` section, which the profile YAML and ``--set`` fill in); the context carries
+    no profile name, so no method can keep settings of its own per profile. ``config`` is that same
+    section, read-only by convention; ``work_dir`` a private folder for scratch files and checkpoints;
+    ``progress(done, total, what)`` reports progress (the runner draws the bar).
     """
 
     device: str = "cpu"
     seed: int = 0
-    profile: str = "quick"
     config: dict[str, Any] = field(default_factory=dict)
     work_dir: Path = field(default_factory=Path.cwd)
     progress: Callable[[int, int, str], None] = field(default=lambda done, total, what: None)
@@ -90,7 +91,11 @@ class RunContext:
 
 
 class _Base:
-    """Shared plumbing: parameters stored by the constructor, introspectable like scikit-learn."""
+    """Shared plumbing: parameters stored by the constructor, introspectable like scikit-learn.
+
+    A method declares its parameters as keywords of its own ``__init__`` (the signature is the schema:
+    the runner refuses an unknown name at plan time, with a close name) and hands them to this
+    constructor to store; a method without an ``__init__`` of its own takes no parameters."""
 
     outputs: ClassVar[str] = "3d-tracks"
     sees_ground_truth: ClassVar[bool] = False
@@ -105,6 +110,12 @@ class _Base:
 
     def get_params(self) -> dict[str, Any]:
         return dict(self.params)
+
+    def set_params(self, **params: Any) -> _Base:
+        """Change parameters after construction (scikit-learn's ``set_params``), e.g. a threshold between
+        ``fit`` and ``predict``. Checked as the constructor checks them: an unknown name raises TypeError."""
+        self.params = type(self)(**{**self.params, **params}).params
+        return self
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in sorted(self.params.items()))

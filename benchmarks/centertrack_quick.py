@@ -19,8 +19,10 @@ from pathlib import Path
 import torch
 
 from baselines.centertrack.infer import track_sequences
+from baselines.centertrack.learner import CenterTrackLearner
 from baselines.centertrack.model import load_weights, save_weights
-from baselines.centertrack.train import build_model, resolve_config, resolve_input_size, train
+from baselines.centertrack.train import build_model, resolve_input_size, train
+from bench.config import method_params
 from bench.data.tracks import CLASSES, DONTCARE
 
 
@@ -45,7 +47,7 @@ def main() -> None:
             overrides[key] = eval(value, {})  # numbers / tuples from the command line
         except (NameError, SyntaxError):
             overrides[key] = value
-    cfg = resolve_config(args.profile, overrides)
+    cfg = CenterTrackLearner(**{**method_params(args.profile, "centertrack"), **overrides}).config()
     if args.threads:
         torch.set_num_threads(args.threads)
 

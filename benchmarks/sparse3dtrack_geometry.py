@@ -25,6 +25,7 @@ from bench.data.tracks import DONTCARE
 from bench.labels import sample_budget
 from methods.sparse3dtrack import depth as depth_module
 from methods.sparse3dtrack import geometry as geometry_module
+from methods.sparse3dtrack.config import module_profile
 from methods.sparse3dtrack.yaw import YAW_MODES
 
 
@@ -66,7 +67,7 @@ def main() -> None:
     result: dict = {"machine": platform.node(), "profile": args.profile, "budget": args.budget, "seed": args.seed,
                     "labelled_boxes": int((labels["cls"] != DONTCARE).sum())}
     start = time.perf_counter()
-    net, hist = depth_module.train_depth(ds.train.sequences, depth_module.PROFILES[args.profile], seed=args.seed)
+    net, hist = depth_module.train_depth(ds.train.sequences, module_profile("depth", args.profile), seed=args.seed)
     result["depth"] = {"train_s": time.perf_counter() - start, "steps": len(hist), **depth_errors(net, ds.val)}
     print("depth", json.dumps(result["depth"]), flush=True)
     gt = ds.val.tracks[ds.val.tracks["cls"] != DONTCARE].reset_index(drop=True)
@@ -75,7 +76,7 @@ def main() -> None:
         for yaw_mode in YAW_MODES:
             start = time.perf_counter()
             model, hist = geometry_module.train_geometry(ds.train.sequences, labels, net if use_depth else None,
-                                                         geometry_module.PROFILES[args.profile], yaw_mode=yaw_mode,
+                                                         module_profile("geometry", args.profile), yaw_mode=yaw_mode,
                                                          seed=args.seed)
             train_s = time.perf_counter() - start
             start = time.perf_counter()

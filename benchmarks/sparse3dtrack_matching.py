@@ -29,7 +29,8 @@ import torch
 from bench.data.datasets import load_dataset
 from bench.data.tracks import DONTCARE
 from bench.runner.jobs import budget_labels
-from methods.sparse3dtrack.matching import DEFAULTS, PROFILES, QueryMatcher, box_iou, build_matcher, train_matcher
+from methods.sparse3dtrack.config import module_profile
+from methods.sparse3dtrack.matching import DEFAULTS, QueryMatcher, box_iou, build_matcher, train_matcher
 from methods.sparse3dtrack.mining import MINING, label_tracks
 
 GAPS = (1, 2, 3, 4, 5)
@@ -85,7 +86,7 @@ def evaluate(model: QueryMatcher, sequences: dict, pairs: pd.DataFrame, batch: i
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+    ap.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"])
     ap.add_argument("--preset", default="synth-kitti")
     ap.add_argument("--scale", default="quick")
     ap.add_argument("--budget", type=int, default=4)
@@ -97,7 +98,7 @@ def main() -> None:
     ap.add_argument("--load", help="skip training: load these weights (evaluate only)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = dict(PROFILES[args.profile])
+    cfg = dict(module_profile("matcher", args.profile))
     for item in args.set:
         key, value = item.split("=", 1)
         cfg[key] = ast.literal_eval(value)

@@ -31,7 +31,8 @@ from bench.data.datasets import load_dataset
 from bench.data.tracks import DONTCARE, make_tracks
 from bench.metrics.base import evaluate
 from bench.runner.jobs import budget_labels
-from methods.sparse3dtrack.matching import DEFAULTS, PROFILES, build_matcher, train_matcher
+from methods.sparse3dtrack.config import module_profile
+from methods.sparse3dtrack.matching import DEFAULTS, build_matcher, train_matcher
 from methods.sparse3dtrack.propagate import encode_sequence, propagate
 
 FIELDS = ("MOTA", "IDF1", "HOTA", "DetRe", "DetPr", "FP", "FN", "IDSW")
@@ -64,7 +65,7 @@ def main() -> None:
     labels, _ = budget_labels(truth, args.budget, seed=args.seed)
     labels = labels[labels["cls"] != DONTCARE].reset_index(drop=True)
     seqs = data.train.sequences
-    cfg = PROFILES[args.profile]
+    cfg = module_profile("matcher", args.profile)
     start = time.perf_counter()
     if args.load:
         matcher = build_matcher({**DEFAULTS, **cfg})

@@ -1,8 +1,9 @@
 """CenterTrack as a bench ``Learner``: fit on a label track table, predict 3D tracks on unseen videos.
 
-Parameters (constructor keywords or the run's ``base``/method config section) override the profile
-(``smoke`` / ``quick`` / ``paper``, see :data:`baselines.centertrack.train.PROFILES`), e.g.
-``steps``, ``lr``, ``batch_size``, ``input_size``, ``track_thresh``; plus
+Every setting is a constructor keyword (the signature is the schema, as in scikit-learn); the defaults
+are the ``quick`` recipe, and each profile's own values live in its YAML (``methods.centertrack`` in
+``bench/profiles/{smoke,quick,paper}.yaml``), e.g. ``steps``, ``lr``, ``batch_size``, ``input_size``,
+``track_thresh``; besides the network and training settings:
 - ``classes``: class names to detect (default: the known classes present in the labels),
 - ``weights``: a local checkpoint to initialise from (never downloaded; a missing file is an error),
 - ``threads``: torch CPU threads for this worker process (on a loaded 2-core box, 1 thread ran ~8x faster than 2),
@@ -16,7 +17,7 @@ resized to the output grid).
 
 from __future__ import annotations
 
-import difflib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,8 +27,8 @@ import torch
 
 from baselines.centertrack.infer import track_sequences
 from baselines.centertrack.model import save_weights
-from baselines.centertrack.targets import DEPTH_MODES
-from baselines.centertrack.train import build_model, resolve_config, resolve_input_size
+from baselines.centertrack.targets import DEPTH_MODES, check_depth_mode
+from baselines.centertrack.train import NATIVE, build_model, resolve_input_size
 from baselines.centertrack.train import train as train_model
 from bench.data.tracks import CLASSES, DONTCARE
 from bench.interface import Learner, RunContext, SplitView, TrainView
@@ -48,27 +49,53 @@ def _decode_classes(t: torch.Tensor) -> tuple[str, ...]:
 class CenterTrackLearner(Learner):
     outputs: ClassVar[str] = "3d-tracks"
 
-    @classmethod
-    def check_params(cls, params: dict[str, Any], profile: str) -> None:
-        """Raise ValueError for an unknown parameter name or bad value: bench checks this at plan time."""
-        from baselines.centertrack.train import DEFAULTS, PROFILES
+    def __init__(
+        self, *,
+        # network (saved with the weights: ARCH_KEYS)
+        input_size: str | Sequence[int] = NATIVE,  # (w, h), or "native": the images' size rounded up to 32
+        width: int = 16, head_conv: int = 32, depth: Sequence[int] = (1, 1, 2, 2), stem_kernel: int = 3,
+        # training: a number of steps, or of epochs when steps is None (no clock decides)
+        steps: int | None = 2000, epochs: float | None = None, batch_size: int = 8, lr: float = 1e-3,
+        lr_step: float = 0.8,  # the lr drops x0.1 after this share of the steps
+        weight_decay: float = 0.0, grad_clip: float = 35.0, max_objs: int = 64,
+        ema: float = 0.998,  # decay of the weight average that becomes the trained model (0: the last step's)
+        # CenterTrack's nuScenes/KITTI training noise on the previous frame's boxes
+        hm_disturb: float = 0.05, lost_disturb: float = 0.4, fp_disturb: float = 0.1, max_frame_dist: int = 3,
+        flip: float = 0.5,  # probability of mirroring a sample left-right (CenterTrack's --flip 0.5)
+        # inference
+        track_thresh: float = 0.3, new_thresh: float = 0.4, max_age: int = 3, topk: int = 100,
+        max_depth: float | None = None,  # drop detections farther (m); None: the farthest training label
+        depth_mode: str = "direct",  # "geometric": the dep head regresses log(z / (fy * h3d / h2d))
+        # run
+        classes: Sequence[str] | None = None, weights: str | None = None, threads: int | None = None,
+    ) -> None:
+        super().__init__(
+            input_size=input_size, width=width, head_conv=head_conv, depth=depth, stem_kernel=stem_kernel,
+            steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, lr_step=lr_step, weight_decay=weight_decay,
+            grad_clip=grad_clip, max_objs=max_objs, ema=ema, hm_disturb=hm_disturb, lost_disturb=lost_disturb,
+            fp_disturb=fp_disturb, max_frame_dist=max_frame_dist, flip=flip, track_thresh=track_thresh,
+            new_thresh=new_thresh, max_age=max_age, topk=topk, max_depth=max_depth, depth_mode=depth_mode,
+            classes=classes, weights=weights, threads=threads)
+        # Checked here (constructors only store and check): a bad value fails at plan time, before any work.
+        check_depth_mode(depth_mode)
+        if steps is None and epochs is None:
+            raise ValueError("centertrack: give steps or epochs (the training budget)")
+        if input_size != NATIVE and (isinstance(input_size, str) or len(input_size) != 2):
+            raise ValueError(f'centertrack: input_size must be (width, height) or "native", got {input_size!r}')
 
-        known = set(DEFAULTS).union(*PROFILES.values(), ("classes", "weights", "threads"))
-        for key in params:
-            if key not in known:
-                close = difflib.get_close_matches(key, sorted(known), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"centertrack has no parameter {key!r}{hint}; known: {', '.join(sorted(known))}")
-        if profile in PROFILES:
-            resolve_config(profile, {k: v for k, v in params.items() if k not in ("classes", "weights", "threads")})
-
-    def _config(self, ctx: RunContext) -> dict[str, Any]:
-        overrides = {**ctx.config, **self.params}
-        overrides = {k: v for k, v in overrides.items() if k not in ("classes", "weights", "threads")}
-        return resolve_config(ctx.profile, overrides)
+    def config(self) -> dict[str, Any]:
+        """The flat settings dict the training and inference functions read (run settings left out)."""
+        cfg = {k: v for k, v in self.params.items() if k not in ("classes", "weights", "threads")}
+        for key in ("steps", "epochs"):  # the budget that is not given is absent, not None
+            if cfg[key] is None:
+                del cfg[key]
+        if cfg["input_size"] != NATIVE:  # "native" is resolved against the training images (resolve_input_size)
+            cfg["input_size"] = tuple(int(v) for v in cfg["input_size"])
+        cfg["depth"] = tuple(int(v) for v in cfg["depth"])
+        return cfg
 
     def _device(self, ctx: RunContext) -> str:
-        threads = {**ctx.config, **self.params}.get("threads")
+        threads = self.params["threads"]
         if threads:
             torch.set_num_threads(int(threads))
         if str(ctx.device).startswith("cuda") and not torch.cuda.is_available():
@@ -76,8 +103,8 @@ class CenterTrackLearner(Learner):
         return ctx.device
 
     def fit(self, train: TrainView, labels: pd.DataFrame, ctx: RunContext) -> None:
-        cfg = resolve_input_size(self._config(ctx), train.sequences)
-        params = {**ctx.config, **self.params}
+        cfg = resolve_input_size(self.config(), train.sequences)
+        params = self.params
         present = set(labels["cls"]) - {DONTCARE}
         classes = tuple(params.get("classes") or [c for c in CLASSES if c in present]
                         + sorted(present - set(CLASSES)))
@@ -105,8 +132,8 @@ class CenterTrackLearner(Learner):
         if not hasattr(self, "model_"):
             raise RuntimeError("centertrack: predict() called before fit() or load_state_dict()")
         # Thresholds may change between fit and predict; the network's shape may not.
-        cfg = {**self._config(ctx), **{k: self.config_[k] for k in (*ARCH_KEYS, "depth_mode")}}
-        cfg["max_depth"] = self._config(ctx).get("max_depth") or self.config_.get("max_depth")
+        cfg = {**self.config(), **{k: self.config_[k] for k in (*ARCH_KEYS, "depth_mode")}}
+        cfg["max_depth"] = self.params["max_depth"] or self.config_.get("max_depth")
         device = self._device(ctx)
         model = self.model_.to(device)
         table, stats = track_sequences(model, split.sequences, self.classes_, cfg, device=device)
@@ -127,8 +154,7 @@ class CenterTrackLearner(Learner):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.classes_ = _decode_classes(state["meta.classes"])
-        cfg = resolve_config("quick", {k: v for k, v in self.params.items()
-                                       if k not in ("classes", "weights", "threads")})
+        cfg = self.config()
         for key in ARCH_KEYS:
             value = tuple(int(v) for v in np.asarray(state[f"meta.{key}"]).reshape(-1))
             cfg[key] = value if key in ("input_size", "depth") else value[0]

@@ -28,7 +28,6 @@ from baselines.centertrack.model import CenterTrackNet, ModelConfig, load_weight
 from baselines.centertrack.targets import (
     DOWN,
     Objects,
-    check_depth_mode,
     disturb_previous,
     flip_boxes,
     flip_intrinsics,
@@ -43,43 +42,9 @@ from bench.data.sequence import Sequence
 NATIVE = "native"  # input_size value: the training images' own size
 STRIDE = 32  # the backbone's coarsest stride: input sides must be multiples of it
 
-# Profiles are plain dicts; a run's overrides are merged on top.
-PROFILES: dict[str, dict] = {
-    # Seconds: for tests.
-    "smoke": dict(input_size=(128, 64), width=8, head_conv=16, depth=(1, 1, 1, 1), stem_kernel=3, batch_size=2, lr=2e-3,
-                  steps=6, lr_step=0.8, max_objs=32, ema=0.0),  # averaging a few steps only lags
-    # CPU minutes at the synthetic images' own size ("native": rounded up to a multiple of 32, so 416x128 ->
-    # 104x32 output on synth-kitti and 384x216 -> 384x224 on synth-nuscenes, rather than squeezing a 16:9 frame
-    # into KITTI's shape). At 416x128: 0.29 GFLOP per image forward; ~0.2 s CPU per batch-8 step on one
-    # thread (2000 steps ~ 7 CPU-minutes).
-    "quick": dict(input_size="native", width=16, head_conv=32, depth=(1, 1, 2, 2), stem_kernel=3, batch_size=8,
-                  lr=1e-3, steps=2000, lr_step=0.8, max_objs=64),
-    # CenterTrack's published recipe (MOT17/KITTI tracking: Adam, lr 1.25e-4, batch 32, 70 epochs, lr x0.1 at
-    # epoch 60; KITTI input 1280x384). The network stays ours (no DLA-34/DCN/ImageNet weights offline), wider.
-    "paper": dict(input_size=(1280, 384), width=64, head_conv=256, depth=(1, 2, 2, 1), batch_size=32, lr=1.25e-4,
-                  epochs=70, lr_step=60 / 70, max_objs=128, ema=0.0),  # the published recipe has no weight average
-}
-DEFAULTS: dict = dict(
-    hm_disturb=0.05, lost_disturb=0.4, fp_disturb=0.1,  # CenterTrack nuScenes/KITTI training noise
-    max_frame_dist=3, grad_clip=35.0, weight_decay=0.0, stem_kernel=7,
-    flip=0.5,  # probability of mirroring a sample left-right (CenterTrack's --flip 0.5)
-    ema=0.998,  # decay of the weight average that becomes the trained model (0: the last step's weights)
-    track_thresh=0.3, new_thresh=0.4, max_age=3, topk=100,  # inference
-    max_depth=None,  # drop detections farther than this (m); the Learner's default: the farthest training label
-    depth_mode="direct",  # "geometric": the dep head regresses log(z / (fy * h3d / h2d)) (targets.DEPTH_MODES)
-)
-
-
-def resolve_config(profile: str = "quick", overrides: dict | None = None) -> dict:
-    """Profile + defaults + overrides as one flat dict."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown CenterTrack profile {profile!r}; expected one of {sorted(PROFILES)}")
-    cfg = {**DEFAULTS, **PROFILES[profile], **(overrides or {})}
-    if cfg["input_size"] != NATIVE:  # "native" is resolved against the training images (resolve_input_size)
-        cfg["input_size"] = tuple(int(v) for v in cfg["input_size"])
-    cfg["depth"] = tuple(int(v) for v in cfg["depth"])
-    check_depth_mode(cfg["depth_mode"])
-    return cfg
+# The training and inference functions read one flat dict of settings (``cfg``): the learner builds it
+# from its constructor parameters (baselines.centertrack.learner.CenterTrackLearner.config), where each
+# setting is declared once with its default; per-profile values live in bench/profiles/*.yaml.
 
 
 def resolve_input_size(cfg: dict, sequences: dict[str, Sequence]) -> dict:

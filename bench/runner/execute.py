@@ -292,7 +292,7 @@ def _run_stages(planned: PlannedJob, device: str, runs_root: Path,
     forbidden += [p for p in os.environ.get("BENCH_DATA_DIR", "").split(os.pathsep) if p]
 
     def ctx(section: str) -> RunContext:
-        context = RunContext(device=device, seed=planned.job.seed, profile=planned.job.profile,
+        context = RunContext(device=device, seed=planned.job.seed,
                              config=dict(planned.config.get(section) or {}), work_dir=work)
         if progress is not None:
             context.progress = progress

@@ -304,26 +304,23 @@ def _check_protocols(where: str, value: Any, protocols: list[str]) -> None:
 _BASE_CLASS = Labeler.__mro__[-2]  # bench.interface._Base: the constructor that stores any parameters
 
 
-def check_params(cls: type[Any], params: Any, section: str, name: str, profile: str,
+def check_params(cls: type[Any], params: Any, section: str, name: str,
                  forbidden: Iterable[Path | str] = ()) -> None:
     """Refuse unknown or bad parameters of a method (``section`` "method") or base tracker ("base").
 
-    Names are checked against the constructor's signature; a class that takes ``**params`` checks
-    them itself in an optional ``check_params(params, profile)`` classmethod. Values are checked by
-    building the object: constructors only store and check their parameters (the scikit-learn
-    contract), so this runs no training and touches no data (the firewall guards it as at run time).
+    The constructor's signature is the schema (scikit-learn's contract): names are checked against it
+    here, with a close name for a typo; a class that also takes ``**settings`` (sparse3dtrack's
+    per-module knobs) checks those names in its constructor. Values are checked by building the object:
+    constructors only store and check their parameters, so this runs no training and touches no data
+    (the firewall guards it as at run time).
     """
     if params is None:
         params = {}
     if not isinstance(params, dict):
         raise ConfigError(f"{section}: expected a mapping of {name}'s parameters, got {params!r}")
-    hook = getattr(cls, "check_params", None)
-    signature = inspect.signature(cls)
-    fields = signature.parameters.values()
-    # A class that neither declares parameters nor checks them (the interface's generic constructor,
-    # e.g. sparse and oracle) takes none.
-    generic = cls.__init__ is getattr(_BASE_CLASS, "__init__", None) and not callable(hook)
-    if generic and params:
+    fields = inspect.signature(cls).parameters.values()
+    # A class without a constructor of its own (e.g. sparse and oracle) takes no parameters.
+    if cls.__init__ is getattr(_BASE_CLASS, "__init__", None) and params:
         raise ConfigError(f"{name} takes no parameters; got {section}.{next(iter(params))}")
     if not any(p.kind is p.VAR_KEYWORD for p in fields):
         known = [p.name for p in fields if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -331,8 +328,6 @@ def check_params(cls: type[Any], params: Any, section: str, name: str, profile: 
             if key not in known:
                 raise _unknown(f"{section} parameter of {name} ({section}.{key}):", key, known)
     try:
-        if callable(hook):
-            hook(dict(params), profile)
         with firewall.guard(forbidden):
             cls(**params)
     except (ValueError, TypeError, KeyError) as err:
@@ -389,9 +384,9 @@ def check_config(job: Job, config: dict[str, Any], method_cls: type[Any], base_c
             _check_protocols(f"eval.datasets.{dataset}.{kind}", names, protocols)
     if "pseudolabel" in evaluation:
         _check_protocols("eval.pseudolabel", evaluation["pseudolabel"], protocols)
-    check_params(method_cls, config.get("method"), "method", job.method, job.profile, forbidden)
+    check_params(method_cls, config.get("method"), "method", job.method, forbidden)
     if base_cls is not None:
-        check_params(base_cls, config.get("base"), "base", str(job.base), job.profile, forbidden)
+        check_params(base_cls, config.get("base"), "base", str(job.base), forbidden)
     elif config.get("base"):
         raise ConfigError(f"base.* settings given, but {job.method} runs without a base tracker "
                           f"(--base NAME to train one)")

@@ -1,25 +1,28 @@
-"""The labeler's settings: profiles composing the modules' own profiles, and the paper's ablation rows.
+"""The labeler's settings: the paper's ablation switches, the per-module knobs, and the ablation rows.
 
 A labeler run is described by flat parameters (constructor keywords, ``--set method.<name>=...``):
 
 - the switches the paper ablates: ``mining`` (Table 2, A1-A4), ``use_depth`` (Table 3, D1/D2),
   ``yaw_mode`` (Table 3, Y1-Y3), ``conf_weighting`` and ``fncomp`` (Table 5, B1-B3); Table 4's
-  Q1-Q4 are the run's budget (:data:`ABLATION_BUDGETS`), not a parameter;
-- ``ablation``: a row name ("A1", "D1", ...) whose overrides apply first (explicit parameters win);
-- ``weights`` (local ViT weights for the encoder; None = CNN from scratch), ``threads``, ``profile``
-  (default: the run's profile);
+  Q1-Q4 are the run's budget (:data:`ABLATION_BUDGETS`), not a parameter. Left unset (None) they
+  are the paper's Table 1 model (row B3), or the row that ``ablation`` names;
+- ``ablation``: a row name ("A1", "D1", ...) whose switches apply where none is given explicitly;
+- ``weights`` (local ViT weights for the encoder; None = CNN from scratch), ``threads``;
 - ``drop_pseudolabels``: a planted regression for measuring the gate's power (:mod:`bench.labels.degrade`):
   that share of the output boxes is dropped (seeded) before FNComp and the base tracker; 0 (default) changes nothing;
 - per-module knobs as ``<module>_<key>`` with module one of matcher, depth, geometry, propagate,
   fncomp (e.g. ``matcher_steps=300``, ``fncomp_floor=0.2``), and the propagation thresholds by
   their short names (``conf_drop``, ``conf_update``, ``patience``, ``agree_iou``, ``dedupe_iou``).
+  Each module declares its knobs once, with their defaults, in its own ``DEFAULTS``; a profile's
+  values live in its YAML (``methods.sparse3dtrack`` in ``bench/profiles/*.yaml``).
 
-:func:`resolve_params` turns (parameters, profile) into one cfg dict per module: the module's
-``PROFILES[profile]``, then this file's per-profile extras, then the user's overrides.
+:func:`resolve_params` turns the parameters into one cfg dict per module (the knobs given; each module
+fills in its own ``DEFAULTS``) plus the switches.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from typing import Any
 
@@ -38,7 +41,6 @@ SWITCHES: dict[str, Any] = {
     "fncomp": True,
     "weights": None,
     "threads": None,
-    "profile": None,
     "ablation": None,
     "drop_pseudolabels": 0.0,
 }
@@ -55,18 +57,6 @@ MODULES: dict[str, str] = {
 # Short names for the propagation thresholds (the knobs tuned most).
 ALIASES: dict[str, tuple[str, str]] = {
     key: ("propagate", key) for key in ("conf_drop", "conf_update", "patience", "agree_iou", "dedupe_iou")
-}
-
-PROFILE_NAMES: tuple[str, ...] = ("smoke", "quick", "paper")
-
-# Per labeler profile: settings on top of each module's own PROFILES[profile] (modules without
-# PROFILES, e.g. propagation, take only these). The quick profile's training budgets are step counts in
-# the modules' own quick profiles (no clock decides what is computed: they are what the former CPU-second
-# limits allowed on a free core); propagation's thresholds were tuned on synth-kitti quick (docs/benchmarks.md).
-PROFILES: dict[str, dict[str, dict]] = {
-    "smoke": {"propagate": {}, "fncomp": {}},
-    "quick": {"propagate": {}, "fncomp": {}},
-    "paper": {"propagate": {}, "fncomp": {}},
 }
 
 # The paper's ablation rows (Tables 2, 3, 5) as labeler parameter overrides; all but B3 are without FNComp, as printed.
@@ -93,19 +83,32 @@ def _module(name: str) -> Any:
 
 
 def module_profile(module: str, profile: str) -> dict:
-    """The module's own settings for ``profile`` composed with this labeler's extras (a fresh dict)."""
-    if profile not in PROFILE_NAMES:
-        raise ValueError(f"unknown profile {profile!r}; known: {list(PROFILE_NAMES)}")
-    own = getattr(_module(module), "PROFILES", {}).get(profile, {})
-    return {**own, **PROFILES[profile].get(module, {})}
+    """A built-in profile's settings of one module (from its YAML's ``methods.sparse3dtrack``): for tests and
+    benchmarks that train one module alone. The labeler itself only sees its constructor parameters."""
+    from bench.config import method_params
+
+    return resolve_params(method_params(profile, "sparse3dtrack"))[module]
 
 
-def resolve_params(params: dict[str, Any], profile: str) -> dict[str, Any]:
-    """(labeler parameters, profile) -> {"switches": {...}, "matcher": cfg, "depth": cfg, ...}.
+def parameter_names() -> list[str]:
+    """Every parameter name the labeler takes: switches, aliases and each module's ``<module>_<setting>``."""
+    names = [*SWITCHES, *ALIASES]
+    for module in MODULES:
+        names += [f"{module}_{key}" for key in getattr(_module(module), "DEFAULTS", {})]
+    return sorted(set(names))
+
+
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key, parameter_names(), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def resolve_params(params: dict[str, Any]) -> dict[str, Any]:
+    """labeler parameters -> {"switches": {...}, "matcher": cfg, "depth": cfg, ...}.
 
     Raises ValueError naming the parameter for an unknown name, ablation row or switch value.
     """
-    params = dict(params)
+    params = {k: v for k, v in params.items() if v is not None or k not in SWITCHES}  # None: unset
     ablation = params.get("ablation")
     if ablation is not None:
         if ablation in ABLATION_BUDGETS:
@@ -114,22 +117,17 @@ def resolve_params(params: dict[str, Any], profile: str) -> dict[str, Any]:
         if ablation not in ABLATIONS:
             raise ValueError(f"unknown ablation {ablation!r}; known: {sorted(ABLATIONS)}")
         params = {**ABLATIONS[ablation], **params}
-    profile = params.get("profile") or profile
     switches = {key: params.pop(key, default) for key, default in SWITCHES.items()}
-    switches["profile"] = profile
-    modules = {name: module_profile(name, profile) for name in MODULES}
+    modules: dict[str, dict] = {name: {} for name in MODULES}
     for key, value in params.items():
         if key in ALIASES:
             module, sub = ALIASES[key]
         else:
             module, _, sub = key.partition("_")
-            if module not in MODULES or not sub:
-                raise ValueError(f"unknown sparse3dtrack parameter {key!r}; known: {sorted(SWITCHES)}, "
-                                 f"{sorted(ALIASES)} and <module>_<setting> for modules {sorted(MODULES)}")
-        known = getattr(_module(module), "DEFAULTS", {})
-        if sub not in known:
-            raise ValueError(f"unknown sparse3dtrack parameter {key!r}: {module} has no setting {sub!r}; "
-                             f"known: {sorted(known)}")
+            if module not in MODULES or not sub or sub not in getattr(_module(module), "DEFAULTS", {}):
+                raise TypeError(f"sparse3dtrack has no parameter {key!r}{_did_you_mean(key)}; known: "
+                                f"{sorted(SWITCHES)}, {sorted(ALIASES)} and <module>_<setting> for the settings "
+                                f"of modules {sorted(MODULES)} (their DEFAULTS)")
         modules[module][sub] = value
     mining = switches["mining"]
     if isinstance(mining, str):

@@ -42,20 +42,6 @@ DEFAULTS: dict = {
     "ssim_weight": 0.85,
 }
 
-PROFILES: dict[str, dict] = {
-    "smoke": {"steps": 6, "batch_size": 2, "width": 8, "feat_channels": 16},
-    # 0.375 x 416x128 = 160x48 working size (abs-rel 0.28 on val); 0.5x with 550 steps cost the same for
-    # abs-rel 0.30. 700 steps: the former 85 CPU-s limit never bound on a free core (all 700 in 48 CPU-s:
-    # synth-kitti quick, seed 0, one torch thread, the shared 2-core Intel Xeon alone, 2026-12-02), so the
-    # step count is what it effectively trained; it bound only under load, which made results load-dependent.
-    "quick": {"scale": 0.375, "steps": 700, "batch_size": 4},
-    # Paper 4.2: SGD, LR dropped by 10x twice, trained independently of the rest at full resolution.
-    # The epoch counts and the learning rate are not legible in our copy; these are our choices.
-    "paper": {"scale": 1.0, "width": 32, "feat_channels": 64, "steps": 20000, "batch_size": 8,
-              "optimizer": "sgd", "lr": 1e-2, "momentum": 0.9, "weight_decay": 1e-4, "lr_drops": (0.6, 0.85)},
-}
-
-
 def normalise(images_uint8: torch.Tensor) -> torch.Tensor:
     """uint8 (B, 3, H, W) -> float, the convention every sparse3dtrack network shares."""
     if images_uint8.ndim != 4 or images_uint8.shape[1] != 3:

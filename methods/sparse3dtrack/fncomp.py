@@ -49,13 +49,6 @@ DEFAULTS: dict = {
     "out_stride": 4,  # weight-map resolution relative to the native image (CenterTrack's output stride)
 }
 
-PROFILES: dict[str, dict] = {
-    "smoke": {"steps": 5, "batch_frames": 4},
-    "quick": {"steps": 200},
-    "paper": {"steps": 2000, "hidden": 64},
-}
-
-
 def resolve(cfg: dict | None) -> dict:
     cfg = {**DEFAULTS, **(cfg or {})}
     unknown = set(cfg) - set(DEFAULTS)

@@ -58,19 +58,6 @@ DEFAULTS: dict = {
     "reference": "pinhole",
 }
 
-PROFILES: dict[str, dict] = {
-    "smoke": {"steps": 8, "batch_size": 16, "dim": 32, "width": 16, "queries": 2},
-    # 900 steps: the former 50 CPU-s limit never bound on a free core (all 900 in 36 CPU-s, frame bank
-    # included: synth-kitti quick, budget 4, seed 0, one torch thread, the shared 2-core Intel Xeon alone,
-    # 2026-12-02); it bound only under load (804-859 steps in docs/benchmarks.md), making results load-dependent.
-    "quick": {"steps": 900, "batch_size": 64},
-    # Paper 4.2: SGD with momentum and weight decay, LR scaled down three times; the numbers are not
-    # legible in our copy, so these are our choices at that shape.
-    "paper": {"crop_size": 48, "dim": 128, "layers": 2, "queries": 8, "width": 48, "steps": 20000,
-              "batch_size": 32, "optimizer": "sgd", "lr": 1e-2, "momentum": 0.9, "weight_decay": 1e-4,
-              "lr_drops": (0.5, 0.75, 0.9)},
-}
-
 _NUM_CLASSES = len(CLASSES)
 _BOX_FEATURES = 11 + _NUM_CLASSES
 _YAW_OUTPUTS = {"keypoints": 7, "regression": 2, "bins": 8}

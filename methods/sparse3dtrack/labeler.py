@@ -16,7 +16,7 @@ the geometry module alone. Parameters: see :mod:`.config`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -58,19 +58,24 @@ class _GeometryLabeler(Labeler):
     default_base: ClassVar[str] = "centertrack"
     name: ClassVar[str] = "sparse3dtrack"
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
+    def __init__(self, *, mining: str | Sequence[str] | None = None, use_depth: bool | None = None,
+                 yaw_mode: str | None = None, conf_weighting: bool | None = None, fncomp: bool | None = None,
+                 ablation: str | None = None, weights: str | None = None, threads: int | None = None,
+                 drop_pseudolabels: float = 0.0, **module_settings: Any) -> None:
+        """The switches (None: the paper's model, or the ``ablation`` row's value) and run settings are named
+        here; ``module_settings`` are ``<module>_<setting>`` knobs, each declared once in its module's
+        ``DEFAULTS`` (see :mod:`.config`): an unknown name is refused here, with a close name."""
+        super().__init__(mining=mining, use_depth=use_depth, yaw_mode=yaw_mode, conf_weighting=conf_weighting,
+                         fncomp=fncomp, ablation=ablation, weights=weights, threads=threads,
+                         drop_pseudolabels=drop_pseudolabels, **module_settings)
+        self.params = {k: v for k, v in self.params.items() if v is not None}  # None: not set
+        resolve_params(self.params)  # checks every name and switch value now, at plan time
         self.depth: torch.nn.Module | None = None
         self.geometry: torch.nn.Module | None = None
         self.history: dict[str, list[dict]] = {}
 
-    @classmethod
-    def check_params(cls, params: dict[str, Any], profile: str) -> None:
-        """Raise ValueError for an unknown parameter or a bad switch: bench checks this at plan time."""
-        resolve_params(params, profile)
-
     def _setup(self, ctx: RunContext) -> tuple[dict[str, Any], str]:
-        cfg = resolve_params(self.params, ctx.profile)
+        cfg = resolve_params(self.params)
         if cfg["switches"]["threads"] is not None:
             torch.set_num_threads(int(cfg["switches"]["threads"]))
         return cfg, _device(ctx)
@@ -153,9 +158,8 @@ class Sparse3DTrack(_GeometryLabeler):
         if labels.empty:
             raise ValueError("sparse3dtrack: the budget holds no labelled object with a 3D box to learn from")
         sw = cfg["switches"]
-        ctx.logger.info("sparse3dtrack: profile %s, %d labels of %d tracks, mining %s, depth %s, yaw %s",
-                        sw["profile"], len(labels), labels.groupby(["seq", "track_id"]).ngroups, sw["mining"],
-                        sw["use_depth"], sw["yaw_mode"])
+        ctx.logger.info("sparse3dtrack: %d labels of %d tracks, mining %s, depth %s, yaw %s", len(labels),
+                        labels.groupby(["seq", "track_id"]).ngroups, sw["mining"], sw["use_depth"], sw["yaw_mode"])
         matcher_cfg = dict(cfg["matcher"])
         if sw["weights"] is not None:  # local DINOv2-style weights: the frozen ViT encoder + trainable adapter
             matcher_cfg.update(encoder="vit", weights=sw["weights"])

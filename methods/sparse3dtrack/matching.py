@@ -77,20 +77,6 @@ DEFAULTS: dict = {
     "train_crop": (128, 192),
 }
 
-PROFILES: dict[str, dict] = {
-    "smoke": {"steps": 4, "batch_size": 4, "width": 8, "channels": 32, "template_size": 5, "waypoint_start": 0.0,
-              "waypoint_min_conf": 0.0},
-    # 550 steps: what the former 140 CPU-s limit (with steps 1000) let this trainer complete on a free core
-    # (548 / 568 / 549 steps for seeds 0 / 1 / 2 in 140-142 CPU-s: synth-kitti quick, budget 4, one torch
-    # thread, this job alone on the shared 2-core Intel Xeon, 2026-12-02; counted as len(history) of the
-    # time-limited code). A step count, so the result no longer depends on the machine's load.
-    "quick": {"steps": 550, "batch_size": 8, "width": 16},
-    # Paper 4.2: SGD with momentum, step LR drops, flips + colour jitter. The epoch counts, learning rate
-    # and batch size are not legible in our copy of the paper; these are our choices for a GPU run.
-    "paper": {"steps": 20000, "batch_size": 16, "width": 32, "channels": 128, "heads": 8, "optimizer": "sgd",
-              "lr": 1e-2, "momentum": 0.9, "weight_decay": 1e-4, "lr_drops": (0.5, 0.75, 0.9)},
-}
-
 MODEL_KEYS = ("channels", "width", "encoder", "weights", "template_size", "context", "heads", "tau", "window",
               "window_margin", "window_influence")
 

@@ -36,3 +36,11 @@ def toy_scene(num_frames: int = 6, seed: int = 0, name: str = "toy") -> tuple[Se
     seq = Sequence(name=name, images=images, intrinsics=K, cam_to_world=np.repeat(np.eye(4)[None], num_frames, 0),
                    timestamps=np.arange(num_frames) / 10.0, image_size=SIZE)
     return seq, make_tracks(rows)
+
+
+def profile_config(profile: str, overrides: dict | None = None) -> dict:
+    """The settings dict CenterTrack's training functions read for a built-in profile (its YAML section)."""
+    from baselines.centertrack.learner import CenterTrackLearner
+    from bench.config import method_params
+
+    return CenterTrackLearner(**{**method_params(profile, "centertrack"), **(overrides or {})}).config()

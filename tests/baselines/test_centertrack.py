@@ -10,7 +10,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from centertrack_toy import SIZE, K, toy_scene  # noqa: E402
+from centertrack_toy import SIZE, K, profile_config, toy_scene  # noqa: E402
 
 from baselines.centertrack.decode import Detections, decode  # noqa: E402
 from baselines.centertrack.infer import track_sequences  # noqa: E402
@@ -18,7 +18,7 @@ from baselines.centertrack.losses import centertrack_loss, focal_loss  # noqa: E
 from baselines.centertrack.model import CenterTrackNet, ModelConfig, load_weights, save_weights  # noqa: E402
 from baselines.centertrack.targets import DOWN, objects_from_table, render_targets  # noqa: E402
 from baselines.centertrack.tracker import Tracker  # noqa: E402
-from baselines.centertrack.train import build_model, resolve_config, train  # noqa: E402
+from baselines.centertrack.train import build_model, train  # noqa: E402
 from bench.data.tracks import TRACK_COLUMNS, validate_tracks  # noqa: E402
 
 WO, HO = SIZE[0] // DOWN, SIZE[1] // DOWN
@@ -151,7 +151,7 @@ def test_tracker_links_by_offset_and_births_and_kills_tracks():
 
 def test_smoke_training_lowers_loss_and_predicts_track_tables(tmp_path):
     seq, tracks = toy_scene()
-    cfg = resolve_config("smoke", {"input_size": SIZE, "steps": 48})  # 48: half the samples are mirrored
+    cfg = profile_config("smoke", {"input_size": SIZE, "steps": 48})  # 48: half the samples are mirrored
     model, history = train({"toy": seq}, tracks, ("Car",), cfg, seed=0)
     losses = [h["total"] for h in history]
     assert np.mean(losses[-4:]) < 0.7 * np.mean(losses[:4])
@@ -179,13 +179,13 @@ def test_native_input_size_keeps_the_images_shape_rounded_up_to_the_backbone_str
 
     from baselines.centertrack.train import resolve_input_size
 
-    cfg = resolve_config("quick")
+    cfg = profile_config("quick")
     assert cfg["input_size"] == "native"
     kitti = resolve_input_size(cfg, {"a": SimpleNamespace(image_size=(416, 128))})
     assert kitti["input_size"] == (416, 128)  # already a multiple of 32: unchanged
     nusc = resolve_input_size(cfg, {"a": SimpleNamespace(image_size=(384, 216))})
     assert nusc["input_size"] == (384, 224)  # 16:9 kept, not squeezed into KITTI's 416x128
-    fixed = resolve_config("quick", {"input_size": (128, 64)})
+    fixed = profile_config("quick", {"input_size": (128, 64)})
     assert resolve_input_size(fixed, {"a": SimpleNamespace(image_size=(384, 216))})["input_size"] == (128, 64)
     with pytest.raises(ValueError, match="native"):
         resolve_input_size(cfg, {})

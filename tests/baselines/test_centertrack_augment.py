@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from centertrack_toy import SIZE, K, toy_scene  # noqa: E402
+from centertrack_toy import SIZE, K, profile_config, toy_scene  # noqa: E402
 
 from baselines.centertrack.targets import Objects, flip_intrinsics, flip_objects  # noqa: E402
-from baselines.centertrack.train import _update_average, build_model, make_sample, prepare, resolve_config  # noqa: E402
+from baselines.centertrack.train import _update_average, build_model, make_sample, prepare  # noqa: E402
 from bench.data.geometry import observation_angle, project_boxes_2d  # noqa: E402
 
 
@@ -34,10 +34,10 @@ def test_mirrored_3d_boxes_project_onto_the_mirrored_2d_boxes():
 
 def test_a_mirrored_sample_has_the_mirrored_targets():
     seq, tracks = toy_scene()
-    data = prepare({"toy": seq}, tracks, ("Car",), resolve_config("smoke", {"input_size": SIZE}))[0]
-    plain = make_sample(data, 2, resolve_config("smoke", {"input_size": SIZE, "flip": 0.0}), 1,
+    data = prepare({"toy": seq}, tracks, ("Car",), profile_config("smoke", {"input_size": SIZE}))[0]
+    plain = make_sample(data, 2, profile_config("smoke", {"input_size": SIZE, "flip": 0.0}), 1,
                         np.random.default_rng(0))
-    mirrored = make_sample(data, 2, resolve_config("smoke", {"input_size": SIZE, "flip": 1.0}), 1,
+    mirrored = make_sample(data, 2, profile_config("smoke", {"input_size": SIZE, "flip": 1.0}), 1,
                            np.random.default_rng(0))
     assert mirrored["flip"] and not plain["flip"]
     np.testing.assert_allclose(mirrored["hm"], plain["hm"][..., ::-1])
@@ -52,7 +52,7 @@ def test_a_mirrored_sample_has_the_mirrored_targets():
 
 
 def test_weight_average_blends_floats_and_copies_counters():
-    cfg = resolve_config("smoke", {"input_size": SIZE})
+    cfg = profile_config("smoke", {"input_size": SIZE})
     average, model = build_model(cfg, 1), build_model(cfg, 1)
     for p in model.parameters():
         torch.nn.init.normal_(p)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from centertrack_toy import SIZE, K, toy_scene  # noqa: E402
+from centertrack_toy import SIZE, K, profile_config, toy_scene  # noqa: E402
 
 from baselines.centertrack.decode import decode  # noqa: E402
 from baselines.centertrack.learner import CenterTrackLearner  # noqa: E402
@@ -22,7 +22,8 @@ from baselines.centertrack.targets import (  # noqa: E402
     objects_from_table,
     render_targets,
 )
-from baselines.centertrack.train import build_model, resolve_config  # noqa: E402
+from baselines.centertrack.train import build_model  # noqa: E402
+from bench.config import method_params  # noqa: E402
 from bench.interface import RunContext, SplitView, TrainView  # noqa: E402
 
 WO, HO = SIZE[0] // DOWN, SIZE[1] // DOWN
@@ -102,7 +103,7 @@ def test_prior_clamps_degenerate_box_heights_to_one_pixel():
 
 
 def test_direct_is_the_default_everywhere_and_unchanged():
-    assert resolve_config("smoke")["depth_mode"] == "direct"
+    assert profile_config("smoke")["depth_mode"] == "direct"
     _, tracks = toy_scene()
     t = targets(tracks)
     for key, value in targets(tracks, depth_mode="direct").items():
@@ -120,14 +121,14 @@ def test_direct_is_the_default_everywhere_and_unchanged():
     assert log["dep"] == pytest.approx(float(expect), rel=1e-5)
     # The direct model starts at 20 m; the geometric one at the prior (zero residual).
     def dep_bias(**overrides):
-        return float(build_model(resolve_config("smoke", overrides), 1).heads["dep"].bias[0].detach())
+        return float(build_model(profile_config("smoke", overrides), 1).heads["dep"].bias[0].detach())
 
     assert dep_bias() == pytest.approx(-np.log(20.0)) and dep_bias(depth_mode="geometric") == 0.0
 
 
 def test_unknown_depth_mode_is_a_clear_error():
     with pytest.raises(ValueError, match="depth_mode"):
-        resolve_config("smoke", {"depth_mode": "stereo"})
+        profile_config("smoke", {"depth_mode": "stereo"})
     _, tracks = toy_scene()
     with pytest.raises(ValueError, match="depth_mode"):
         targets(tracks, depth_mode="log")
@@ -136,9 +137,10 @@ def test_unknown_depth_mode_is_a_clear_error():
 def test_geometric_training_and_checkpoint_keep_the_mode(tmp_path):
     seq, tracks = toy_scene(num_frames=5)
     train_view = TrainView(name="train", sequences={"toy": seq}, frame_rate=10.0, labels=tracks, budget=None)
-    ctx = RunContext(profile="smoke", seed=1, work_dir=tmp_path,
-                     config={"input_size": SIZE, "track_thresh": 0.005, "new_thresh": 0.005, "max_depth": 1e9})
-    learner = CenterTrackLearner(steps=3, threads=1, depth_mode="geometric")
+    ctx = RunContext(seed=1, work_dir=tmp_path)
+    params = {**method_params("smoke", "centertrack"), "input_size": SIZE, "track_thresh": 0.005,
+              "new_thresh": 0.005, "max_depth": 1e9}
+    learner = CenterTrackLearner(**{**params, "steps": 3}, threads=1, depth_mode="geometric")
     learner.fit(train_view, tracks, ctx)
     # Starting at the prior, the log-residual loss is small and finite from the first step.
     assert all(0 <= h["dep"] < 1 for h in learner.history_)
@@ -147,7 +149,7 @@ def test_geometric_training_and_checkpoint_keep_the_mode(tmp_path):
     assert len(pred) > 0
     state = learner.state_dict()
     # A learner restored without being told the mode decodes the way the checkpoint was trained.
-    restored = CenterTrackLearner()
+    restored = CenterTrackLearner(**params)
     restored.load_state_dict(state)
     assert restored.config_["depth_mode"] == "geometric"
     again = restored.predict(val, ctx)

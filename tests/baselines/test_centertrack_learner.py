@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from centertrack_toy import SIZE, toy_scene  # noqa: E402
 
 from baselines.centertrack.learner import CHECKPOINT, CenterTrackLearner  # noqa: E402
+from bench.config import method_params  # noqa: E402
 from bench.data.tracks import TRACK_COLUMNS, validate_tracks  # noqa: E402
 from bench.interface import RunContext, SplitView, TrainView  # noqa: E402
 from bench.registry import get_method  # noqa: E402
@@ -34,9 +35,10 @@ def test_learner_fits_predicts_and_restores(tmp_path):
     labels.loc[labels.index[-1], "conf"] = 0.2
     train = TrainView(name="train", sequences={"toy": seq}, frame_rate=10.0, labels=labels, budget=None)
     seen = []
-    ctx = RunContext(profile="smoke", seed=1, work_dir=tmp_path, progress=lambda d, t, w: seen.append((d, t)),
-                     config={"input_size": SIZE, "track_thresh": 0.005, "new_thresh": 0.005})
-    learner = CenterTrackLearner(steps=4, threads=1)
+    ctx = RunContext(seed=1, work_dir=tmp_path, progress=lambda d, t, w: seen.append((d, t)))
+    params = {**method_params("smoke", "centertrack"), "input_size": SIZE, "track_thresh": 0.005,
+              "new_thresh": 0.005, "steps": 4}
+    learner = CenterTrackLearner(**params, threads=1)
     learner.fit(train, labels, ctx)
     assert seen[-1] == (4, 4) and (tmp_path / CHECKPOINT).exists()
     assert learner.classes_ == ("Car",)
@@ -50,7 +52,7 @@ def test_learner_fits_predicts_and_restores(tmp_path):
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     path = tmp_path / "state.pt"
     torch.save(state, path)
-    restored = CenterTrackLearner(steps=4)
+    restored = CenterTrackLearner(**params)
     restored.load_state_dict(torch.load(path, weights_only=True))
     again = restored.predict(val, ctx)
     assert restored.classes_ == ("Car",)
@@ -59,9 +61,10 @@ def test_learner_fits_predicts_and_restores(tmp_path):
     # Nothing is reported beyond the farthest training label (kept in the state), nor beyond a max_depth asked for.
     assert restored.config_["max_depth"] == learner.config_["max_depth"] == labels["z"].max()
     assert (pred["z"] <= labels["z"].max()).all()
-    near = RunContext(profile="smoke", seed=1, work_dir=tmp_path,
-                      config={**ctx.config, "max_depth": float(pred["z"].min()) - 1e-3})
-    assert len(learner.predict(val, near)) == 0
+    learner.set_params(max_depth=float(pred["z"].min()) - 1e-3)
+    assert len(learner.predict(val, ctx)) == 0
+    with pytest.raises(TypeError, match="max_dpeth"):
+        learner.set_params(max_dpeth=3.0)
 
 
 def test_registered_under_its_name():

@@ -105,14 +105,20 @@ def fixture_metrics() -> dict[str, Any]:
 
 
 def resolved_parameters() -> dict[str, Any]:
-    """What each method's code ends up using per built-in profile (the refactor moves where these live)."""
-    from baselines.centertrack.train import resolve_config
+    """What each method's code ends up using per built-in profile (the refactor moved where these live).
+
+    Recorded before the refactor from the profile tables in baselines/centertrack/train.py and
+    methods/sparse3dtrack/config.py; measured now from the profile YAMLs and the constructors."""
+    from baselines.centertrack.learner import CenterTrackLearner
+    from bench.config import method_params
     from methods.sparse3dtrack.config import resolve_params
 
     out: dict[str, Any] = {}
     for profile in ("smoke", "quick", "paper"):
-        out[f"centertrack/{profile}"] = json.loads(json.dumps(resolve_config(profile), sort_keys=True))
-        out[f"sparse3dtrack/{profile}"] = json.loads(json.dumps(resolve_params({}, profile), sort_keys=True))
+        ct = CenterTrackLearner(**method_params(profile, "centertrack")).config()
+        out[f"centertrack/{profile}"] = json.loads(json.dumps(ct, sort_keys=True))
+        s3 = resolve_params(method_params(profile, "sparse3dtrack"))
+        out[f"sparse3dtrack/{profile}"] = json.loads(json.dumps(s3, sort_keys=True))
     return out
 
 

@@ -108,7 +108,9 @@ def test_fncomp_head_takes_its_steps_whatever_the_clock(world, monkeypatch):
 
 
 def test_centertrack_takes_its_steps_whatever_the_clock(world, monkeypatch):
-    from baselines.centertrack.train import resolve_config, train
+    from baselines.centertrack.learner import CenterTrackLearner
+    from baselines.centertrack.train import train
+    from bench.config import method_params
 
     ds, _ = world
     tracks = ds.train.tracks
@@ -116,15 +118,19 @@ def test_centertrack_takes_its_steps_whatever_the_clock(world, monkeypatch):
     sequences = {n: ds.train.sequences[n] for n in names}
     tracks = tracks[tracks["seq"].isin(names)]
     classes = tuple(c for c in CLASSES if c in set(tracks["cls"]))
-    cfg = resolve_config("quick", {"steps": STEPS})
+    cfg = CenterTrackLearner(**{**method_params("quick", "centertrack"), "steps": STEPS}).config()
     _same_training(*_twice(monkeypatch, lambda: train(sequences, tracks, classes, cfg, seed=0)[1]))
 
 
 def test_no_quick_profile_has_a_time_budget():
-    from baselines.centertrack.train import PROFILES as CENTERTRACK
-    from methods.sparse3dtrack.config import MODULES
+    import inspect
 
-    for module in MODULES:
-        for profile in ("smoke", "quick", "paper"):
-            assert not any("time" in key or "deadline" in key for key in module_profile(module, profile)), module
-    assert not any("time" in key for profile in CENTERTRACK.values() for key in profile)
+    from baselines.centertrack.learner import CenterTrackLearner
+    from bench.config import method_params, profile_names
+    from methods.sparse3dtrack.config import parameter_names
+
+    names = [*inspect.signature(CenterTrackLearner).parameters, *parameter_names()]
+    for profile in profile_names():
+        for method in ("centertrack", "sparse3dtrack", "sparse3dtrack-lift"):
+            names += list(method_params(profile, method))
+    assert names and not any("time" in key or "deadline" in key for key in names)

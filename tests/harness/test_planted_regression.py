@@ -73,7 +73,7 @@ def test_labelers_declare_the_switch():
     assert Interpolate().drop_pseudolabels == 0.0
     with pytest.raises(ValueError, match="drop_pseudolabels"):
         Interpolate(drop_pseudolabels=1.5)
-    assert resolve_params({}, "smoke")["switches"]["drop_pseudolabels"] == 0.0
-    assert resolve_params({"drop_pseudolabels": 0.3}, "smoke")["switches"]["drop_pseudolabels"] == 0.3
+    assert resolve_params({})["switches"]["drop_pseudolabels"] == 0.0
+    assert resolve_params({"drop_pseudolabels": 0.3})["switches"]["drop_pseudolabels"] == 0.3
     with pytest.raises(ValueError, match="drop_pseudolabels"):
-        resolve_params({"drop_pseudolabels": -1}, "smoke")
+        resolve_params({"drop_pseudolabels": -1})

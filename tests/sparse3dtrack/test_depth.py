@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from methods.sparse3dtrack.config import module_profile
 from methods.sparse3dtrack.depth import (
-    PROFILES,
     DepthNet,
     _relative_pose,
     _work_size,
@@ -70,7 +70,7 @@ def test_training_lowers_the_reprojection_loss_on_fixed_frames(smoke):
     seqs = smoke.train.sequences
     # The default LR (1e-3). At 2e-3 batch-2 Adam is noisy enough that one 40-step trajectory can end above its start
     # on some CPUs (seed 0 on an AVX-512 Xeon: loss ratio 1.07; seeds 1-2 there and every seed at 1e-3: 0.79-0.85).
-    cfg = {**PROFILES["smoke"], "steps": 40}
+    cfg = {**module_profile("depth", "smoke"), "steps": 40}
 
     def loss(net: DepthNet) -> float:
         values = []
@@ -102,7 +102,7 @@ def test_training_lowers_the_reprojection_loss_on_fixed_frames(smoke):
 
 def test_training_is_deterministic_and_checks_its_settings(smoke):
     seqs = {k: v for k, v in smoke.train.sequences.items()}
-    cfg = {**PROFILES["smoke"], "steps": 2}
+    cfg = {**module_profile("depth", "smoke"), "steps": 2}
     a = train_depth(seqs, cfg, seed=3)[1]
     b = train_depth(seqs, cfg, seed=3)[1]
     assert [h["total"] for h in a] == [h["total"] for h in b]

@@ -25,12 +25,13 @@ def _slowed(sequences: dict, factor: float) -> dict:
 @pytest.fixture(scope="module")
 def trained(smoke):
     from bench.labels import sample_budget
-    from methods.sparse3dtrack.matching import PROFILES, train_matcher
+    from methods.sparse3dtrack.config import module_profile
+    from methods.sparse3dtrack.matching import train_matcher
     from methods.sparse3dtrack.propagate import encode_sequence
 
     labels = sample_budget(smoke.train.tracks, 4, seed=0)
     labels = labels[labels["cls"] != "DontCare"].reset_index(drop=True)
-    matcher, _ = train_matcher(smoke.train.sequences, labels, PROFILES["smoke"], seed=0)
+    matcher, _ = train_matcher(smoke.train.sequences, labels, module_profile("matcher", "smoke"), seed=0)
     features = {n: encode_sequence(matcher, s) for n, s in smoke.train.sequences.items()}
     return smoke, labels, matcher, features
 

@@ -9,10 +9,9 @@ import torch
 
 from bench.data.tracks import BOX3D_COLUMNS, DONTCARE
 from bench.labels import sample_budget
-from methods.sparse3dtrack.depth import PROFILES as DEPTH_PROFILES
+from methods.sparse3dtrack.config import module_profile
 from methods.sparse3dtrack.depth import train_depth
 from methods.sparse3dtrack.geometry import (
-    PROFILES,
     GeometryNet,
     _class_index,
     _frame_bank,
@@ -28,6 +27,8 @@ from methods.sparse3dtrack.geometry import (
 )
 from methods.sparse3dtrack.yaw import YAW_MODES
 
+SMOKE = module_profile("geometry", "smoke")
+
 
 @pytest.fixture(scope="module")
 def labels(smoke):
@@ -36,7 +37,7 @@ def labels(smoke):
 
 @pytest.fixture(scope="module")
 def depth(smoke):
-    return train_depth(smoke.train.sequences, DEPTH_PROFILES["smoke"], seed=0)[0]
+    return train_depth(smoke.train.sequences, module_profile("depth", "smoke"), seed=0)[0]
 
 
 def test_crop_samples_inside_the_box():
@@ -69,7 +70,7 @@ def _fixed_loss(model, depth, smoke, labels) -> float:
 
 
 def test_geometry_training_lowers_the_loss(smoke, labels, depth):
-    cfg = {**PROFILES["smoke"], "steps": 60, "jitter": 0.0}
+    cfg = {**SMOKE, "steps": 60, "jitter": 0.0}
     torch.manual_seed(0)
     rows = _labelled_rows(labels, smoke.train.sequences)
     untrained = GeometryNet(class_means_from_labels(rows), "keypoints", True, depth.feat_channels, 32, 1.15,
@@ -85,7 +86,7 @@ def test_geometry_training_lowers_the_loss(smoke, labels, depth):
 @pytest.mark.parametrize("use_depth", [True, False])
 def test_every_yaw_mode_trains_and_lifts(smoke, labels, depth, yaw_mode, use_depth):
     net = depth if use_depth else None
-    model, history = train_geometry(smoke.train.sequences, labels, net, PROFILES["smoke"], yaw_mode=yaw_mode, seed=1)
+    model, history = train_geometry(smoke.train.sequences, labels, net, SMOKE, yaw_mode=yaw_mode, seed=1)
     assert np.isfinite([h["total"] for h in history]).all()
     assert model.yaw_mode == yaw_mode and model.use_depth == use_depth
     boxes = smoke.val.tracks.head(40)
@@ -98,7 +99,7 @@ def test_every_yaw_mode_trains_and_lifts(smoke, labels, depth, yaw_mode, use_dep
 
 
 def test_lift_boxes_changes_only_the_3d_columns(smoke, labels, depth):
-    model, _ = train_geometry(smoke.train.sequences, labels, depth, PROFILES["smoke"], seed=0)
+    model, _ = train_geometry(smoke.train.sequences, labels, depth, SMOKE, seed=0)
     gt = smoke.val.tracks
     boxes = gt.sample(frac=1.0, random_state=0)  # shuffled, with a non-trivial index
     boxes = boxes.assign(**{c: np.nan for c in BOX3D_COLUMNS})
@@ -141,10 +142,10 @@ def test_decode_inverts_make_targets(smoke, labels):
 
 def test_clear_errors(smoke, labels, depth):
     with pytest.raises(ValueError, match="yaw_mode"):
-        train_geometry(smoke.train.sequences, labels, None, PROFILES["smoke"], yaw_mode="angles")
+        train_geometry(smoke.train.sequences, labels, None, SMOKE, yaw_mode="angles")
     with pytest.raises(ValueError, match="labelled rows"):
-        train_geometry(smoke.train.sequences, labels[labels["cls"] == DONTCARE], None, PROFILES["smoke"])
-    model, _ = train_geometry(smoke.train.sequences, labels, depth, PROFILES["smoke"])
+        train_geometry(smoke.train.sequences, labels[labels["cls"] == DONTCARE], None, SMOKE)
+    model, _ = train_geometry(smoke.train.sequences, labels, depth, SMOKE)
     with pytest.raises(ValueError, match="DepthNet"):
         lift_boxes(model, None, smoke.val.sequences, smoke.val.tracks)
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from bench import firewall
 from bench.cli import main
+from bench.config import method_params
 from bench.data.datasets import load_dataset
 from bench.data.tracks import BOX3D_COLUMNS, DONTCARE, validate_tracks
 from bench.interface import RunContext
@@ -19,28 +20,31 @@ from bench.labels import sample_budget
 from bench.runner.execute import load_weight_maps
 from bench.store import Store
 from methods.sparse3dtrack import depth, geometry, matching
-from methods.sparse3dtrack.config import ABLATION_BUDGETS, ABLATIONS, resolve_params
+from methods.sparse3dtrack.config import ABLATION_BUDGETS, ABLATIONS, module_profile, resolve_params
 from methods.sparse3dtrack.labeler import Sparse3DTrack, Sparse3DTrackLift
 
 KEYS = ["seq", "frame", "track_id"]
 
 
-def test_profiles_compose_the_module_profiles():
-    cfg = resolve_params({}, "smoke")
-    assert cfg["matcher"] == matching.PROFILES["smoke"]
-    assert cfg["depth"] == depth.PROFILES["smoke"] and cfg["geometry"] == geometry.PROFILES["smoke"]
+def test_a_profile_yaml_gives_the_module_settings_and_the_switches_default_to_the_papers_model():
+    smoke = method_params("smoke", "sparse3dtrack")
+    cfg = resolve_params(smoke)
+    assert cfg["matcher"]["steps"] == smoke["matcher_steps"] and cfg["depth"]["steps"] == smoke["depth_steps"]
+    assert cfg["geometry"] == module_profile("geometry", "smoke") and "steps" in cfg["geometry"]
+    assert set(cfg["matcher"]) <= set(matching.DEFAULTS) and set(cfg["depth"]) <= set(depth.DEFAULTS)
+    assert set(cfg["geometry"]) <= set(geometry.DEFAULTS)
     sw = cfg["switches"]
     assert sw["mining"] == list(matching.MINING) and sw["use_depth"] and sw["yaw_mode"] == "keypoints"
-    assert sw["conf_weighting"] and sw["fncomp"] and sw["profile"] == "smoke"  # Table 1's model (B3)
-    assert resolve_params({"profile": "quick"}, "smoke")["matcher"]["steps"] == matching.PROFILES["quick"]["steps"]
+    assert sw["conf_weighting"] and sw["fncomp"]  # Table 1's model (B3)
+    assert method_params("quick", "sparse3dtrack-lift") == method_params("quick", "sparse3dtrack")
 
 
 def test_flat_knobs_reach_their_module():
-    cfg = resolve_params({"matcher_steps": 7, "depth_steps": 3, "geometry_batch_size": 5, "conf_drop": 0.2,
-                          "patience": 9, "fncomp_floor": 0.3}, "quick")
+    cfg = resolve_params({**method_params("quick", "sparse3dtrack"), "matcher_steps": 7, "depth_steps": 3,
+                          "geometry_batch_size": 5, "conf_drop": 0.2, "patience": 9, "fncomp_floor": 0.3})
     assert cfg["matcher"]["steps"] == 7 and cfg["depth"]["steps"] == 3 and cfg["geometry"]["batch_size"] == 5
     assert cfg["propagate"] == {"conf_drop": 0.2, "patience": 9} and cfg["fncomp"]["floor"] == 0.3
-    assert cfg["matcher"]["width"] == matching.PROFILES["quick"]["width"]  # the rest of the profile stays
+    assert cfg["matcher"]["width"] == module_profile("matcher", "quick")["width"]  # the rest of the profile stays
 
 
 def test_every_ablation_row_resolves_and_explicit_parameters_win():
@@ -49,18 +53,18 @@ def test_every_ablation_row_resolves_and_explicit_parameters_win():
                 "B1": ("conf_weighting", False), "B3": ("fncomp", True)}
     assert set(ABLATIONS) == {"A1", "A2", "A3", "A4", "D1", "D2", "Y1", "Y2", "Y3", "B1", "B2", "B3"}
     for row in ABLATIONS:
-        sw = resolve_params({"ablation": row}, "smoke")["switches"]
+        sw = resolve_params({"ablation": row})["switches"]
         if row in expected:
             key, value = expected[row]
             assert sw[key] == value, row
-    assert resolve_params({"ablation": "A1", "mining": "support,cycle"}, "smoke")["switches"]["mining"] == [
+    assert resolve_params({"ablation": "A1", "mining": "support,cycle"})["switches"]["mining"] == [
         "support", "cycle"]
     assert ABLATION_BUDGETS == {"Q1": 2, "Q2": 4, "Q3": 8, "Q4": 16}
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ({"matcher_stepz": 3}, "matcher has no setting 'stepz'"),
-    ({"speed": 3}, "unknown sparse3dtrack parameter 'speed'"),
+    ({"matcher_stepz": 3}, "no parameter 'matcher_stepz' \\(did you mean 'matcher_steps'\\?\\)"),
+    ({"speed": 3}, "sparse3dtrack has no parameter 'speed'"),
     ({"ablation": "Q2"}, "is a budget"),
     ({"ablation": "Z9"}, "unknown ablation"),
     ({"mining": ["support", "magic"]}, "mining must be"),
@@ -68,8 +72,10 @@ def test_every_ablation_row_resolves_and_explicit_parameters_win():
     ({"fncomp": "yes"}, "fncomp must be true or false"),
 ])
 def test_bad_parameters_are_clear_errors(params, message):
-    with pytest.raises(ValueError, match=message):
-        resolve_params(params, "smoke")
+    with pytest.raises((ValueError, TypeError), match=message):
+        resolve_params(params)
+    with pytest.raises((ValueError, TypeError), match=message):  # the constructor refuses them too
+        Sparse3DTrack(**params)
 
 
 def test_cuda_without_a_gpu_is_a_clear_error(tmp_path):
@@ -78,7 +84,7 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path):
     dataset = load_dataset("synth-kitti", scale="smoke", seed=0)
     view = firewall.train_view(dataset.train, sample_budget(dataset.train.tracks, 2), dataset.frame_rate, budget=2)
     with pytest.raises(RuntimeError, match="no CUDA"):
-        Sparse3DTrack().fit(view, RunContext(device="cuda", profile="smoke", work_dir=tmp_path))
+        Sparse3DTrack().fit(view, RunContext(device="cuda", work_dir=tmp_path))
 
 
 def test_lift_only_labeler_keeps_labels_and_lifts_interpolated_2d_boxes(tmp_path):
@@ -88,8 +94,9 @@ def test_lift_only_labeler_keeps_labels_and_lifts_interpolated_2d_boxes(tmp_path
     dataset = load_dataset("synth-kitti", scale="smoke", seed=0)
     labels = sample_budget(dataset.train.tracks, 4, seed=0)
     view = firewall.train_view(dataset.train, labels, dataset.frame_rate, budget=4)
-    ctx = RunContext(profile="smoke", work_dir=tmp_path)
-    labeler = Sparse3DTrackLift(threads=1, use_depth=False)  # D1: the geometry alone, and faster
+    ctx = RunContext(work_dir=tmp_path)
+    # D1: the geometry alone, and faster
+    labeler = Sparse3DTrackLift(**method_params("smoke", "sparse3dtrack-lift"), threads=1, use_depth=False)
     labeler.fit(view, ctx)
     out = labeler.label(view, ctx)
     validate_tracks(out, "lift")

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from methods.sparse3dtrack.matching import PROFILES, QueryMatcher, box_iou, matching_losses, train_matcher
+from methods.sparse3dtrack.config import module_profile
+from methods.sparse3dtrack.matching import QueryMatcher, box_iou, matching_losses, train_matcher
 from methods.sparse3dtrack.mining import MINING, label_tracks
 
-SMOKE = PROFILES["smoke"]
+SMOKE = module_profile("matcher", "smoke")
 
 
 @pytest.fixture(scope="module")

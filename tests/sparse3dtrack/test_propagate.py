@@ -54,14 +54,15 @@ def trained():
 
     from bench.data.datasets import load_dataset
     from bench.labels import sample_budget
-    from methods.sparse3dtrack.matching import PROFILES, train_matcher
+    from methods.sparse3dtrack.config import module_profile
+    from methods.sparse3dtrack.matching import train_matcher
     from methods.sparse3dtrack.propagate import encode_sequence
 
     torch.set_num_threads(1)
     dataset = load_dataset("synth-kitti", scale="smoke", seed=0)
     labels = sample_budget(dataset.train.tracks, 4, seed=0)
     labels = labels[labels["cls"] != "DontCare"].reset_index(drop=True)
-    matcher, _ = train_matcher(dataset.train.sequences, labels, PROFILES["smoke"], seed=0)
+    matcher, _ = train_matcher(dataset.train.sequences, labels, module_profile("matcher", "smoke"), seed=0)
     features = {n: encode_sequence(matcher, s) for n, s in dataset.train.sequences.items()}
     return dataset, labels, matcher, features
 
