@@ -1,145 +1,250 @@
-"""Names -> methods and datasets, resolved lazily.
+"""Names -> things, resolved lazily: one :class:`Registry` type for every kind of plug-in.
 
-Methods are registered as ``"module:Class"`` strings (in ``baselines/__init__.py`` and
-``methods/__init__.py``, or by third-party packages through the ``bench.methods`` entry-point
-group), so a heavy method costs nothing until it is chosen. Unknown names get a did-you-mean
-error. Tests and notebooks can also :func:`register` a class or a loader directly.
+Each kind (methods, datasets, protocols, data formats, ``bench eval`` loaders, CLI commands) is one
+``Registry``: a name maps to a lazy ``"module:attribute"`` string (or ``"module"`` for a whole module),
+or to the object itself, so a heavy plug-in costs nothing until it is chosen. The same rules hold for
+every kind:
+
+- an unknown name raises :class:`RegistryError` with one did-you-mean hint (:func:`did_you_mean`);
+- registering a name that is taken raises unless ``replace=True`` (registering the very same target
+  again is no change, so importing a plug-in module twice is harmless);
+- entry points (``[project.entry-points."bench.<kind>s"]`` of an installed package) join the built-in
+  entries; an entry point whose name a built-in entry (or another package's entry point) already has
+  is an error naming both, never a silent shadowing;
+- on first load, the object is checked (a method must be a bench Labeler, Learner or Method, a
+  protocol callable, ...), and a broken target names itself in the error.
+
+bench's own methods are entry points of the ``bench.methods`` group in ``pyproject.toml``, declared
+exactly as a third-party package declares its own (README: "ship it in your own package"). The
+registries of the other kinds live with their owners (``bench.metrics.protocols.PROTOCOLS``,
+``bench.data.formats.FORMATS``, ``bench.cli.eval.LOADERS``, ``bench.cli.COMMANDS``); the module-level
+functions below are the methods and datasets registries' short forms.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-ENTRY_POINT_GROUP = "bench.methods"
-DATASET_ENTRY_POINT_GROUP = "bench.datasets"
+T = TypeVar("T")
 
-# Datasets the data package provides (bench.data.datasets.load_dataset takes the name).
-BUILTIN_DATASETS: tuple[str, ...] = ("synth-kitti", "synth-nuscenes", "synth-waymo", "synth-mot", "synth-dense")
-
-_methods: dict[str, str | type] = {}
-_datasets: dict[str, str | Callable[..., Any]] = {}
-_loaded_builtin = False
+METHODS_GROUP = "bench.methods"
+DATASETS_GROUP = "bench.datasets"
+# Kept for callers of the old names.
+ENTRY_POINT_GROUP = METHODS_GROUP
+DATASET_ENTRY_POINT_GROUP = DATASETS_GROUP
 
 
 class RegistryError(KeyError):
-    """An unknown or broken name. ``str()`` gives the readable message (KeyError would quote it)."""
+    """An unknown, taken or broken name. ``str()`` gives the readable message (KeyError would quote it)."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
 
-def _did_you_mean(kind: str, name: str, known: Iterable[str]) -> RegistryError:
+def close_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """The known names close to a mistyped one, closest first (the one similarity rule bench uses)."""
+    return difflib.get_close_matches(name, sorted(known), n=n, cutoff=0.5)
+
+
+def did_you_mean(kind: str, name: str, known: Iterable[str]) -> RegistryError:
+    """The one unknown-name error: the close names first, then every known one."""
     known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    close = close_names(name, known)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return RegistryError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known) or '(none)'}")
 
 
-def _load_builtin() -> None:
-    global _loaded_builtin
-    if _loaded_builtin:
-        return
-    _loaded_builtin = True
-    for package in ("baselines", "methods"):
-        try:
-            module = importlib.import_module(package)
-        except ModuleNotFoundError:
-            continue
-        for name, target in getattr(module, "METHODS", {}).items():
-            _methods.setdefault(name, target)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        _methods.setdefault(ep.name, ep.value)
-    try:
-        datasets_module = importlib.import_module("bench.data.datasets")
-        names = getattr(datasets_module, "DATASETS", None) or BUILTIN_DATASETS
-    except ModuleNotFoundError:
-        names = BUILTIN_DATASETS
-    for name in names:
-        _datasets.setdefault(name, "bench.data.datasets:load_dataset")
-    for ep in entry_points(group=DATASET_ENTRY_POINT_GROUP):
-        _datasets.setdefault(ep.name, ep.value)
-
-
-def register(name: str, target: str | type) -> None:
-    """Register a method under ``name``: a class or a lazy ``"module:Class"`` string."""
-    _load_builtin()
-    _methods[name] = target
-
-
-def register_dataset(name: str, loader: str | Callable[..., Any]) -> None:
-    """Register a dataset loader ``(scale=..., seed=..., root=...) -> Dataset`` (or its "module:func")."""
-    _load_builtin()
-    _datasets[name] = loader
-
-
-def unregister(name: str) -> None:
-    _methods.pop(name, None)
-    _datasets.pop(name, None)
-
-
-def _import(target: str, what: str) -> Any:
+def import_target(target: str, what: str) -> Any:
+    """``"module:attribute"`` -> the attribute; ``"module"`` -> the module."""
     module_name, _, attribute = target.partition(":")
     try:
         module = importlib.import_module(module_name)
-        return getattr(module, attribute)
+        return getattr(module, attribute) if attribute else module
     except (ImportError, AttributeError) as err:
         raise RegistryError(f"{what}: cannot import {target!r}: {err}") from err
 
 
+class Registry(Generic[T]):
+    """One kind of plug-in: names -> lazy targets, with collision, type and did-you-mean errors.
+
+    ``builtin``: the entries bench itself provides: a mapping, or the lazy ``"module:MAPPING"`` of one
+    (imported on first use, so that the registry module never imports what it registers). ``group``: the
+    entry-point group third-party packages add entries through. ``check(obj)``: raises TypeError when a
+    loaded object is not of this kind (e.g. not a bench Method).
+    """
+
+    def __init__(self, kind: str, builtin: Mapping[str, str | T] | str = {},  # noqa: B006 - never mutated
+                 *, group: str | None = None, check: Callable[[Any], None] | None = None) -> None:
+        self.kind = kind
+        self.group = group
+        self._builtin = builtin
+        self._check = check
+        self._targets: dict[str, str | T] = {}
+        self._origins: dict[str, str] = {}  # name -> where it was declared, for collision messages
+        self._loaded: dict[str, T] = {}
+        self._ready = False
+
+    # ---- building the table ----
+    def _entry_points(self) -> Iterator[tuple[str, str, str]]:
+        if self.group is None:
+            return
+        seen: dict[str, tuple[str, str]] = {}
+        for ep in entry_points(group=self.group):
+            dist = ep.dist.name if ep.dist is not None else "an unknown package"
+            if ep.name in seen:
+                if seen[ep.name][0] == ep.value:  # the same package seen twice (e.g. two install records)
+                    continue
+                raise RegistryError(f"{self.kind} {ep.name!r} is declared twice as a {self.group!r} entry point: "
+                                    f"{seen[ep.name][0]!r} by {seen[ep.name][1]} and {ep.value!r} by {dist}; "
+                                    "rename one of them")
+            seen[ep.name] = (ep.value, dist)
+            yield ep.name, ep.value, f"entry point {ep.value!r} of package {dist}"
+
+    def _load_table(self) -> None:
+        if self._ready:
+            return
+        self._ready = True
+        builtin = self._builtin
+        if isinstance(builtin, str):
+            builtin = import_target(builtin, f"the built-in {self.kind}s")
+        for name, target in dict(builtin).items():
+            self._targets[name], self._origins[name] = target, "built in"
+        for name, value, origin in self._entry_points():
+            if name in self._targets and self._targets[name] != value:
+                del self._targets[name]  # neither wins silently: looking the name up names both
+                self._origins[name] = f"COLLISION: {self._origins[name]} and {origin}"
+                continue
+            self._targets[name], self._origins[name] = value, origin
+
+    def register(self, name: str, target: str | T, *, replace: bool = False) -> None:
+        """Add ``name`` -> ``target`` (an object, or a lazy ``"module:attribute"``); a taken name raises
+        RegistryError unless ``replace`` (the same target again is no change)."""
+        self._load_table()
+        if name in self._origins and not replace:
+            if name in self._targets and (self._targets[name] is target or self._targets[name] == target):
+                return
+            raise RegistryError(f"{self.kind} {name!r} is taken ({self._origins[name]}); "
+                                "register(..., replace=True) to replace it on purpose")
+        self._targets[name], self._origins[name] = target, "registered at run time"
+        self._loaded.pop(name, None)
+
+    def unregister(self, name: str) -> None:
+        self._load_table()
+        self._targets.pop(name, None)
+        self._origins.pop(name, None)
+        self._loaded.pop(name, None)
+
+    # ---- looking up ----
+    def names(self) -> list[str]:
+        self._load_table()
+        return sorted(self._targets)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __contains__(self, name: object) -> bool:
+        self._load_table()
+        return name in self._targets
+
+    def _require(self, name: str) -> str | T:
+        self._load_table()
+        if name not in self._targets:
+            origin = self._origins.get(name, "")
+            if origin.startswith("COLLISION"):
+                raise RegistryError(f"{self.kind} {name!r} is declared twice: {origin[len('COLLISION: '):]}; "
+                                    "rename the entry point")
+            raise did_you_mean(self.kind, name, self._targets)
+        return self._targets[name]
+
+    def target(self, name: str) -> str:
+        """The ``"module:attribute"`` a name points at, without importing it."""
+        target = self._require(name)
+        if isinstance(target, str):
+            return target
+        module = getattr(target, "__module__", "?")
+        return f"{module}:{getattr(target, '__qualname__', getattr(target, '__name__', repr(target)))}"
+
+    def get(self, name: str) -> T:
+        """The object registered as ``name``, imported on first use and checked to be of this kind."""
+        if name in self._loaded:
+            return self._loaded[name]
+        target = self._require(name)
+        obj = import_target(target, f"{self.kind} {name!r}") if isinstance(target, str) else target
+        if self._check is not None:
+            try:
+                self._check(obj)
+            except TypeError as err:
+                raise RegistryError(f"{self.kind} {name!r}: {err}") from err
+        self._loaded[name] = obj
+        return obj
+
+
+# ---- methods ----------------------------------------------------------------------------------------
+def _check_method(obj: Any) -> None:
+    from bench.interface import kind_of
+
+    if not isinstance(obj, type):
+        raise TypeError(f"{obj!r} is not a class")
+    kind_of(obj)  # TypeError unless a Labeler, Learner or Method
+
+
+# bench's own methods are entry points too (pyproject.toml), so nothing is built in here.
+methods: Registry[type] = Registry("method", group=METHODS_GROUP, check=_check_method)
+
+
+# ---- datasets ----------------------------------------------------------------------------------------
+def _check_callable(obj: Any) -> None:
+    if not callable(obj):
+        raise TypeError(f"{obj!r} is not callable")
+
+
+# bench.data.datasets owns the table of its datasets (name -> loader); read lazily by name, so this module,
+# which the data layer's own registries import, imports nothing of the data layer.
+datasets: Registry[Callable[..., Any]] = Registry("dataset", "bench.data.datasets:LOADERS", group=DATASETS_GROUP,
+                                                  check=_check_callable)
+
+
+# ---- short forms ------------------------------------------------------------------------------------
+def register(name: str, target: str | type, *, replace: bool = False) -> None:
+    """Register a method under ``name``: a class or a lazy ``"module:Class"`` string."""
+    methods.register(name, target, replace=replace)
+
+
+def register_dataset(name: str, loader: str | Callable[..., Any], *, replace: bool = False) -> None:
+    """Register a dataset loader ``(scale=..., seed=..., root=..., progress=...) -> Dataset`` (or its "module:func")."""
+    datasets.register(name, loader, replace=replace)
+
+
+def unregister(name: str) -> None:
+    methods.unregister(name)
+    datasets.unregister(name)
+
+
 def method_names() -> list[str]:
-    _load_builtin()
-    return sorted(_methods)
+    return methods.names()
 
 
 def dataset_names() -> list[str]:
-    _load_builtin()
-    return sorted(_datasets)
+    return datasets.names()
 
 
 def method_target(name: str) -> str:
-    """The ``"module:Class"`` a name points at (without importing it)."""
-    _load_builtin()
-    if name not in _methods:
-        raise _did_you_mean("method", name, _methods)
-    target = _methods[name]
-    return target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
+    """The ``"module:Class"`` a method name points at (without importing it)."""
+    return methods.target(name)
 
 
 def get_method(name: str) -> type[Any]:
     """The class registered as ``name``."""
-    _load_builtin()
-    if name not in _methods:
-        raise _did_you_mean("method", name, _methods)
-    target = _methods[name]
-    cls = _import(target, f"method {name!r}") if isinstance(target, str) else target
-    from bench.interface import kind_of
-
-    try:
-        kind_of(cls)
-    except TypeError as err:
-        raise RegistryError(f"method {name!r}: {err}") from err
-    return cls
+    return methods.get(name)
 
 
 def get_dataset_loader(name: str) -> Callable[..., Any]:
     """A callable ``(scale=..., seed=..., root=..., progress=...) -> Dataset`` for ``name``."""
-    _load_builtin()
-    if name not in _datasets:
-        raise _did_you_mean("dataset", name, _datasets)
-    target = _datasets[name]
-    if not isinstance(target, str):
-        return target
-    loader = _import(target, f"dataset {name!r}")
-    if target == "bench.data.datasets:load_dataset":
-        return lambda **kw: loader(name, **kw)
-    return loader
-
-
-def protocol_names() -> list[str]:
-    from bench.metrics.protocols import PROTOCOLS
-
-    return sorted(PROTOCOLS)
+    return datasets.get(name)

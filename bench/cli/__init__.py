@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
 import traceback
 
 import click
 
-# Command name -> "module:attribute". Each module owns its command (or command group).
-COMMANDS: dict[str, str] = {
+from bench.registry import Registry
+
+
+def _check_command(obj: object) -> None:
+    if not isinstance(obj, click.Command):
+        raise TypeError(f"{obj!r} is not a click command")
+
+
+# Command name -> "module:attribute". Each module owns its command (or command group); a package may add
+# one through the "bench.commands" entry-point group.
+COMMANDS: Registry[click.Command] = Registry("command", {
     "report": "bench.cli.report:report",
     "data": "bench.cli.data:data",
     **{name: f"bench.cli.run:{name}" for name in ("run", "sweep", "rescore", "ls")},
@@ -16,7 +24,7 @@ COMMANDS: dict[str, str] = {
     "check": "bench.cli.report:check_command",
     "eval": "bench.cli.eval:eval_command",
     "store": "bench.cli.store:store",
-}
+}, group="bench.commands", check=_check_command)
 
 
 EXIT_CODES_HELP = """\b
@@ -51,13 +59,11 @@ class LazyGroup(click.Group):
             raise SystemExit(2) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return COMMANDS.names()
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in COMMANDS:
-            return None
-        module, attribute = COMMANDS[name].split(":")
-        return getattr(importlib.import_module(module), attribute)
+        # None: click says "No such command" itself, with its own close-name hint.
+        return COMMANDS.get(name) if name in COMMANDS else None
 
 
 @click.group(cls=LazyGroup, epilog=EXIT_CODES_HELP)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bench.data.sequence import DataError
+from bench.registry import Registry
 
 DEFAULT_PROTOCOL = {"kitti": "kitti-2d", "mot": "mot17", "nuscenes": "nuscenes", "waymo": "waymo-let",
                     "tapvid3d": "tapvid3d"}
@@ -205,9 +206,10 @@ def load_tapvid3d(gt: Path, pred: Path, split: str) -> Loaded:
     return gt_points, pred_points, {"intrinsics": intrinsics}
 
 
-LOADERS: dict[str, Callable[[Path, Path, str], Loaded]] = {
+# `bench eval --format NAME` -> the loader that reads and checks that format's GT and prediction files.
+LOADERS: Registry[Callable[[Path, Path, str], Loaded]] = Registry("eval format", {
     "kitti": load_kitti, "mot": load_mot, "nuscenes": load_nuscenes, "waymo": load_waymo, "tapvid3d": load_tapvid3d,
-}
+})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -215,15 +217,11 @@ LOADERS: dict[str, Callable[[Path, Path, str], Loaded]] = {
 
 def run_eval(fmt: str, gt: Path, pred: Path, protocol: str | None = None, split: str = "all") -> Any:
     """Load and validate the files of ``fmt``, then score them; raises on bad input."""
-    from bench.metrics import evaluate
-    from bench.metrics.protocols import PROTOCOLS
+    from bench.metrics.protocols import PROTOCOLS, evaluate
 
     protocol = protocol or DEFAULT_PROTOCOL[fmt]
-    if protocol not in PROTOCOLS:
-        from bench.metrics.protocols import get_protocol
-
-        get_protocol(protocol)  # raises KeyError with a did-you-mean hint
-    gt_data, pred_data, kwargs = LOADERS[fmt](Path(gt), Path(pred), split)
+    PROTOCOLS.get(protocol)  # an unknown name raises RegistryError (a KeyError) with a did-you-mean hint
+    gt_data, pred_data, kwargs = LOADERS.get(fmt)(Path(gt), Path(pred), split)
     return evaluate(protocol, gt_data, pred_data, **kwargs)
 
 
@@ -258,7 +256,7 @@ def print_result(result: Any) -> None:
 
 
 @click.command("eval")
-@click.option("--format", "fmt", type=click.Choice(sorted(LOADERS)), required=True, help="prediction file format")
+@click.option("--format", "fmt", type=click.Choice(LOADERS.names()), required=True, help="prediction file format")
 @click.option("--gt", type=click.Path(exists=True, path_type=Path), required=True, help="ground truth")
 @click.option("--pred", type=click.Path(exists=True, path_type=Path), required=True, help="predictions")
 @click.option("--protocol", default=None, help="metric protocol (default: the format's official one)")

@@ -278,7 +278,9 @@ def ls(what: str, runs_dir: Path | None, store_path: Path | None) -> None:
         for name in registry.dataset_names():
             console.print(name)
     elif what == "protocols":
-        for name in registry.protocol_names():
+        from bench.metrics.protocols import PROTOCOLS
+
+        for name in PROTOCOLS.names():
             console.print(name)
     elif what == "profiles":
         for name in profile_names():

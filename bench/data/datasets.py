@@ -11,18 +11,19 @@ output and a bug in a reader shows up on the default data too. Real datasets are
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
-from bench.data.formats import FORMAT_MODULES
+from bench.data.formats import FORMATS
 from bench.data.sequence import DataError, Dataset
 from bench.ownership import claim_dir, is_owned, make_tmp_dir, publish_dir
+from bench.registry import did_you_mean
 
 COMPLETE = "COMPLETE"  # written last inside the export, before the folder is renamed into place
 
@@ -32,7 +33,7 @@ class DatasetSpec:
     """One registered dataset: its on-disk format and where it comes from."""
 
     name: str
-    format: str  # key of FORMAT_MODULES
+    format: str  # a name in bench.data.formats.FORMATS
     synthetic: bool
     description: str
     env: str | None = None  # environment variable naming a real dataset's root
@@ -60,14 +61,12 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
 def dataset_spec(name: str) -> DatasetSpec:
     """The registry entry for ``name``; an unknown name raises DataError with a did-you-mean hint."""
     if name not in DATASETS:
-        hint = difflib.get_close_matches(name, DATASETS, n=1)
-        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-        raise DataError(f"unknown dataset {name!r}{suggestion} (choose from {', '.join(DATASETS)})")
+        raise DataError(str(did_you_mean("dataset", name, DATASETS)))
     return DATASETS[name]
 
 
 def format_module(fmt: str) -> ModuleType:
-    return importlib.import_module(FORMAT_MODULES[fmt])
+    return FORMATS.get(fmt)
 
 
 def data_dir() -> Path:
@@ -179,3 +178,8 @@ def load_dataset(name: str, scale: str = "quick", seed: int = 0, root: Path | No
     if not spec.synthetic:
         dataset.name = name
     return dataset
+
+
+# The dataset registry's built-in entries (bench.registry.datasets reads this by name): name -> loader
+# ``(scale=..., seed=..., root=..., progress=...) -> Dataset``.
+LOADERS: dict[str, Callable[..., Dataset]] = {name: partial(load_dataset, name) for name in DATASETS}

@@ -3,7 +3,7 @@
 Use ``evaluate(protocol, gt, pred)``; ``PROTOCOLS`` lists the protocol names.
 """
 
-from bench.metrics.base import MetricResult, evaluate
-from bench.metrics.protocols import PROTOCOLS, get_protocol
+from bench.metrics.base import MetricResult
+from bench.metrics.protocols import PROTOCOLS, evaluate, get_protocol
 
 __all__ = ["PROTOCOLS", "MetricResult", "evaluate", "get_protocol"]

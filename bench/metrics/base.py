@@ -1,4 +1,4 @@
-"""The metric contract: every protocol returns a :class:`MetricResult`; :func:`evaluate` dispatches by name."""
+"""The metric contract: every protocol returns a :class:`MetricResult` (scoring by name: :mod:`.protocols`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-
-from bench.data.sequence import Sequence
-from bench.metrics.protocols import get_protocol
 
 
 @dataclass
@@ -38,12 +35,6 @@ def per_sequence_frame(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
     """``{seq: {metric: value}}`` -> the long ``seq, metric, value`` table."""
     records = [(seq, name, float(value)) for seq, scores in rows.items() for name, value in scores.items()]
     return pd.DataFrame(records, columns=["seq", "metric", "value"]).astype({"seq": object, "metric": object})
-
-
-def evaluate(protocol: str, gt: pd.DataFrame, pred: pd.DataFrame, *,
-             sequences: dict[str, Sequence] | None = None, **options: Any) -> MetricResult:
-    """Score ``pred`` against ``gt`` (track tables) under the named protocol (see ``PROTOCOLS``)."""
-    return get_protocol(protocol)(gt, pred, sequences=sequences, **options)
 
 
 def _json_number(value: Any) -> Any:

@@ -33,8 +33,8 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from bench.data.tracks import DONTCARE
-from bench.metrics.protocols import frame_count, frame_slices, score_tracking, sequence_data
 from bench.metrics.similarity import ioa_2d, iou_2d
+from bench.metrics.tracking import frame_count, frame_slices, score_tracking, sequence_data
 
 MAX_OCCLUSION = 2
 MAX_TRUNCATION = 0

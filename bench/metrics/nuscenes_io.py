@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from bench.data.sequence import DataError
-from bench.metrics.nuscenes_tracking import NuscBoxes, NuscenesDataError
+from bench.metrics.nuscenes_data import NuscBoxes, NuscenesDataError
 
 # nuscenes-devkit's category_to_tracking_name.
 CATEGORY_TO_TRACKING: dict[str, str] = {

@@ -28,7 +28,8 @@ from scipy.optimize import linear_sum_assignment
 
 from bench.data.geometry import box_center, wrap_angle
 from bench.data.tracks import BOX3D_COLUMNS, DONTCARE, has_3d
-from bench.metrics.base import MetricResult, evaluate, per_sequence_frame
+from bench.metrics.base import MetricResult, per_sequence_frame
+from bench.metrics.protocols import evaluate
 from bench.metrics.similarity import iou_3d
 
 BOX_FIELDS = ("BoxRecall", "BoxPrecision", "LabelCopies", "CenterErr", "SizeErr", "YawErr", "YawFlip")

@@ -13,7 +13,6 @@ it is kept with the run and, when set, is part of its key.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 import itertools
 import os
@@ -30,6 +29,7 @@ from bench.config import CONFIG_SECTIONS, RUNNER_KEYS, ConfigError, load_profile
 from bench.data.sequence import DataError
 from bench.interface import Labeler, kind_of
 from bench.locks import is_running
+from bench.metrics.protocols import PROTOCOLS
 from bench.runner.keys import code_version, run_key, run_path
 from bench.runner.stages import StageDir
 
@@ -288,7 +288,7 @@ def resolve_base(job: Job, method_cls: type[Any]) -> tuple[Job, str]:
 
 def _unknown(what: str, name: str, known: Iterable[str]) -> ConfigError:
     known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    close = registry.close_names(name, known)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return ConfigError(f"unknown {what} {name!r}.{hint} Known: {', '.join(known) or '(none)'}")
 
@@ -374,7 +374,7 @@ def check_config(job: Job, config: dict[str, Any], method_cls: type[Any], base_c
     if not isinstance(config["runner"].get("deterministic", False), bool):
         raise ConfigError(f"runner.deterministic must be true or false, got {config['runner']['deterministic']!r}")
     evaluation = config["eval"]
-    protocols = registry.protocol_names()
+    protocols = PROTOCOLS.names()
     for kind, names in (evaluation.get("protocols") or {}).items():
         _check_protocols(f"eval.protocols.{kind}", names, protocols)
     for dataset, kinds in (evaluation.get("datasets") or {}).items():

@@ -22,11 +22,11 @@ fills in its own ``DEFAULTS``) plus the switches.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import Any
 
 from bench.labels.degrade import check_share
+from bench.registry import close_names
 
 # Labeler-level switches and their defaults: the paper's Table 1 model ("Ours" = ablation row B3, with
 # FNComp). Without FNComp the base tracker learned to suppress objects here: on synth-kitti quick, seed 0,
@@ -99,7 +99,7 @@ def parameter_names() -> list[str]:
 
 
 def _did_you_mean(key: str) -> str:
-    close = difflib.get_close_matches(key, parameter_names(), n=1)
+    close = close_names(key, parameter_names(), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

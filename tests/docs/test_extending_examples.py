@@ -55,10 +55,13 @@ def test_learner_example_runs_and_refuses_a_typo(tmp_path: Path, data_dir: Path,
 
 def test_metric_example_scores(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _example("A metric", "extending_box_count", monkeypatch)
-    monkeypatch.setitem(PROTOCOLS, "box-count", "extending_box_count:evaluate_box_count")
-    gt = load_dataset("synth-kitti", scale="smoke").val.tracks
-    cars = gt[gt["cls"] == "Car"]
-    result = evaluate("box-count", gt, cars)
+    PROTOCOLS.register("box-count", "extending_box_count:evaluate_box_count")
+    try:
+        gt = load_dataset("synth-kitti", scale="smoke").val.tracks
+        cars = gt[gt["cls"] == "Car"]
+        result = evaluate("box-count", gt, cars)
+    finally:
+        PROTOCOLS.unregister("box-count")
     assert result.summary["BoxRatio"] == pytest.approx(len(cars) / (gt["cls"] != "DontCare").sum())
     assert set(result.per_sequence["metric"]) == {"BoxRatio"}
 

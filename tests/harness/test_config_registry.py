@@ -94,8 +94,9 @@ def test_third_party_entry_point(tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-labeler\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[bench.methods]\nnothing = thirdparty_labeler:Nothing\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_loaded_builtin", False)
-    monkeypatch.setattr(registry, "_methods", {})
+    # A fresh methods registry: the module's own has read the entry points already.
+    monkeypatch.setattr(registry, "methods", registry.Registry("method", group=registry.METHODS_GROUP,
+                                                               check=registry._check_method))
     cls = registry.get_method("nothing")
     assert issubclass(cls, Labeler) and cls.__name__ == "Nothing"
 

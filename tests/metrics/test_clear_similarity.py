@@ -93,8 +93,8 @@ def test_bev_center_similarity() -> None:
 
 
 def test_paired_forms_and_batching_equal_the_matrices() -> None:
-    from bench.metrics.protocols import batched_similarity, frame_slices
     from bench.metrics.similarity import bev_center_similarity_pairs, iou_2d_pairs, iou_3d_pairs
+    from bench.metrics.tracking import batched_similarity, frame_slices
 
     rng = np.random.default_rng(3)
     boxes = np.column_stack([rng.uniform(-3, 3, (40, 3)), rng.uniform(1, 3, (40, 3)), rng.uniform(-3, 3, 40)])

@@ -112,7 +112,7 @@ def test_frames_outside_a_sequence_with_a_seqmap(kitti_case: Path) -> None:
 def test_unknown_protocol_suggests(kitti_case: Path) -> None:
     code, text = _run("--format", "kitti", "--gt", str(kitti_case / "gt"), "--pred", str(kitti_case / "pred"),
                       "--protocol", "kitti2d")
-    assert code == 2 and "Did you mean: kitti-2d" in text
+    assert code == 2 and "Did you mean 'kitti-2d'" in text
 
 
 def _nuscenes_files(tmp_path: Path) -> tuple[Path, Path, dict]:

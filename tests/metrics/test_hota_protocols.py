@@ -67,7 +67,7 @@ def test_prediction_without_3d_box_is_rejected() -> None:
 
 def test_registry_and_json() -> None:
     assert {"kitti-2d", "2d-iou", "3d-iou", "bev-center", "mot17", "pseudolabel"} <= set(PROTOCOLS)
-    with pytest.raises(KeyError, match="Did you mean: bev-center"):
+    with pytest.raises(KeyError, match="Did you mean 'bev-center'"):
         get_protocol("bev_center")
     result = evaluate("bev-center", GT, GT)
     data = json.loads(json.dumps(result.to_dict()))
