@@ -1,8 +1,8 @@
 """``oracle``: the upper bound. The base tracker trains on every training label.
 
 The one labeler that declares ``sees_ground_truth``: for it (and only it) the runner cuts no
-budget and hands the full training track table through the firewall's ``TrainView`` (see
-``bench.runner.execute._load_views``); the run has no budget (stored as ``None``, shown as "all").
+budget and hands the full training track table through the firewall's ``TrainView`` (decided in
+``bench.runner.jobs.decide_budget``); the run has no budget (stored as ``None``, shown as "all").
 The labels come back unchanged with confidence 1.
 """
 

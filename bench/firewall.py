@@ -22,7 +22,7 @@ Residual risk, stated plainly: a method runs in the same Python process as the r
 that deliberately walks interpreter internals (``gc.get_objects()``, caller frames via
 ``sys._getframe``) or opens files from C code that bypasses Python's audit events (e.g. some
 native readers) is not stopped. The runner lowers this further by dropping its own reference to
-the loaded dataset before a method runs (see ``bench.runner.execute``), but the firewall is a
+the loaded dataset before a method runs (see ``bench.runner.pipeline``), but the firewall is a
 guard against accidental and casual leaks, reviewed in code, not a sandbox. Subprocesses a method
 *execs* (a fresh interpreter or a shell) are not guarded either. Run untrusted methods in a
 container that mounts only the run folder.

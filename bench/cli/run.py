@@ -209,8 +209,8 @@ def _sweep(preset: str | None, methods: str | None, base: str | None, variant_na
 @click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=STORE_HELP)
 def rescore(method: str | None, dataset: str | None, runs_dir: Path | None, store_path: Path | None) -> None:
     """Recompute metrics from stored pseudolabels/predictions (after a metric fix); no method code runs."""
-    from bench.runner.execute import rescore as rescore_run
     from bench.runner.jobs import NO_BASE, plan_job
+    from bench.runner.pipeline import rescore as rescore_run
 
     options = _options(runs_dir, store_path)
     if not options.store().exists():

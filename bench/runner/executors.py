@@ -7,7 +7,7 @@
 - ``ray``: one Ray task per job requesting ``num_gpus`` (a cluster with ``--address``, else a
   local Ray instance). Ray does the scheduling; there is no home-made cluster scheduler.
 
-Every executor calls :func:`bench.runner.execute.execute`, which writes its own outcome to the
+Every executor calls :func:`bench.runner.pipeline.execute`, which writes its own outcome to the
 store, so a worker that dies only leaves a ``running`` row that the next sweep resumes.
 
 On a Ray cluster, tasks write artifacts into the runs folder, which every node must see (``--runs-dir``
@@ -34,8 +34,9 @@ from rich.table import Table
 
 from bench.config import ConfigError
 from bench.ownership import claim_dir
-from bench.runner.execute import execute, record_for, resolve_device
+from bench.runner.environment import resolve_device
 from bench.runner.jobs import Job, PlannedJob, check_job, decide, forget_planning_data, plan_job
+from bench.runner.pipeline import execute, record_for
 from bench.store import STORE_FILENAME, RunRecord, Store, StoreError, default_store_path, folder_is_read_only
 
 EXIT_OK, EXIT_REGRESSION, EXIT_FAILED, EXIT_NOTHING = 0, 1, 2, 3
@@ -129,7 +130,7 @@ def _ray_task(planned: PlannedJob, runs_root: str, device: str, force: bool) -> 
     # The worker writes artifacts to the (shared) runs folder but never the store: the driver
     # stores what it returns, so SQLite is only ever written on the driver's disk.
     record = execute(planned, Path(runs_root), None, device, force)
-    return record, planned.info.get("rows")
+    return record, planned.rows
 
 
 def _gpu_slots(device: str) -> list[str]:
@@ -252,7 +253,7 @@ def run_sweep(jobs: Iterable[Job], options: SweepOptions, console: Console | Non
     planned = plan(jobs, options)
     result = SweepResult(planned)
     # One line per labeler whose default base tracker was picked for the user.
-    for note in dict.fromkeys(p.info["base_note"] for p in planned if p.info.get("base_note")):
+    for note in dict.fromkeys(p.base_note for p in planned if p.base_note):
         console.print(escape(note), highlight=False)
     if options.dry_run:
         print_plan(planned, console)

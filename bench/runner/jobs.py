@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -32,6 +32,10 @@ from bench.locks import is_running
 from bench.metrics.protocols import PROTOCOLS
 from bench.runner.keys import code_version, run_key, run_path
 from bench.runner.stages import StageDir
+from bench.store import MetricRow
+
+if TYPE_CHECKING:
+    from bench.labels import LabelManifest
 
 SWEEPS_DIR = Path(__file__).resolve().parents[1] / "sweeps"
 FULL_LABELS = "full"  # manifest hash of the complete training labels (methods that see ground truth)
@@ -64,6 +68,14 @@ class Job:
 
 @dataclass
 class PlannedJob:
+    """A job resolved for running: its config, classes, key and folder, and what running it adds.
+
+    Every field is typed: planning sets the first group and ``manifest`` (the budget's label sample, when
+    planning drew it, so the labels stage does not draw it again) and ``base_note``; running sets
+    ``data_root``, ``timings`` (seconds per part, stored in the run's manifest) and ``rows`` (the metric rows,
+    for an executor whose worker writes no store).
+    """
+
     job: Job
     config: dict[str, Any]
     key: str
@@ -77,7 +89,11 @@ class PlannedJob:
     previous: str | None = None  # status in the store before this sweep
     action: str = "run"  # "run" | "skip"
     reason: str = ""
-    info: dict[str, Any] = field(default_factory=dict)
+    manifest: LabelManifest | None = None
+    base_note: str = ""  # "base: centertrack (sparse3dtrack's default; ...)" when a default base was picked
+    data_root: str | None = None  # the dataset's folder (guarded from method code while it runs)
+    timings: dict[str, float] = field(default_factory=dict)
+    rows: list[MetricRow] | None = None
 
 
 def protocol_version() -> str:
@@ -164,7 +180,9 @@ def load_sweep(name_or_path: str) -> dict[str, Any]:
 @dataclass
 class _DataInfo:
     data_hash: str
-    manifests: dict[tuple[int | None, int], str]
+    # (budget, seed) -> the manifest's hash, and the manifest when planning sampled it (listing
+    # (seq, frame, track_id) only: no ground truth beyond which boxes are labelled).
+    manifests: dict[tuple[int | None, int], tuple[str, LabelManifest | None]]
     tracks: pd.DataFrame | None  # kept only while planning, dropped before any method runs
 
 
@@ -181,24 +199,19 @@ def budget_labels(tracks: pd.DataFrame, budget: int | None, seed: int) -> tuple[
     return manifest.labels(tracks), manifest
 
 
-# Manifests sampled while planning in this process, by (data hash, budget, seed): the labels stage
-# of a job planned here reuses them instead of sampling twice. They list (seq, frame, track_id) only.
-_manifests: dict[tuple[str, int, int], Any] = {}
-
-
 # Time spent sampling label manifests while planning, for the runner-overhead benchmark.
 PLANNING_TIMINGS: dict[str, float] = {"labels_s": 0.0, "labels_cpu_s": 0.0, "data_s": 0.0, "data_cpu_s": 0.0}
 
 
-def manifest_hash(tracks: pd.DataFrame, budget: int, seed: int, data_hash: str = "") -> str:
+def sample_manifest(tracks: pd.DataFrame, budget: int, seed: int) -> LabelManifest:
+    """The budget's label sample (timed for the runner-overhead benchmark)."""
     from bench.labels import make_manifest
 
     start, cpu = time.perf_counter(), time.process_time()
     manifest = make_manifest(tracks, budget, seed)
     PLANNING_TIMINGS["labels_s"] += time.perf_counter() - start
     PLANNING_TIMINGS["labels_cpu_s"] += time.process_time() - cpu
-    _manifests[(data_hash, budget, seed)] = manifest
-    return str(manifest.sha256)
+    return manifest
 
 
 def _labels_code() -> str:
@@ -208,8 +221,9 @@ def _labels_code() -> str:
 
 
 def cached_manifest_hash(cache_dir: Path | None, data_hash: str, tracks_fn: Callable[[], pd.DataFrame],
-                         budget: int, seed: int, write: bool = True) -> str:
-    """The label manifest's sha256, remembered on disk per (data hash, budget, seed, sampler code).
+                         budget: int, seed: int, write: bool = True) -> tuple[str, LabelManifest | None]:
+    """The label manifest's sha256, remembered on disk per (data hash, budget, seed, sampler code), and the
+    manifest itself when it had to be sampled (None when the hash came from the disk cache).
 
     Sampling is a pure function of those, so a re-planned sweep need not load and sample again.
     ``write=False`` (a dry run, possibly on a read-only runs folder) reads the cache but adds nothing.
@@ -220,13 +234,14 @@ def cached_manifest_hash(cache_dir: Path | None, data_hash: str, tracks_fn: Call
         if path.exists():
             text = path.read_text().strip()
             if len(text) == 64:
-                return text
-    sha = manifest_hash(tracks_fn(), budget, seed, data_hash)
+                return text, None
+    manifest = sample_manifest(tracks_fn(), budget, seed)
+    sha = str(manifest.sha256)
     if path is not None and write:
         from bench.runner.stages import write_text
 
         write_text(path, sha)
-    return sha
+    return sha, manifest
 
 
 def _load(loader: Callable[..., Any], data_cfg: dict[str, Any]) -> Any:
@@ -238,8 +253,9 @@ def load_dataset_for(loader: Callable[..., Any], data_cfg: dict[str, Any]) -> An
     return _load(loader, data_cfg)
 
 
-def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], sees_gt: bool,
-            cache_dir: Path | None, write_cache: bool = True) -> tuple[str, str]:
+def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], cache_dir: Path | None,
+            write_cache: bool = True) -> tuple[str, str, LabelManifest | None]:
+    """The data hash, the labels' hash (FULL_LABELS without a budget) and the manifest if sampled here."""
     cache_key = (job.dataset, repr(sorted(data_cfg.items())))
     info = _data_info.get(cache_key)
     if info is None:
@@ -249,12 +265,10 @@ def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], sees
         PLANNING_TIMINGS["data_cpu_s"] += time.process_time() - cpu
         info = _data_info[cache_key] = _DataInfo(str(dataset.data_hash), {}, dataset.train.tracks)
         del dataset
-    if sees_gt:
-        return info.data_hash, FULL_LABELS
     cell = (job.budget, job.seed)
     if cell not in info.manifests:
         if job.budget is None:
-            info.manifests[cell] = FULL_LABELS
+            info.manifests[cell] = (FULL_LABELS, None)
         else:
             def tracks() -> pd.DataFrame:
                 if info.tracks is None:  # dropped after an earlier planning pass: load again
@@ -263,7 +277,7 @@ def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], sees
 
             info.manifests[cell] = cached_manifest_hash(cache_dir, info.data_hash, tracks, job.budget, job.seed,
                                                         write=write_cache)
-    return info.data_hash, info.manifests[cell]
+    return info.data_hash, *info.manifests[cell]
 
 
 def forget_planning_data() -> None:
@@ -404,6 +418,22 @@ class CheckedJob:
     base_note: str = ""
 
 
+def decide_budget(job: Job, method_cls: type[Any]) -> Job:
+    """The one place the label budget is decided: the job with the budget its run uses.
+
+    A method that declares ``sees_ground_truth`` (the oracle upper bound) has no budget, whatever was asked:
+    one cell ("all"), and every later stage reads ``job.budget`` (None: every training label). Any other
+    method needs a budget k >= 1."""
+    if method_cls.sees_ground_truth:
+        return dataclasses.replace(job, budget=None) if job.budget is not None else job
+    if job.budget is None:
+        raise ConfigError(f"budget 'all' (every training label) is only for methods that declare "
+                          f"sees_ground_truth (the oracle upper bound); {job.method!r} needs a budget k >= 1")
+    if job.budget < 1:
+        raise ConfigError(f"label budget must be >= 1 label per track, got {job.budget}")
+    return job
+
+
 def check_job(job: Job, runs_root: Path) -> CheckedJob:
     """Resolve and check a job without touching data, store or runs folder: a bad name, budget, seed or
     setting raises ConfigError / RegistryError here, before any work (``run_sweep`` checks every job first)."""
@@ -416,17 +446,10 @@ def check_job(job: Job, runs_root: Path) -> CheckedJob:
             raise ConfigError(f"--base is for labelers; {job.method!r} is a {kind}")
         if kind_of(base_cls) != "learner":
             raise ConfigError(f"base {job.base!r} must be a learner (base tracker), not a {kind_of(base_cls)}")
-    if method_cls.sees_ground_truth and job.budget is not None:
-        # A method that sees every label has no budget: one cell (b"all"), whatever budget was asked.
-        job = dataclasses.replace(job, budget=None)
-    if job.budget is None and not method_cls.sees_ground_truth:
-        raise ConfigError(f"budget 'all' (every training label) is only for methods that declare "
-                          f"sees_ground_truth (the oracle upper bound); {job.method!r} needs a budget k >= 1")
-    if job.budget is not None and job.budget < 1:
-        raise ConfigError(f"label budget must be >= 1 label per track, got {job.budget}")
+    job = decide_budget(job, method_cls)
     config = resolve_config(job.profile, job.method, job.base, job.all_overrides())
     loader = registry.get_dataset_loader(job.dataset)
-    forbidden = [runs_root, *(p for p in os.environ.get("BENCH_DATA_DIR", "").split(os.pathsep) if p)]
+    forbidden: list[Path | str] = [runs_root, *(p for p in os.environ.get("BENCH_DATA_DIR", "").split(os.pathsep) if p)]
     check_config(job, config, method_cls, base_cls, forbidden)
     return CheckedJob(job, method_cls, base_cls, config, loader, base_note)
 
@@ -438,11 +461,9 @@ def plan_job(job: Job, runs_root: Path, write_cache: bool = True) -> PlannedJob:
     checked = check_job(job, runs_root)
     job, method_cls, base_cls, config, loader = (checked.job, checked.method_cls, checked.base_cls, checked.config,
                                                  checked.loader)
-    base_note = checked.base_note
-    sees_gt = bool(method_cls.sees_ground_truth)
     try:
-        data_hash, labels_hash = _hashes(job, loader, config["data"], sees_gt, Path(runs_root) / ".cache",
-                                         write_cache)
+        data_hash, labels_hash, manifest = _hashes(job, loader, config["data"], Path(runs_root) / ".cache",
+                                                   write_cache)
     except DataError:
         raise
     except ValueError as err:  # a dataset loader's own parameter check (DataError says more and passes as is)
@@ -453,13 +474,9 @@ def plan_job(job: Job, runs_root: Path, write_cache: bool = True) -> PlannedJob:
                   budget=job.budget, seed=job.seed, labels=labels_hash, protocol_version=version,
                   variant=job.variant)
     run_dir = run_path(runs_root, job.dataset, job.method, job.base, job.budget, job.seed, key)
-    planned = PlannedJob(job=job, config=config, key=key, run_dir=run_dir, method_cls=method_cls, base_cls=base_cls,
-                         loader=loader, data_hash=data_hash, manifest_hash=labels_hash, protocol_version=version)
-    if job.budget is not None and (data_hash, job.budget, job.seed) in _manifests:
-        planned.info["manifest"] = _manifests[(data_hash, job.budget, job.seed)]
-    if base_note:
-        planned.info["base_note"] = base_note
-    return planned
+    return PlannedJob(job=job, config=config, key=key, run_dir=run_dir, method_cls=method_cls, base_cls=base_cls,
+                      loader=loader, data_hash=data_hash, manifest_hash=labels_hash, protocol_version=version,
+                      manifest=manifest, base_note=checked.base_note)
 
 
 def decide(planned: PlannedJob, statuses: dict[str, str], force: bool, rerun_failed: bool) -> None:

@@ -18,7 +18,7 @@ from bench import registry
 from bench.cli import main
 from bench.interface import Labeler, RunContext, TrainView
 from bench.runner import EXIT_OK, Job, SweepOptions, expand_grid, load_sweep, run_sweep
-from bench.runner.execute import load_weight_maps
+from bench.runner.artifacts import load_weight_maps
 from bench.runner.jobs import plan_job
 from bench.runner.keys import code_version, job_key
 from bench.runner.stages import StageDir
@@ -97,9 +97,9 @@ def opts(tmp_path: Path, **kw) -> SweepOptions:
 def test_default_base_is_used_unless_named_or_none(tmp_path):
     default = plan_job(job(), tmp_path / "runs")
     assert default.job.base == "mapsprobe" and default.base_cls is MapsProbe
-    assert default.info["base_note"] == "base: mapsprobe (maps's default; --base none to skip)"
+    assert default.base_note == "base: mapsprobe (maps's default; --base none to skip)"
     named = plan_job(job(base="meanbox"), tmp_path / "runs")
-    assert named.job.base == "meanbox" and "base_note" not in named.info
+    assert named.job.base == "meanbox" and named.base_note == ""
     for spelling in ("none", "None"):
         skipped = plan_job(job(base=spelling), tmp_path / "runs")
         assert skipped.job.base is None and skipped.base_cls is None

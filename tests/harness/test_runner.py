@@ -122,7 +122,7 @@ def test_empty_grid_is_nothing_ran(tmp_path):
 
 
 def test_rescore_recomputes_from_stored_outputs(tmp_path):
-    from bench.runner.execute import rescore
+    from bench.runner.pipeline import rescore
 
     result = run_sweep([job()], opts(tmp_path))
     planned = result.planned[0]
@@ -138,7 +138,8 @@ def test_rescore_recomputes_from_stored_outputs(tmp_path):
 
 
 def test_point_track_method_is_scored_by_tapvid3d_and_rescored(tmp_path):
-    from bench.runner.execute import load_point_tracks, rescore
+    from bench.runner.artifacts import load_point_tracks
+    from bench.runner.pipeline import rescore
 
     result = run_sweep([job("raypoints", overrides=())], opts(tmp_path))
     planned = result.planned[0]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.runner.execute import execute
 from bench.runner.jobs import Job, plan_job
+from bench.runner.pipeline import execute
 from bench.store import Store
 
 

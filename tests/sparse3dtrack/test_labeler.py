@@ -17,7 +17,7 @@ from bench.data.datasets import load_dataset
 from bench.data.tracks import BOX3D_COLUMNS, DONTCARE, validate_tracks
 from bench.interface import RunContext
 from bench.labels import sample_budget
-from bench.runner.execute import load_weight_maps
+from bench.runner.artifacts import load_weight_maps
 from bench.store import Store
 from methods.sparse3dtrack import depth, geometry, matching
 from methods.sparse3dtrack.config import ABLATION_BUDGETS, ABLATIONS, module_profile, resolve_params
