@@ -230,7 +230,9 @@ def rescore(method: str | None, dataset: str | None, runs_dir: Path | None, stor
         record = store.run(str(row["key"]))
         overrides = _config_overrides(record.config) if record else ()
         # A run stored without a base had none: say so, or a labeler's default base would be planned instead.
-        job = Job(method=str(row["method"]), base=NO_BASE if row["base"] is None else str(row["base"]),
+        # pandas reads a missing base as None or NaN (NaN when other runs of the store have one).
+        no_base = row["base"] is None or pd.isna(row["base"])
+        job = Job(method=str(row["method"]), base=NO_BASE if no_base else str(row["base"]),
                   dataset=str(row["dataset"]), budget=budget, seed=int(row["seed"]), profile=str(row["profile"]),
                   overrides=overrides, variant=str(row.get("variant") or ""))
         try:

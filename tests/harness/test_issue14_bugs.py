@@ -69,3 +69,23 @@ def test_a_mistyped_base_setting_fails_at_plan_time_with_did_you_mean(tmp_path: 
     assert result.exit_code == 2, result.output
     assert "stesp" in result.output and "steps" in result.output
     assert not (tmp_path / "runs" / "synth-kitti").exists()  # refused before any run folder was made
+
+
+def test_rescore_of_a_store_with_and_without_base_trackers_rescores_every_run(tmp_path: Path) -> None:
+    """Found while checking issue 14's rescoring: a run without a base, in a store where another run has one,
+    read its base as NaN and was skipped as "unknown method 'nan'"."""
+    env = {"BENCH_DATA_DIR": str(tmp_path / "data"), "BENCH_RUNS_DIR": str(tmp_path / "runs"), "COLUMNS": "200"}
+    common = ["--budget", "4", "--profile", "smoke", "--set", "eval.pseudolabel=[3d-iou]"]
+    for args in (["--method", "sparse", "--base", "centertrack", "--set", "base.threads=1"],
+                 ["--method", "interpolate"]):
+        result = CliRunner().invoke(main, ["run", *args, *common], env=env)
+        assert result.exit_code == 0, result.output
+    store = tmp_path / "runs" / "bench.sqlite"
+    before = _overall(store)
+    import sqlite3
+
+    with sqlite3.connect(store) as con:  # rescoring must recompute them, not find them
+        con.execute("DELETE FROM metrics")
+    rescored = CliRunner().invoke(main, ["rescore"], env=env)
+    assert rescored.exit_code == 0 and "rescored 2 of 2 runs" in rescored.output, rescored.output
+    assert _overall(store) == before
