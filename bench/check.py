@@ -140,7 +140,7 @@ def _overrides_of(runs: pd.DataFrame) -> pd.Series:
         return pd.Series([None] * len(runs), index=runs.index, dtype=object)
 
     def one(text: object) -> str | None:
-        value = json.loads(text) if isinstance(text, str) else text
+        value: Any = json.loads(text) if isinstance(text, str) else text
         return None if value is None else json.dumps(sorted(value))
 
     return runs["overrides"].map(one)
@@ -163,6 +163,7 @@ def check(expectations: list[Expectation], runs: pd.DataFrame, metrics: pd.DataF
         if not runs.empty and "key" in runs:
             run_variant = runs["variant"].fillna("").astype(str) if "variant" in runs else ""
             wanted = json.dumps(sorted(exp.overrides))
+            assert run_overrides is not None  # runs is not empty here
             same_set = (run_overrides == wanted) | (run_overrides.isna() & (not exp.overrides))
             cell_runs = runs[(runs["method"] == exp.method) & (runs["base"] == exp.base)
                              & (runs["dataset"] == exp.dataset) & _same_budget(runs["budget"], exp.budget)

@@ -50,7 +50,8 @@ def compare_methods(summary: pd.DataFrame, a: str, b: str, schema: MetricSchema 
     rows: list[dict[str, Any]] = []
     seen_seeds: dict[str, set[int]] = {a: set(), b: set()}
     keys = ["dataset", "protocol", "split", "metric"]
-    b_index = {tuple(r[k] for k in keys): [] for r in cells[b].to_dict("records")}
+    b_index: dict[tuple[Any, ...], list[dict[str, Any]]] = {tuple(r[k] for k in keys): []
+                                                            for r in cells[b].to_dict("records")}
     for r in cells[b].to_dict("records"):
         b_index[tuple(r[k] for k in keys)].append(r)
     for ra in cells[a].to_dict("records"):

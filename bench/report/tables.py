@@ -176,7 +176,8 @@ def _mark_best(board: Leaderboard, reference: frozenset[str]) -> None:
         lead = paired_difference(board.cells[(top[0], budget)].seeds, board.cells[(runner, budget)].seeds)
         board.leads[budget] = (top[0], runner, lead)
         # Oriented so that "better" is positive: a lower-is-better metric leads when best - runner-up < 0.
-        oriented = Interval(sign * lead.value, *sorted((sign * lead.low, sign * lead.high)), lead.n, lead.method)
+        low, high = sorted((sign * lead.low, sign * lead.high))
+        oriented = Interval(sign * lead.value, low, high, lead.n, lead.method)
         holds = len(top) == 1 and oriented.defined and not oriented.contains_zero and oriented.value > 0
         (board.best if holds else board.unsure).update((row, budget) for row in top)
 

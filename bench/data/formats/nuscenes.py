@@ -445,7 +445,8 @@ def _read_scene(root: Path, folder: Path, scene: dict, idx: dict, camera_sd: dic
                 instance_ids: dict[str, int], check_sizes: bool, in_view_only: bool
                 ) -> tuple[Sequence, pd.DataFrame, pd.DataFrame]:
     name = scene["name"]
-    samples, token_, seen = [], scene["first_sample_token"], set()
+    samples: list[Any] = []
+    token_, seen = scene["first_sample_token"], set()
     while token_:
         if token_ in seen:  # a 'next' chain that loops would never end
             raise DataError(f"{folder / 'sample.json'}: the samples of scene {name} loop back to {token_!r}")
@@ -599,7 +600,7 @@ def read_tracking_submission(path: Path | str, sample_tokens: set[str] | None = 
             score = box["tracking_score"]
             if not _is_number(score):
                 raise DataError(f"{where}[{i}]: tracking_score {_short(score)}, expected a finite float")
-            numbers = []
+            numbers: list[Any] = []
             for key, n in (("translation", 3), ("size", 3), ("rotation", 4), ("velocity", 2)):
                 value = box[key]
                 # The devkit allows a NaN velocity (it then skips the velocity error); nothing else may be NaN.

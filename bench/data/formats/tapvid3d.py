@@ -78,10 +78,10 @@ def read_video(path: Path, frame_rate: float = 10.0) -> tuple[Sequence, PointTra
         if w2c.shape != (t, 4, 4) or not np.isfinite(w2c).all() or (np.abs(np.linalg.det(w2c)) < 1e-12).any():
             raise DataError(f"{path}: extrinsics_w2c has shape {w2c.shape}, expected {(t, 4, 4)} finite, "
                             "invertible transforms")
-    images = [_decode_checked(b, path, i) for i, b in enumerate(jpegs)]
-    if len({im.shape for im in images}) > 1:
+    frames = [_decode_checked(b, path, i) for i, b in enumerate(jpegs)]
+    if len({im.shape for im in frames}) > 1:
         raise DataError(f"{path}: images have different sizes")
-    images = np.stack(images)
+    images = np.stack(frames)
     fx, fy, cx, cy = (float(v) for v in intr)
     k = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
     poses = np.linalg.inv(w2c) if w2c is not None else np.repeat(np.eye(4)[None], t, axis=0)
