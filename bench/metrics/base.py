@@ -1,10 +1,18 @@
-"""The metric contract: every protocol returns a :class:`MetricResult` (scoring by name: :mod:`.protocols`)."""
+"""The metric contract.
+
+A metric family is a :class:`Metric` in TrackEval's shape: ``eval_sequence`` turns one sequence into its own
+result, ``combine_sequences`` combines the results of several sequences explicitly (summing counts and
+recomputing ratios, or averaging, as the official tool does), and ``summary`` names the numbers reported.
+A protocol (scoring by name: :mod:`.protocols`) runs one or more metrics and returns a :class:`MetricResult`.
+"""
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -61,8 +69,30 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-class TrackEvalMetric:
-    """One TrackEval metric class behind bench's per-sequence-then-combine contract.
+class Metric(ABC):
+    """One metric family: per-sequence results in, combined numbers out (TrackEval's ``_BaseMetric`` shape).
+
+    ``eval_sequence(...)`` takes whatever one sequence's inputs are for this family (a TrackEval data dict,
+    a video's point tracks) and returns its result; ``combine_sequences({seq: result})`` combines them;
+    ``summary(result)`` gives the reported numbers, whose names the class declares once in ``FIELDS``.
+    """
+
+    FIELDS: ClassVar[Mapping[str, str] | tuple[str, ...]] = ()
+
+    @abstractmethod
+    def eval_sequence(self, *inputs: Any) -> Any:
+        """One sequence's result."""
+
+    @abstractmethod
+    def combine_sequences(self, results: dict[str, Any]) -> Any:
+        """The results of several sequences (or classes) combined."""
+
+    def summary(self, result: Any) -> dict[str, float]:
+        return {str(k): float(v) for k, v in dict(result).items()}
+
+
+class TrackEvalMetric(Metric):
+    """One TrackEval metric class behind the :class:`Metric` contract.
 
     Subclasses set ``_metric`` (the TrackEval instance) and say in ``summary`` which of its fields
     bench reports under which name.
@@ -70,11 +100,11 @@ class TrackEvalMetric:
 
     _metric: Any
 
-    def eval_sequence(self, data: dict[str, Any]) -> dict[str, Any]:
+    def eval_sequence(self, data: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
         """TrackEval's raw per-sequence result for one TrackEval data dict."""
         return self._metric.eval_sequence(data)
 
-    def combine(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def combine_sequences(self, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """Combine per-sequence (or per-class) results by summing counts and recomputing ratios."""
         return self._metric.combine_sequences(results)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from trackeval.metrics import CLEAR
 
@@ -16,7 +16,7 @@ class ClearMetric(TrackEvalMetric):
     """
 
     # Our canonical name -> TrackEval's field name.
-    FIELDS: dict[str, str] = {
+    FIELDS: ClassVar[dict[str, str]] = {
         "MOTA": "MOTA", "MOTP": "MOTP", "MODA": "MODA", "sMOTA": "sMOTA", "IDSW": "IDSW", "Frag": "Frag",
         "MT": "MT", "PT": "PT", "ML": "ML", "TP": "CLR_TP", "FP": "CLR_FP", "FN": "CLR_FN",
     }

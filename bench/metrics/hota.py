@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from trackeval.metrics import HOTA
@@ -13,7 +13,7 @@ from bench.metrics.base import TrackEvalMetric
 class HotaMetric(TrackEvalMetric):
     """HOTA over the 19 thresholds alpha = 0.05..0.95; the summary is the mean over alpha, as TrackEval reports it."""
 
-    FIELDS: tuple[str, ...] = ("HOTA", "DetA", "AssA", "LocA", "DetRe", "DetPr", "AssRe", "AssPr")
+    FIELDS: ClassVar[tuple[str, ...]] = ("HOTA", "DetA", "AssA", "LocA", "DetRe", "DetPr", "AssRe", "AssPr")
     ALPHAS: np.ndarray = np.arange(0.05, 0.99, 0.05)
 
     def __init__(self) -> None:

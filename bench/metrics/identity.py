@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from trackeval.metrics import Identity
 
@@ -12,7 +12,7 @@ from bench.metrics.base import TrackEvalMetric
 class IdentityMetric(TrackEvalMetric):
     """Global ID assignment per sequence; combine sums IDTP/IDFP/IDFN. ``threshold``: similarity >= threshold."""
 
-    FIELDS: dict[str, str] = {"IDF1": "IDF1", "IDP": "IDP", "IDR": "IDR", "IDTP": "IDTP", "IDFP": "IDFP",
+    FIELDS: ClassVar[dict[str, str]] = {"IDF1": "IDF1", "IDP": "IDP", "IDR": "IDR", "IDTP": "IDTP", "IDFP": "IDFP",
                               "IDFN": "IDFN"}
 
     def __init__(self, threshold: float = 0.5) -> None:

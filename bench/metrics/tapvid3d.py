@@ -17,13 +17,15 @@ Definitions (TAPVid-3D paper, arXiv 2407.05921; ``tapnet/tapvid3d/evaluation/met
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from bench.data.formats.npz import open_npz, read_array, read_bytes_array
+from bench.metrics.base import Metric
 
 THRESHOLDS_PX = (1, 2, 4, 8, 16)
 # tapnet's fixed metric thresholds (metres) for ``use_fixed_metric_threshold``.
@@ -107,29 +109,51 @@ def eval_intrinsics(intrinsics: np.ndarray, image_size: tuple[int, int],
     return np.asarray(intrinsics, np.float64) * (resolution / min(w, h))
 
 
+class Tapvid3dMetric(Metric):
+    """TAPVid-3D's APD3D, OA and 3D-AJ as a :class:`~bench.metrics.base.Metric`: per video, then the mean.
+
+    ``eval_sequence(gt, pred, intrinsics)``: one video's metrics (a video without a prediction scores 0,
+    tapnet's rule); ``combine_sequences``: the mean over videos, and with ``groups`` (video -> data source)
+    first within each source, then over sources; ``summary`` names the headline metrics (:data:`HEADLINE`).
+    """
+
+    FIELDS: ClassVar[Mapping[str, str]] = HEADLINE
+
+    def __init__(self, scaling: str = "median", groups: dict[str, str] | None = None,
+                 use_fixed_metric_threshold: bool = False) -> None:
+        self.scaling = scaling
+        self.groups = groups
+        self.use_fixed_metric_threshold = use_fixed_metric_threshold
+
+    def eval_sequence(self, gt: Any, pred: Any | None, intrinsics: np.ndarray) -> dict[str, float]:  # type: ignore[override]
+        if pred is None:
+            return dict(ZERO_METRICS)
+        return video_metrics(gt.xyz, gt.visible, pred.xyz, pred.visible, intrinsics, scaling=self.scaling,
+                             query_frames=np.asarray(gt.queries)[:, 2],
+                             use_fixed_metric_threshold=self.use_fixed_metric_threshold)
+
+    def combine_sequences(self, results: dict[str, dict[str, float]]) -> dict[str, float]:
+        table = pd.DataFrame.from_dict(results, orient="index")
+        if self.groups:
+            groups = self.groups
+            table = table.groupby(table.index.map(lambda n: groups.get(str(n), "default"))).mean()
+        means = table.mean() if len(table) else pd.Series(ZERO_METRICS) * np.nan
+        return {str(k): float(v) for k, v in means.items()}
+
+    def summary(self, result: Mapping[str, float]) -> dict[str, float]:
+        return {HEADLINE.get(k, k): v for k, v in result.items()}
+
+
 def evaluate(gt: dict[str, Any], pred: dict[str, Any], intrinsics: dict[str, np.ndarray], *,
              scaling: str = "median", groups: dict[str, str] | None = None,
              use_fixed_metric_threshold: bool = False) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Score videos: ``gt``/``pred`` map a name to PointTracks; ``intrinsics`` to fx fy cx cy at eval resolution.
 
-    A video without a prediction scores 0 (tapnet's rule). Returns (summary, per-video metrics); the summary
-    averages per video, and with ``groups`` (video -> data source) first within each source, then over sources.
+    Returns (summary, per-video metrics), through :class:`Tapvid3dMetric`.
     """
-    per_video: dict[str, dict[str, float]] = {}
-    for name, g in gt.items():
-        p = pred.get(name)
-        if p is None:
-            per_video[name] = dict(ZERO_METRICS)
-            continue
-        per_video[name] = video_metrics(g.xyz, g.visible, p.xyz, p.visible, intrinsics[name], scaling=scaling,
-                                        query_frames=np.asarray(g.queries)[:, 2],
-                                        use_fixed_metric_threshold=use_fixed_metric_threshold)
-    table = pd.DataFrame.from_dict(per_video, orient="index")
-    if groups:
-        table = table.groupby(table.index.map(lambda n: groups.get(str(n), "default"))).mean()
-    means = table.mean() if len(table) else pd.Series(ZERO_METRICS) * np.nan
-    summary = {HEADLINE.get(str(k), str(k)): float(v) for k, v in means.items()}
-    return summary, per_video
+    metric = Tapvid3dMetric(scaling, groups, use_fixed_metric_threshold)
+    per_video = {name: metric.eval_sequence(g, pred.get(name), intrinsics[name]) for name, g in gt.items()}
+    return metric.summary(metric.combine_sequences(per_video)), per_video
 
 
 def evaluate_protocol(gt: dict[str, Any], pred: dict[str, Any], *, sequences: dict[str, Any] | None = None,

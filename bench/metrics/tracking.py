@@ -80,7 +80,7 @@ def score_tracking(protocol: str, per_class: dict[str, dict[str, dict[str, Any]]
     def summarise(results: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
         out: dict[str, float] = {}
         for i, metric in enumerate(metrics):
-            out.update(metric.summary(metric.combine({key: res[i] for key, res in results.items()})))
+            out.update(metric.summary(metric.combine_sequences({key: res[i] for key, res in results.items()})))
         return out
 
     def per_seq(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
