@@ -52,7 +52,7 @@ def test_make_info_show_clip(runner, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["data", "info", "synth-kiti", "--scale", "smoke"], "did you mean 'synth-kitti'"),
+    (["data", "info", "synth-kiti", "--scale", "smoke"], "Did you mean 'synth-kitti'"),
     (["data", "show", "synth-kitti", "--scale", "smoke", "--seq", "0099", "--frame", "0", "-o", "x.png"],
      "no sequence '0099'"),
     (["data", "show", "synth-kitti", "--scale", "smoke", "--seq", "0000", "--frame", "999", "-o", "x.png"],

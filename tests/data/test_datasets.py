@@ -85,7 +85,7 @@ def test_export_of_an_older_generator_version_is_regenerated(data_dir):
 
 
 def test_unknown_names_and_missing_real_data_are_clear(data_dir, monkeypatch):
-    with pytest.raises(DataError, match="unknown dataset 'synth-kiti'; did you mean 'synth-kitti'"):
+    with pytest.raises(DataError, match="unknown dataset 'synth-kiti'. Did you mean 'synth-kitti'"):
         load_dataset("synth-kiti")
     monkeypatch.delenv("BENCH_KITTI_ROOT", raising=False)
     with pytest.raises(DataError, match=r"'kitti' .* not found: no --root given and \$BENCH_KITTI_ROOT is not set"):
