@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from bench.data.datasets import load_dataset
-from bench.metrics.base import evaluate
+from bench.metrics import evaluate
 
 
 def _score(protocol: str, metric: str, gt: pd.DataFrame, pred: pd.DataFrame, sequences: dict, seqs: list[str]) -> float:
