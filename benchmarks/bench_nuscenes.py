@@ -39,7 +39,7 @@ def main() -> int:
                         str(args.dir), "--scenes", str(args.scenes), "--samples", str(args.samples),
                         "--boxes", str(args.boxes)] + (["--no-run"] if args.no_devkit else []), check=True)
     sys.path.insert(0, str(ROOT))
-    from bench.metrics.nuscenes_io import load_nuscenes_eval
+    from bench.data.formats.nuscenes_eval import load_nuscenes_eval
     from bench.metrics.nuscenes_tracking import METRIC_NAMES, evaluate_boxes
 
     result_file = args.dir / "devkit_result.json"

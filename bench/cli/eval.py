@@ -164,13 +164,13 @@ def load_mot(gt: Path, pred: Path, split: str) -> Loaded:
 
 
 def load_nuscenes(gt: Path, pred: Path, split: str) -> Loaded:
-    """GT dataroot (or GT JSON) + submission, read as the devkit does by bench.metrics.nuscenes_io.
+    """GT dataroot (or GT JSON) + submission, read as the devkit does by bench.data.formats.nuscenes_eval.
 
     Its reader rejects unknown sample tokens, > 500 boxes per sample, non-finite numbers, wrong keys and
     samples missing from the results, naming the file and the JSON place.
     """
     from bench.data.formats.common import read_sidecar
-    from bench.metrics.nuscenes_io import load_nuscenes_eval
+    from bench.data.formats.nuscenes_eval import load_nuscenes_eval
 
     scenes = None
     if split != "all":

@@ -61,15 +61,45 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from bench.metrics.nuscenes_data import (  # noqa: F401 - the data classes are part of this module's API
-    METRIC_NAMES,
-    SUMMED_METRICS,
-    THRESHOLD_METRICS,
+from bench.data.formats.nuscenes_eval import (  # noqa: F401 - the boxes and their error are part of this API
     TRACKING_NAMES,
-    TRACKING_NIPS_2019,
     NuscBoxes,
     NuscenesDataError,
-    TrackingConfig,
+)
+
+# The devkit's TRACKING_METRICS, in its order.
+METRIC_NAMES: tuple[str, ...] = ("amota", "amotp", "recall", "motar", "gt", "mota", "motp", "mt", "ml", "faf",
+                                 "tp", "fp", "fn", "ids", "frag", "tid", "lgd")
+SUMMED_METRICS: frozenset[str] = frozenset({"mt", "ml", "tp", "fp", "fn", "ids", "frag"})
+# Per-threshold metrics (the devkit's MOT_METRIC_MAP values).
+THRESHOLD_METRICS: tuple[str, ...] = ("gt", "tp", "motar", "mota", "motp", "faf", "mt", "ml", "fp", "fn", "ids",
+                                      "frag", "recall", "tid", "lgd")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """The devkit's tracking configuration (``configs/tracking_nips_2019.json``)."""
+
+    class_names: tuple[str, ...]
+    class_range: dict[str, float]
+    dist_th_tp: float
+    min_recall: float
+    num_thresholds: int
+    metric_worst: dict[str, float]
+    max_boxes_per_sample: int = 500
+    sample_period: float = 0.5  # seconds per keyframe, used by TID and LGD
+
+
+TRACKING_NIPS_2019 = TrackingConfig(
+    class_names=TRACKING_NAMES,
+    class_range={"car": 50, "truck": 50, "bus": 50, "trailer": 50, "pedestrian": 40, "motorcycle": 40,
+                 "bicycle": 40},
+    dist_th_tp=2.0,
+    min_recall=0.1,
+    num_thresholds=40,
+    metric_worst={"amota": 0.0, "amotp": 2.0, "recall": 0.0, "motar": 0.0, "mota": 0.0, "motp": 2.0, "mt": 0.0,
+                  "ml": -1.0, "faf": 500, "gt": -1, "tp": 0.0, "fp": -1.0, "fn": -1.0, "ids": -1.0, "frag": -1.0,
+                  "tid": 20, "lgd": 20},
 )
 
 
@@ -530,10 +560,10 @@ def evaluate_protocol(gt: Any, pred: Any, *, sequences: Any = None, fixed_interp
     """Protocol ``nuscenes``: ``gt``/``pred`` are :class:`NuscBoxes` or bench track tables (+ ``sequences``).
 
     Track tables are moved to the global frame with each frame's ``cam_to_world`` (see
-    :func:`bench.metrics.nuscenes_io.tracks_to_boxes`). ``per_sequence`` adds per-scene rows.
+    :func:`bench.data.formats.nuscenes_eval.tracks_to_boxes`). ``per_sequence`` adds per-scene rows.
     """
     if not isinstance(gt, NuscBoxes):
-        from bench.metrics.nuscenes_io import tracks_to_boxes
+        from bench.data.formats.nuscenes_eval import tracks_to_boxes
 
         gt = tracks_to_boxes(gt, sequences, is_gt=True)
         pred = tracks_to_boxes(pred, sequences, is_gt=False)

@@ -77,7 +77,7 @@ def test_amota_vs_nuscenes_devkit(benchmark, perf, tmp_path: Path) -> None:
                     str(case), "--scenes", "6", "--samples", "20", "--boxes", "10"], check=True,
                    capture_output=True, text=True, timeout=240)
     devkit = json.loads((case / "devkit_result.json").read_text())
-    from bench.metrics.nuscenes_io import load_nuscenes_eval
+    from bench.data.formats.nuscenes_eval import load_nuscenes_eval
     from bench.metrics.nuscenes_tracking import evaluate_boxes
 
     gt, boxes = load_nuscenes_eval(case / "dataroot", case / "submission.json")

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.data.formats.nuscenes_eval import load_nuscenes_eval, tracks_to_boxes
 from bench.data.sequence import DataError, Sequence
 from bench.data.tracks import make_tracks
 from bench.metrics import evaluate
-from bench.metrics.nuscenes_io import load_nuscenes_eval, tracks_to_boxes
 from bench.metrics.nuscenes_tracking import METRIC_NAMES, NuscBoxes, NuscenesDataError, _track_means, evaluate_boxes
 
 CASE = Path(__file__).resolve().parents[1] / "fixtures" / "metrics" / "nuscenes" / "dataroot_case"

@@ -1,6 +1,7 @@
-"""Inputs for the nuScenes tracking metrics: nuScenes tables, GT JSON, submissions and bench track tables.
+"""nuScenes tracking evaluation inputs: the boxes the metric reads, and every file that gives them.
 
-All roads lead to a pair of :class:`~bench.metrics.nuscenes_tracking.NuscBoxes`:
+All roads lead to a pair of :class:`NuscBoxes` (columnar boxes in the global frame, as in a submission JSON),
+which :mod:`bench.metrics.nuscenes_tracking` scores:
 
 * :func:`load_gt_dataroot` reads ground truth as the devkit's ``load_gt`` + ``add_center_dist`` do: every
   ``sample_annotation`` of the chosen scenes whose category maps to a tracking class (``instance_token`` as
@@ -16,14 +17,84 @@ All roads lead to a pair of :class:`~bench.metrics.nuscenes_tracking.NuscBoxes`:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.data.formats.nuscenes import TRACKING_NAMES
 from bench.data.sequence import DataError
-from bench.metrics.nuscenes_data import NuscBoxes, NuscenesDataError
+
+__all__ = ["TRACKING_NAMES", "NuscBoxes", "NuscenesDataError", "load_gt_dataroot", "load_gt_json", "load_submission",
+           "load_nuscenes_eval", "tracks_to_boxes"]
+
+
+class NuscenesDataError(ValueError):
+    """Inputs the nuScenes evaluation cannot score (unknown class, duplicate track in a sample, ...)."""
+
+
+@dataclass
+class NuscBoxes:
+    """Columnar nuScenes tracking boxes (GT or predictions), global frame, as in a submission JSON.
+
+    ``ego_translation`` is the box centre minus the ego position of its sample (for the range filter).
+    ``num_pts`` is lidar + radar points for GT, -1 (unknown, kept) for predictions. ``samples`` optionally
+    lists every sample of the evaluated scenes (``sample_token, scene, timestamp``), including samples
+    without any box: interpolation fills tracks at every keyframe of a scene.
+    """
+
+    sample_token: np.ndarray
+    scene: np.ndarray
+    timestamp: np.ndarray  # int microseconds
+    translation: np.ndarray  # (N, 3)
+    tracking_id: np.ndarray
+    tracking_name: np.ndarray
+    tracking_score: np.ndarray
+    ego_translation: np.ndarray  # (N, 3)
+    num_pts: np.ndarray
+    size: np.ndarray | None = None  # (N, 3) w l h; not used by the metrics
+    rotation: np.ndarray | None = None  # (N, 4) w x y z; not used by the metrics
+    velocity: np.ndarray | None = None  # (N, 2); not used by the metrics
+    samples: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.sample_token)
+        self.sample_token = np.asarray(self.sample_token, dtype=object)
+        self.scene = np.asarray(self.scene, dtype=object)
+        self.timestamp = np.asarray(self.timestamp, dtype=np.int64)
+        self.translation = np.asarray(self.translation, dtype=np.float64).reshape(n, 3)
+        self.tracking_id = np.asarray(self.tracking_id, dtype=object).astype(str).astype(object)
+        self.tracking_name = np.asarray(self.tracking_name, dtype=object)
+        self.tracking_score = np.asarray(self.tracking_score, dtype=np.float64).reshape(n)
+        self.ego_translation = np.asarray(self.ego_translation, dtype=np.float64).reshape(n, 3)
+        self.num_pts = np.asarray(self.num_pts, dtype=np.int64).reshape(n)
+        for name in ("scene", "timestamp", "tracking_id", "tracking_name"):
+            if len(getattr(self, name)) != n:
+                raise NuscenesDataError(f"NuscBoxes: column {name} has {len(getattr(self, name))} rows, expected {n}")
+
+    def __len__(self) -> int:
+        return len(self.sample_token)
+
+    @classmethod
+    def from_columns(cls, columns: dict[str, Any], samples: pd.DataFrame | None = None) -> NuscBoxes:
+        """Build from a dict of columns; ``scene``/``timestamp`` may come from ``samples`` instead."""
+        n = len(columns["sample_token"])
+        cols = dict(columns)
+        if ("scene" not in cols or "timestamp" not in cols) and samples is not None:
+            info = samples.set_index("sample_token")
+            tokens = pd.Index(cols["sample_token"])
+            missing = ~tokens.isin(info.index)
+            if missing.any():
+                raise NuscenesDataError(f"sample_token {tokens[missing][0]!r} is not in the samples table")
+            cols.setdefault("scene", info["scene"].reindex(tokens).to_numpy())
+            cols.setdefault("timestamp", info["timestamp"].reindex(tokens).to_numpy())
+        cols.setdefault("tracking_score", np.full(n, -1.0))
+        cols.setdefault("num_pts", np.full(n, -1))
+        keep = {f for f in cls.__dataclass_fields__ if f != "samples"}
+        return cls(**{k: v for k, v in cols.items() if k in keep}, samples=samples)
+
 
 # nuscenes-devkit's category_to_tracking_name.
 CATEGORY_TO_TRACKING: dict[str, str] = {
@@ -115,7 +186,7 @@ GT_BOX_FIELDS = {"sample_token": "str", "translation": "vec3", "tracking_id": "i
 def load_gt_json(path: str | Path) -> NuscBoxes:
     """Ground truth from a JSON in the submission schema with ``num_pts`` per box and a ``samples`` table."""
     from bench.data.formats.common import read_json
-    from bench.data.formats.nuscenes import TRACKING_NAMES, check_record
+    from bench.data.formats.nuscenes import check_record
 
     path = Path(path)
     data = read_json(path, "nuScenes GT JSON")
