@@ -184,7 +184,7 @@ def load_nuscenes(gt: Path, pred: Path, split: str) -> Loaded:
 
 
 def load_waymo(gt: Path, pred: Path, split: str) -> Loaded:
-    from bench.metrics.let_ap import load_waymo_parquet
+    from bench.data.formats.waymo_eval import load_waymo_parquet
 
     gt_objects, pred_objects = load_waymo_parquet(gt, pred)
     return gt_objects, pred_objects, {}
