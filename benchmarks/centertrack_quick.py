@@ -91,7 +91,7 @@ def main() -> None:
     # Fair speed: a second pass now that everything is warm.
     _, stats = track_sequences(model, ds.val.sequences, classes, cfg, device=args.device)
 
-    from bench.metrics.base import evaluate
+    from bench.metrics import evaluate
 
     scores = {}
     for protocol in ("kitti-2d", "3d-iou", "bev-center"):

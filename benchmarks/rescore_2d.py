@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bench.data.datasets import load_dataset
-from bench.metrics.base import evaluate
+from bench.metrics import evaluate
 
 METRICS = ("MOTA", "MOTP", "IDF1", "HOTA", "DetRe", "DetPr")
 

@@ -29,7 +29,7 @@ import torch
 
 from bench.data.datasets import load_dataset
 from bench.data.tracks import DONTCARE, make_tracks
-from bench.metrics.base import evaluate
+from bench.metrics import evaluate
 from bench.runner.jobs import budget_labels
 from methods.sparse3dtrack.config import module_profile
 from methods.sparse3dtrack.matching import DEFAULTS, build_matcher, train_matcher
