@@ -75,6 +75,10 @@ class Metric(ABC):
     ``eval_sequence(...)`` takes whatever one sequence's inputs are for this family (a TrackEval data dict,
     a video's point tracks) and returns its result; ``combine_sequences({seq: result})`` combines them;
     ``summary(result)`` gives the reported numbers, whose names the class declares once in ``FIELDS``.
+    Where the official tool's curves or thresholds need the whole split (nuScenes, Waymo), ``eval_sequence``
+    does the truly per-sequence part and ``combine_sequences`` the rest. A family whose inputs come as one
+    split-wide table may add ``eval_sequences(...) -> {seq: result}``, one vectorised pass that must equal
+    ``eval_sequence`` on each sequence.
     """
 
     FIELDS: ClassVar[Mapping[str, str] | tuple[str, ...]] = ()

@@ -24,13 +24,18 @@ and we do the same way:
 Our implementation batches all candidate pairs of all frames in numpy (IoU via the shared convex polygon
 intersection of :mod:`bench.metrics.similarity`) and runs ``scipy.optimize.linear_sum_assignment`` only
 for frames with edges, once per distinct prediction subset rather than once per cutoff.
+
+In bench's metric contract (:class:`WaymoDetectionMetric`) the matching is ``eval_sequence``: per-cutoff
+TP/FP/FN counts of one sequence's frames, which add up; the precision/recall curves and their AP are
+``combine_sequences``, over the counts of all sequences.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -42,6 +47,7 @@ from bench.data.formats.waymo_eval import (  # noqa: F401 - the objects and thei
     WaymoObjects,
     load_waymo_parquet,
 )
+from bench.metrics.base import Metric, MetricResult
 from bench.metrics.similarity import convex_intersection_area
 
 TYPE_UNKNOWN, TYPE_VEHICLE, TYPE_PEDESTRIAN, TYPE_SIGN, TYPE_CYCLIST = 0, 1, 2, 3, 4
@@ -395,45 +401,142 @@ def _pr_curves(st: dict[str, np.ndarray], level: int, config: DetectionConfig) -
     return prec, prec_ha, prec_la, rec
 
 
-def detection_metrics(pred: WaymoObjects, gt: WaymoObjects,
-                      config: DetectionConfig = LET_CONFIG) -> dict[str, BreakdownResult]:
-    """Waymo 3D detection metrics for every breakdown shard and difficulty level, keyed like the official
-    ``config_util_py.get_breakdown_names_from_config`` (e.g. ``OBJECT_TYPE_TYPE_VEHICLE_LEVEL_2``)."""
-    return detection_metrics_by_group(pred, gt, None, config)[-1]
+@dataclass
+class DetectionCounts:
+    """What the op accumulates frame by frame for one breakdown generator, at every score cutoff.
+
+    ``tp``, ``fp`` and the heading- and longitudinal-affinity-weighted TP sums ``ha``/``la`` are
+    ``(shards, cutoffs)``, ``fn`` is ``(shards, levels, cutoffs)``, ``num_gt`` ``(shards, levels)``. Frames
+    are matched independently, so the counts of several sequences simply add up.
+    """
+
+    tp: np.ndarray
+    fp: np.ndarray
+    ha: np.ndarray
+    la: np.ndarray
+    fn: np.ndarray
+    num_gt: np.ndarray
+
+    @staticmethod
+    def total(parts: list[DetectionCounts], zero: DetectionCounts) -> DetectionCounts:
+        """The sum of ``parts`` (``zero``, for its shapes, when there are none), in their order."""
+        if not parts:
+            return zero
+        return DetectionCounts(**{k: np.stack([getattr(p, k) for p in parts]).sum(0)
+                                  for k in ("tp", "fp", "ha", "la", "fn", "num_gt")})
 
 
-def detection_metrics_by_group(pred: WaymoObjects, gt: WaymoObjects, frame_groups: np.ndarray | None,
-                               config: DetectionConfig = LET_CONFIG) -> dict[int, dict[str, BreakdownResult]]:
-    """:func:`detection_metrics` for each group of frames (``frame_groups[frame_id]`` = group, dense frame ids)
-    and, under key -1, for all frames together -- from one matching pass, since the counts simply add up."""
-    out: dict[int, dict[str, BreakdownResult]] = {}
-    for generator in config.breakdowns:
-        stats = _accumulate(pred, gt, generator, config, frame_groups)
-        g_shard = _shards(gt, generator)
+def _shard_count(generator: str) -> int:
+    return 4 if generator == "OBJECT_TYPE" else 12
+
+
+class WaymoDetectionMetric(Metric):
+    """Waymo 3D detection AP (LET-3D-AP/APL/APH with :data:`LET_CONFIG`, 3D AP/APH with :data:`PLAIN_3D_CONFIG`)
+    as a :class:`~bench.metrics.base.Metric`.
+
+    * ``eval_sequence(gt, pred)``, one sequence's :class:`WaymoObjects`: every frame matched at every score
+      cutoff, per breakdown shard; gives ``{generator: DetectionCounts}`` (the op has no per-sequence AP).
+    * ``combine_sequences({seq: counts})``: the counts summed over sequences, then precision/recall per
+      cutoff and the AP family per shard and difficulty level (the curves need all frames at once); gives
+      ``{breakdown name: BreakdownResult}`` as :func:`detection_metrics`.
+    * ``summary(result)``: per type and the mean over the types with ground truth at ``level``; APL only
+      with LET (without it LA is 1 and APL is AP).
+
+    ``eval_sequences(gt, pred, sequence_of_frame)`` does ``eval_sequence`` for every sequence of a split in
+    one matching pass (the counts of each sequence are the same).
+    """
+
+    FIELDS: ClassVar[Mapping[str, str]] = {"AP": "ap", "APL": "apl", "APH": "aph"}
+
+    def __init__(self, config: DetectionConfig = LET_CONFIG, *, level: int = 2) -> None:
+        self.config = config
+        self.level = level
+
+    def eval_sequence(self, gt: WaymoObjects, pred: WaymoObjects) -> dict[str, DetectionCounts]:  # type: ignore[override]
+        return self._counts(gt, pred, None)[0]
+
+    def eval_sequences(self, gt: WaymoObjects, pred: WaymoObjects,
+                       sequence_of_frame: Sequence[str]) -> dict[str, dict[str, DetectionCounts]]:
+        """``{seq: eval_sequence(its frames)}``, in name order; ``sequence_of_frame[frame_id]`` names the
+        sequence of every frame id of ``gt`` and ``pred`` (dense ids, as :func:`tracks_to_waymo` gives)."""
+        names = sorted(set(sequence_of_frame))
+        index = {name: i for i, name in enumerate(names)}
+        frame_groups = np.array([index[name] for name in sequence_of_frame], np.int64)
+        return dict(zip(names, self._counts(gt, pred, frame_groups), strict=True))
+
+    def _counts(self, gt: WaymoObjects, pred: WaymoObjects,
+                frame_groups: np.ndarray | None) -> list[dict[str, DetectionCounts]]:
+        """Counts of each group of frames (``frame_groups[frame_id]``; one group when None), one matching pass."""
+        levels = np.asarray(self.config.difficulty_levels)
         g_group = np.zeros(len(gt), np.int64) if frame_groups is None else np.asarray(frame_groups)[gt.frame_ids]
-        n_groups = stats["tp"].shape[0]
-        groups = [-1] + (list(range(n_groups)) if frame_groups is not None else [])
-        for group in groups:
-            if group == -1:
-                st_all = {k: v.sum(0) for k, v in stats.items()}
-                in_group = np.ones(len(gt), bool)
-            else:
-                st_all = {k: v[group] for k, v in stats.items()}
-                in_group = g_group == group
-            result = out.setdefault(group, {})
-            for shard in range(st_all["tp"].shape[0]):
-                st = {k: v[shard] for k, v in st_all.items()}
-                for li, level in enumerate(config.difficulty_levels):
-                    prec, prec_ha, prec_la, rec = _pr_curves(st, li, config)
-                    delta = config.desired_recall_delta
+        n_groups = 1 if frame_groups is None else int(np.max(frame_groups, initial=-1)) + 1
+        out: list[dict[str, DetectionCounts]] = [{} for _ in range(n_groups)]
+        for generator in self.config.breakdowns:
+            stats = _accumulate(pred, gt, generator, self.config, frame_groups)
+            n_shards = _shard_count(generator)
+            g_shard = _shards(gt, generator)
+            in_shard = g_shard >= 0
+            num_gt = np.stack([np.bincount(g_group[m] * n_shards + g_shard[m], minlength=n_groups * n_shards)
+                               for m in (in_shard & (gt.difficulty <= level) for level in levels)], axis=-1)
+            num_gt = num_gt.reshape(n_groups, n_shards, len(levels))
+            for group in range(n_groups):
+                out[group][generator] = DetectionCounts(
+                    stats["tp"][group], stats["fp"][group], stats["ha"][group], stats["la"][group],
+                    stats["fn"][group], num_gt[group])
+        return out
+
+    def _zero(self, generator: str) -> DetectionCounts:
+        shape = (_shard_count(generator), len(self.config.score_cutoffs))
+        n_lvl = len(self.config.difficulty_levels)
+        return DetectionCounts(np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape),
+                               np.zeros((shape[0], n_lvl, shape[1])), np.zeros((shape[0], n_lvl), np.int64))
+
+    def combine_sequences(self, results: dict[str, dict[str, DetectionCounts]]) -> dict[str, BreakdownResult]:
+        """AP, APL and APH of every shard and level from the summed counts (sequences in name order)."""
+        names = sorted(results)
+        delta = self.config.desired_recall_delta
+        out: dict[str, BreakdownResult] = {}
+        for generator in self.config.breakdowns:
+            counts = DetectionCounts.total([results[n][generator] for n in names], self._zero(generator))
+            for shard in range(_shard_count(generator)):
+                st = {"tp": counts.tp[shard], "fp": counts.fp[shard], "ha": counts.ha[shard], "la": counts.la[shard],
+                      "fn": counts.fn[shard]}
+                for li, level in enumerate(self.config.difficulty_levels):
+                    prec, prec_ha, prec_la, rec = _pr_curves(st, li, self.config)
                     name = f"{_shard_name(generator, shard)}_LEVEL_{level}"
-                    result[name] = BreakdownResult(
+                    out[name] = BreakdownResult(
                         name=name, ap=mean_average_precision(prec, rec, delta),
                         aph=mean_average_precision(prec_ha, rec, delta),
                         apl=mean_average_precision(prec_la, rec, delta),
                         precision=prec, recall=rec, precision_ha=prec_ha, precision_la=prec_la,
-                        num_gt=int((in_group & (g_shard == shard) & (gt.difficulty <= level)).sum()))
-    return out
+                        num_gt=int(counts.num_gt[shard, li]))
+        return out
+
+    def summary(self, result: Mapping[str, BreakdownResult]) -> dict[str, float]:
+        """``LET-3D-AP``, ``LET-3D-APL``, ``LET-3D-APH`` (or ``3D-AP``, ``3D-APH``), each ``/<TYPE>`` too."""
+        prefix = "3D-" if self.config.let is None else "LET-3D-"
+        out: dict[str, float] = {}
+        for label, attr in self.FIELDS.items():
+            if attr == "apl" and self.config.let is None:
+                continue
+            values = []
+            for tname in TYPE_NAMES.values():
+                r = result.get(f"OBJECT_TYPE_{tname}_LEVEL_{self.level}")
+                if r is None or r.num_gt == 0:
+                    continue
+                out[f"{prefix}{label}/{tname.removeprefix('TYPE_')}"] = getattr(r, attr)
+                values.append(getattr(r, attr))
+            out[f"{prefix}{label}"] = float(np.mean(values)) if values else 0.0
+        return out
+
+
+def detection_metrics(pred: WaymoObjects, gt: WaymoObjects,
+                      config: DetectionConfig = LET_CONFIG) -> dict[str, BreakdownResult]:
+    """Waymo 3D detection metrics for every breakdown shard and difficulty level, keyed like the official
+    ``config_util_py.get_breakdown_names_from_config`` (e.g. ``OBJECT_TYPE_TYPE_VEHICLE_LEVEL_2``): all
+    frames as one sequence through :class:`WaymoDetectionMetric`."""
+    metric = WaymoDetectionMetric(config)
+    return metric.combine_sequences({"all": metric.eval_sequence(gt, pred)})
 
 
 # --------------------------------------------------------------------------------------------- bench adapters
@@ -469,53 +572,32 @@ def tracks_to_waymo(tracks: pd.DataFrame, frame_index: dict[tuple[str, int], int
     return WaymoObjects(boxes, types, frame_ids, scores=df["score"].to_numpy(np.float64)), frame_index
 
 
-def summarize(results_let: dict[str, BreakdownResult], results_3d: dict[str, BreakdownResult],
-              level: int = 2) -> dict[str, float]:
-    """Headline numbers: per type and the mean over the types that have ground truth."""
-    summary: dict[str, float] = {}
-    for prefix, results, fields in (("LET-3D-", results_let, ("ap", "apl", "aph")), ("3D-", results_3d, ("ap", "aph"))):
-        for f in fields:
-            values = []
-            for _t, tname in TYPE_NAMES.items():
-                r = results.get(f"OBJECT_TYPE_{tname}_LEVEL_{level}")
-                if r is None or r.num_gt == 0:
-                    continue
-                summary[f"{prefix}{f.upper()}/{tname.removeprefix('TYPE_')}"] = getattr(r, f)
-                values.append(getattr(r, f))
-            summary[f"{prefix}{f.upper()}"] = float(np.mean(values)) if values else 0.0
-    return summary
-
-
 def evaluate_protocol(gt: Any, pred: Any, *, sequences: Any = None, per_sequence: bool = True,
-                      camera_mount: tuple[float, float, float] = CAMERA_LOCATION, **opts: Any) -> Any:
+                      camera_mount: tuple[float, float, float] = CAMERA_LOCATION, **opts: Any) -> MetricResult:
     """Protocol ``waymo-let``: LET-3D-AP/APL/APH and 3D AP/APH of bench track tables (or :class:`WaymoObjects`).
 
     ``gt``/``pred`` are track tables (camera-frame KITTI boxes) or ready ``WaymoObjects`` pairs; the latter come
     from :func:`bench.data.formats.waymo_eval.load_waymo_parquet`. ``sequences`` is accepted for the common
     protocol signature; the camera -> vehicle conversion does not need poses. Returns a ``MetricResult``.
     """
-    from bench.metrics.base import MetricResult
-
     if isinstance(gt, WaymoObjects):
         g, p, seq_of_frame = gt, pred, None
     else:
         g, index = tracks_to_waymo(gt, camera_mount=camera_mount)
         p, index = tracks_to_waymo(pred, index, camera_mount=camera_mount)
         seq_of_frame = {fid: seq for (seq, _), fid in index.items()}
-    seqs: list[str] = []
-    frame_groups = None
+    metrics = (WaymoDetectionMetric(LET_CONFIG), WaymoDetectionMetric(PLAIN_3D_CONFIG))
     if per_sequence and seq_of_frame is not None:
-        seqs = sorted(set(seq_of_frame.values()))
-        seq_id = {name: i for i, name in enumerate(seqs)}
-        frame_groups = np.array([seq_id[seq_of_frame[i]] for i in range(len(seq_of_frame))], np.int64)
-    let_groups = detection_metrics_by_group(p, g, frame_groups, LET_CONFIG)
-    plain_groups = detection_metrics_by_group(p, g, frame_groups, PLAIN_3D_CONFIG)
-    let, plain = let_groups[-1], plain_groups[-1]
-    summary = summarize(let, plain)
+        frames = [seq_of_frame[i] for i in range(len(seq_of_frame))]
+        results = [m.eval_sequences(g, p, frames) for m in metrics]
+    else:
+        results = [{"all": m.eval_sequence(g, p)} for m in metrics]
+    let, plain = (m.combine_sequences(r) for m, r in zip(metrics, results, strict=True))
+    summary = {**metrics[0].summary(let), **metrics[1].summary(plain)}
     rows = []
-    for i, seq in enumerate(seqs):
-        s = summarize(let_groups[i], plain_groups[i])
-        rows += [(seq, k, v) for k, v in s.items() if "/" not in k]
+    for seq in sorted(results[0]) if per_sequence and seq_of_frame is not None else []:
+        for m, r in zip(metrics, results, strict=True):
+            rows += [(seq, k, v) for k, v in m.summary(m.combine_sequences({seq: r[seq]})).items() if "/" not in k]
     per_seq = pd.DataFrame(rows, columns=["seq", "metric", "value"])
     extras = {"breakdowns": {k: {"ap": r.ap, "aph": r.aph, "apl": r.apl, "num_gt": r.num_gt}
                              for k, r in let.items()},

@@ -45,6 +45,9 @@ What the devkit does, step by step, and we do the same way:
    A class without GT is NaN everywhere; a class where nothing ever matches gets the ``metric_worst`` values.
    Overall: sum over classes for mt, ml, tp, fp, fn, ids, frag; ``nanmean`` for the rest.
 
+In bench's metric contract (:class:`NuscenesTrackingMetric`) steps 1-3 are ``eval_sequence``, one scene at a
+time, and steps 4-6 ``combine_sequences``: the thresholds come from all scenes together.
+
 Known, documented differences: the devkit silently accepts two boxes of one track in one sample; we reject
 them (:class:`NuscenesDataError`), since motmetrics' result then depends on dict-order accidents. A submission
 without any box crashes the devkit; here it scores like an empty tracker. Distances can differ from the
@@ -55,7 +58,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -66,6 +69,7 @@ from bench.data.formats.nuscenes_eval import (  # noqa: F401 - the boxes and the
     NuscBoxes,
     NuscenesDataError,
 )
+from bench.metrics.base import Metric, MetricResult, per_sequence_frame
 
 # The devkit's TRACKING_METRICS, in its order.
 METRIC_NAMES: tuple[str, ...] = ("amota", "amotp", "recall", "motar", "gt", "mota", "motp", "mt", "ml", "faf",
@@ -104,15 +108,62 @@ TRACKING_NIPS_2019 = TrackingConfig(
 
 
 @dataclass
-class _Prepared:
+class PreparedBoxes:
     """Boxes after filters, score averaging and interpolation, in the devkit's per-frame order."""
 
-    sample: np.ndarray  # global sample index (scenes in order, keyframes in time order)
-    group: np.ndarray  # track index, unique per (scene, tracking_id)
+    sample: np.ndarray  # sample index (scenes in order, keyframes in time order)
+    group: np.ndarray  # track index, unique per (scene, tracking_id), numbered in order of first appearance
     name: np.ndarray  # class index into config.class_names
     xy: np.ndarray
     score: np.ndarray
     track_id: np.ndarray  # tracking_id strings (GT: the devkit counts ML worst case over distinct strings)
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.group.max()) + 1 if len(self.group) else 0
+
+    def rows(self, sl: slice, sample_offset: int, group_offset: int) -> PreparedBoxes:
+        """The rows ``sl``, their sample and track indices counted from the given offsets."""
+        return PreparedBoxes(self.sample[sl] - sample_offset, self.group[sl] - group_offset, self.name[sl],
+                             self.xy[sl], self.score[sl], self.track_id[sl])
+
+    @staticmethod
+    def concatenate(parts: list[PreparedBoxes], n_samples: list[int]) -> PreparedBoxes:
+        """Scenes' boxes one after another, sample and track indices shifted past the previous scenes'."""
+        if not parts:
+            empty = np.zeros(0, np.int64)
+            return PreparedBoxes(empty, empty, empty, np.zeros((0, 2)), np.zeros(0), np.zeros(0, object))
+        sample_offsets = np.cumsum([0, *n_samples[:-1]]).tolist()
+        group_offsets = np.cumsum([0, *(p.n_groups for p in parts[:-1])]).tolist()
+        return PreparedBoxes(
+            np.concatenate([p.sample + o for p, o in zip(parts, sample_offsets, strict=True)]).astype(np.int64),
+            np.concatenate([p.group + o for p, o in zip(parts, group_offsets, strict=True)]).astype(np.int64),
+            np.concatenate([p.name for p in parts]).astype(np.int64),
+            np.concatenate([p.xy for p in parts]).reshape(-1, 2),
+            np.concatenate([p.score for p in parts]).astype(np.float64),
+            np.concatenate([p.track_id for p in parts]).astype(object))
+
+
+@dataclass
+class SceneBoxes:
+    """One scene after the devkit's per-scene steps: what :meth:`NuscenesTrackingMetric.eval_sequence` returns.
+
+    Sample indices count the scene's keyframes in time order (``0 .. n_samples - 1``), track indices the
+    scene's own tracks.
+    """
+
+    n_samples: int
+    gt: PreparedBoxes
+    pred: PreparedBoxes
+
+
+@dataclass
+class NuscenesResult:
+    """Scenes combined: the devkit's overall metrics, per-class metrics and per-class threshold curves."""
+
+    overall: dict[str, float]
+    per_class: dict[str, dict[str, float]]
+    curves: dict[str, dict[str, list[float]]]
 
 
 @dataclass
@@ -179,7 +230,7 @@ def _track_means(score: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndar
 
 
 def _prepare(boxes: NuscBoxes, samples: pd.DataFrame, config: TrackingConfig, *, is_gt: bool,
-             fixed_interp: bool) -> _Prepared:
+             fixed_interp: bool) -> PreparedBoxes:
     keep = _filter(boxes, config)
     token_index = pd.Index(samples["sample_token"])
     sample = token_index.get_indexer(boxes.sample_token[keep])
@@ -238,7 +289,7 @@ def _prepare(boxes: NuscBoxes, samples: pd.DataFrame, config: TrackingConfig, *,
         xy = np.concatenate([xy, xy_new])[order]
         score = np.concatenate([score, score_new])[order]
         ids = np.concatenate([ids, ids[li]])[order]
-    return _Prepared(sample, group, name, xy, score, ids)
+    return PreparedBoxes(sample, group, name, xy, score, ids)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -278,7 +329,7 @@ def _assign(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class _ClassData:
     """GT and predictions of one class with their candidate pairs (distance < dist_th_tp), reused by all passes."""
 
-    def __init__(self, gt: _Prepared, pred: _Prepared, cls: int, n_samples: int, dist_th: float) -> None:
+    def __init__(self, gt: PreparedBoxes, pred: PreparedBoxes, cls: int, n_samples: int, dist_th: float) -> None:
         gm, pm = gt.name == cls, pred.name == cls
         self.n_samples = n_samples
         self.g_sample, self.g_obj, self.g_xy = gt.sample[gm], gt.group[gm], gt.xy[gm]
@@ -504,22 +555,89 @@ def combine_classes(per_class: dict[str, dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def _overall(gt: NuscBoxes, pred: NuscBoxes, config: TrackingConfig, fixed_interpolation: bool
-             ) -> tuple[dict[str, float], dict[str, dict[str, float]], dict[str, dict[str, list[float]]]]:
-    samples = _sample_table(gt, pred)
-    gt_p = _prepare(gt, samples, config, is_gt=True, fixed_interp=fixed_interpolation)
-    pred_p = _prepare(pred, samples, config, is_gt=False, fixed_interp=fixed_interpolation)
-    per_class: dict[str, dict[str, float]] = {}
-    curves: dict[str, dict[str, list[float]]] = {}
-    for c, name in enumerate(config.class_names):
-        res = _evaluate_class(_ClassData(gt_p, pred_p, c, len(samples), config.dist_th_tp), config)
-        per_class[name] = res.metrics
-        curves[name] = {"threshold": res.thresholds.tolist(), "recall_target": res.recall_targets.tolist(),
-                        **{m: v.tolist() for m, v in res.curves.items()}}
-    return combine_classes(per_class), per_class, curves
+class NuscenesTrackingMetric(Metric):
+    """nuScenes tracking (AMOTA, AMOTP and the rest of :data:`METRIC_NAMES`) as a :class:`~bench.metrics.base.Metric`.
+
+    The devkit's steps split at the point where the whole split starts to matter:
+
+    * ``eval_sequence(gt, pred)``, one scene's boxes: the filters, the track scores and the interpolation
+      (steps 1-3 of the module doc) are per scene, and give a :class:`SceneBoxes`.
+    * ``combine_sequences({scene: SceneBoxes})``: matching, the recall targets and score thresholds (from the
+      MATCH scores of all scenes together), the per-threshold metrics and AMOTA/AMOTP (steps 4-6), per
+      class, then the classes combined (:func:`combine_classes`); gives a :class:`NuscenesResult`. Matching
+      is per scene, but it runs at the thresholds that only the whole split decides, so it belongs here.
+    * ``summary(result)``: the overall metrics (keys :data:`METRIC_NAMES`) and ``"<metric>/<class>"``.
+
+    The devkit has no per-scene numbers; ``combine_sequences({scene: result})`` of one scene is that scene
+    scored on its own (its own thresholds), which is what the protocol reports per sequence.
+    ``eval_sequences(gt, pred)`` does ``eval_sequence`` for every scene of a split in one vectorised pass
+    (the same results, ``tests/metrics/test_metric_contract.py``).
+    """
+
+    FIELDS: ClassVar[tuple[str, ...]] = METRIC_NAMES
+
+    def __init__(self, config: TrackingConfig = TRACKING_NIPS_2019, *, fixed_interpolation: bool = False) -> None:
+        self.config = config
+        self.fixed_interpolation = fixed_interpolation
+
+    def _prepare_both(self, gt: NuscBoxes, pred: NuscBoxes) -> tuple[pd.DataFrame, PreparedBoxes, PreparedBoxes]:
+        samples = _sample_table(gt, pred)
+        return (samples, _prepare(gt, samples, self.config, is_gt=True, fixed_interp=self.fixed_interpolation),
+                _prepare(pred, samples, self.config, is_gt=False, fixed_interp=self.fixed_interpolation))
+
+    def eval_sequence(self, gt: NuscBoxes, pred: NuscBoxes) -> SceneBoxes:  # type: ignore[override]
+        """One scene's GT and predicted boxes (and their ``samples``) after filters, track scores, interpolation."""
+        samples, gt_p, pred_p = self._prepare_both(gt, pred)
+        scenes = set(samples["scene"])
+        if len(scenes) > 1:
+            raise ValueError(f"eval_sequence scores one scene, got {len(scenes)}; eval_sequences splits a whole split")
+        return SceneBoxes(len(samples), gt_p, pred_p)
+
+    def eval_sequences(self, gt: NuscBoxes, pred: NuscBoxes) -> dict[str, SceneBoxes]:
+        """``{scene: eval_sequence(its boxes)}`` for every scene of ``gt``/``pred`` (and their ``samples``), in
+        scene order, from one pass over all boxes: the steps are per box or per track, and tracks never
+        cross scenes, so each scene's rows of the whole-split arrays are exactly its own result."""
+        samples, gt_p, pred_p = self._prepare_both(gt, pred)
+        scene = samples["scene"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, scene[1:] != scene[:-1]]) if len(scene) else np.zeros(0, np.int64)
+        bounds = np.append(starts, len(scene))
+        # Both prepared tables are sorted by sample, and samples by scene: each scene is one block of rows.
+        g_rows = [int(r) for r in np.searchsorted(gt_p.sample, bounds)]
+        p_rows = [int(r) for r in np.searchsorted(pred_p.sample, bounds)]
+        out: dict[str, SceneBoxes] = {}
+        g_groups = p_groups = 0  # tracks are numbered in order of first appearance, so scene after scene
+        for i, (first, end) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)):
+            g = gt_p.rows(slice(g_rows[i], g_rows[i + 1]), first, g_groups)
+            p = pred_p.rows(slice(p_rows[i], p_rows[i + 1]), first, p_groups)
+            g_groups += g.n_groups
+            p_groups += p.n_groups
+            out[str(scene[first])] = SceneBoxes(end - first, g, p)
+        return out
+
+    def combine_sequences(self, results: dict[str, SceneBoxes]) -> NuscenesResult:
+        """All scenes (in name order, so the order of the dict does not matter) scored together, per class."""
+        names = sorted(results)
+        n_samples = [results[n].n_samples for n in names]
+        gt = PreparedBoxes.concatenate([results[n].gt for n in names], n_samples)
+        pred = PreparedBoxes.concatenate([results[n].pred for n in names], n_samples)
+        per_class: dict[str, dict[str, float]] = {}
+        curves: dict[str, dict[str, list[float]]] = {}
+        for c, name in enumerate(self.config.class_names):
+            res = _evaluate_class(_ClassData(gt, pred, c, sum(n_samples), self.config.dist_th_tp), self.config)
+            per_class[name] = res.metrics
+            curves[name] = {"threshold": res.thresholds.tolist(), "recall_target": res.recall_targets.tolist(),
+                            **{m: v.tolist() for m, v in res.curves.items()}}
+        return NuscenesResult(combine_classes(per_class), per_class, curves)
+
+    def summary(self, result: NuscenesResult) -> dict[str, float]:
+        out = dict(result.overall)
+        for name, metrics in result.per_class.items():
+            out.update({f"{m}/{name}": v for m, v in metrics.items()})
+        return out
 
 
-def _scene_subset(boxes: NuscBoxes, scene: str) -> NuscBoxes:
+def scene_boxes(boxes: NuscBoxes, scene: str) -> NuscBoxes:
+    """The boxes (and samples) of one scene: ``eval_sequence``'s input, cut from a whole split."""
     keep = boxes.scene == scene
     samples = None if boxes.samples is None else boxes.samples[boxes.samples["scene"].to_numpy() == scene]
     optional = {k: None if getattr(boxes, k) is None else getattr(boxes, k)[keep]
@@ -530,33 +648,28 @@ def _scene_subset(boxes: NuscBoxes, scene: str) -> NuscBoxes:
 
 
 def evaluate_boxes(gt: NuscBoxes, pred: NuscBoxes, config: TrackingConfig = TRACKING_NIPS_2019, *,
-                   fixed_interpolation: bool = False, protocol: str | None = None, per_scene: bool = False) -> Any:
-    """Score ``pred`` against ``gt`` as nuscenes-devkit's TrackingEval does; returns a ``MetricResult``.
+                   fixed_interpolation: bool = False, protocol: str | None = None,
+                   per_scene: bool = False) -> MetricResult:
+    """Score ``pred`` against ``gt`` as nuscenes-devkit's TrackingEval does, through :class:`NuscenesTrackingMetric`.
 
     ``summary`` holds the overall metrics (keys as :data:`METRIC_NAMES`) and ``"<metric>/<class>"`` per class;
     ``extras["per_class"]`` the per-class dicts and ``extras["curves"]`` the per-threshold arrays. With
     ``per_scene``, ``per_sequence`` holds the overall metrics of each scene evaluated on its own (thresholds
     of that scene alone; the devkit has no per-scene numbers).
     """
-    from bench.metrics.base import MetricResult, per_sequence_frame
-
-    overall, per_class, curves = _overall(gt, pred, config, fixed_interpolation)
-    summary = dict(overall)
-    for name, metrics in per_class.items():
-        summary.update({f"{m}/{name}": v for m, v in metrics.items()})
-    rows: dict[str, dict[str, float]] = {}
-    if per_scene:
-        for scene in sorted(set(_sample_table(gt, pred)["scene"])):
-            rows[scene] = _overall(_scene_subset(gt, scene), _scene_subset(pred, scene), config,
-                                   fixed_interpolation)[0]
+    metric = NuscenesTrackingMetric(config, fixed_interpolation=fixed_interpolation)
+    scenes = metric.eval_sequences(gt, pred)
+    result = metric.combine_sequences(scenes)
+    rows = {scene: metric.combine_sequences({scene: r}).overall for scene, r in scenes.items()} if per_scene else {}
     name = protocol or ("nuscenes-fixed-interp" if fixed_interpolation else "nuscenes")
-    return MetricResult(protocol=name, summary=summary, per_sequence=per_sequence_frame(rows),
-                        extras={"per_class": per_class, "curves": curves, "config": "tracking_nips_2019",
+    return MetricResult(protocol=name, summary=metric.summary(result), per_sequence=per_sequence_frame(rows),
+                        extras={"per_class": result.per_class, "curves": result.curves, "config": "tracking_nips_2019",
                                 "bike_rack_filter": "skipped (no bike-rack annotations)"})
 
 
 def evaluate_protocol(gt: Any, pred: Any, *, sequences: Any = None, fixed_interpolation: bool = False,
-                      config: TrackingConfig = TRACKING_NIPS_2019, per_sequence: bool = True, **opts: Any) -> Any:
+                      config: TrackingConfig = TRACKING_NIPS_2019, per_sequence: bool = True,
+                      **opts: Any) -> MetricResult:
     """Protocol ``nuscenes``: ``gt``/``pred`` are :class:`NuscBoxes` or bench track tables (+ ``sequences``).
 
     Track tables are moved to the global frame with each frame's ``cam_to_world`` (see
@@ -570,6 +683,6 @@ def evaluate_protocol(gt: Any, pred: Any, *, sequences: Any = None, fixed_interp
     return evaluate_boxes(gt, pred, config, fixed_interpolation=fixed_interpolation, per_scene=per_sequence)
 
 
-def evaluate_protocol_fixed_interp(gt: Any, pred: Any, *, sequences: Any = None, **opts: Any) -> Any:
+def evaluate_protocol_fixed_interp(gt: Any, pred: Any, *, sequences: Any = None, **opts: Any) -> MetricResult:
     """Protocol ``nuscenes-fixed-interp``: as ``nuscenes`` but interpolating with the correct weights."""
     return evaluate_protocol(gt, pred, sequences=sequences, fixed_interpolation=True, **opts)

@@ -14,6 +14,7 @@ from bench import registry
 from bench.config import ConfigError
 from bench.data.datasets import cache_path, load_dataset
 from bench.metrics import evaluate
+from bench.metrics.base import Metric
 from bench.metrics.protocols import PROTOCOLS
 from bench.runner import Job, SweepOptions, run_sweep
 from bench.store import Store
@@ -54,7 +55,8 @@ def test_learner_example_runs_and_refuses_a_typo(tmp_path: Path, data_dir: Path,
 
 
 def test_metric_example_scores(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _example("A metric", "extending_box_count", monkeypatch)
+    module = _example("A metric", "extending_box_count", monkeypatch)
+    assert issubclass(module.BoxCountMetric, Metric)  # the example shows the contract every family follows
     PROTOCOLS.register("box-count", "extending_box_count:evaluate_box_count")
     try:
         gt = load_dataset("synth-kitti", scale="smoke").val.tracks

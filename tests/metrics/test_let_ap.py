@@ -219,3 +219,61 @@ def test_per_sequence_scores_equal_scoring_each_sequence_alone():
         alone = evaluate_protocol(gt[gt["seq"] == seq], pred[pred["seq"] == seq], per_sequence=False).summary
         for metric in ("LET-3D-AP", "LET-3D-APL", "LET-3D-APH", "3D-AP", "3D-APH"):
             assert together[(seq, metric)] == pytest.approx(alone[metric], abs=1e-12), (seq, metric)
+
+
+def _fixture_objects(stem: str) -> tuple[WaymoObjects, WaymoObjects]:
+    case = json.loads((FIXTURES[0].parent / f"{stem}.json").read_text())
+    gt, pred = case["gt"], case["pred"]
+    return (WaymoObjects(gt["boxes"], gt["types"], gt["frames"], difficulty=gt["difficulty"]),
+            WaymoObjects(pred["boxes"], pred["types"], pred["frames"], scores=pred["scores"], overlap_nlz=pred["nlz"]))
+
+
+def _frames(objects: WaymoObjects, keep: np.ndarray) -> WaymoObjects:
+    return WaymoObjects(objects.boxes[keep], objects.types[keep], objects.frame_ids[keep], scores=objects.scores[keep],
+                        difficulty=objects.difficulty[keep], overlap_nlz=objects.overlap_nlz[keep])
+
+
+@pytest.mark.parametrize("stem", ["08_varied_scores", "11_difficulty_and_nlz"])
+def test_sequences_counted_one_by_one_then_combined_match_the_official_op(stem: str):
+    """The Metric contract: eval_sequence per sequence (counts per cutoff), combine_sequences sums them and
+    integrates the curves; equal to the op on all frames at once, and to the one-pass eval_sequences."""
+    from bench.metrics.let_ap import WaymoDetectionMetric
+
+    g, p = _fixture_objects(stem)
+    n_frames = int(max(g.frame_ids.max(), p.frame_ids.max())) + 1
+    seq_of_frame = [f"s{f % 3}" for f in range(n_frames)]  # frames of the sequences interleave
+    official = json.loads((FIXTURES[0].parent / f"{stem}.json").read_text())["official"]
+    for label, base in (("let", LET_CONFIG), ("3d", PLAIN_3D_CONFIG)):
+        metric = WaymoDetectionMetric(DetectionConfig(breakdowns=("OBJECT_TYPE", "RANGE"), difficulty_levels=(1, 2),
+                                                      let=base.let))
+        alone = {s: metric.eval_sequence(_frames(g, np.array([seq_of_frame[f] == s for f in g.frame_ids], bool)),
+                                         _frames(p, np.array([seq_of_frame[f] == s for f in p.frame_ids], bool)))
+                 for s in ("s2", "s0", "s1")}
+        batched = metric.eval_sequences(g, p, seq_of_frame)
+        assert list(batched) == ["s0", "s1", "s2"]
+        for s, counts in alone.items():
+            for generator in ("OBJECT_TYPE", "RANGE"):
+                for k in ("tp", "fp", "ha", "la", "fn", "num_gt"):
+                    np.testing.assert_array_equal(getattr(counts[generator], k), getattr(batched[s][generator], k))
+        assert sum(int(c["OBJECT_TYPE"].tp.sum()) for c in alone.values()) > 0  # not a case of nothing matched
+        combined = metric.combine_sequences(alone)
+        assert set(combined) == set(official[label])
+        for name, want in official[label].items():
+            for key in ("ap", "aph", "apl"):
+                assert getattr(combined[name], key) == pytest.approx(want[key], abs=TOL), (label, name, key)
+        assert combined["OBJECT_TYPE_TYPE_VEHICLE_LEVEL_2"].num_gt == int(((g.types == 1) & (g.difficulty <= 2)).sum())
+
+
+def test_detection_summary_names_the_fields_once():
+    from bench.metrics.let_ap import WaymoDetectionMetric
+
+    g, p = _fixture_objects("09_multiple_classes")
+    let, plain = WaymoDetectionMetric(LET_CONFIG), WaymoDetectionMetric(PLAIN_3D_CONFIG)
+    let_summary = let.summary(let.combine_sequences({"x": let.eval_sequence(g, p)}))
+    plain_summary = plain.summary(plain.combine_sequences({"x": plain.eval_sequence(g, p)}))
+    assert {k for k in let_summary if "/" not in k} == {"LET-3D-AP", "LET-3D-APL", "LET-3D-APH"}
+    assert {k for k in plain_summary if "/" not in k} == {"3D-AP", "3D-APH"}  # no APL without LET
+    types = {k.split("/")[1] for k in let_summary if "/" in k}
+    assert len(types) >= 2
+    assert let_summary["LET-3D-AP"] == pytest.approx(np.mean([let_summary[f"LET-3D-AP/{t}"] for t in types]))
+    assert evaluate_protocol(g, p).summary == {**let_summary, **plain_summary}

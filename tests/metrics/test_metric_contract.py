@@ -10,12 +10,17 @@ from bench.metrics.base import Metric
 from bench.metrics.clear import ClearMetric
 from bench.metrics.hota import HotaMetric
 from bench.metrics.identity import IdentityMetric
+from bench.metrics.let_ap import WaymoDetectionMetric
+from bench.metrics.nuscenes_tracking import NuscenesTrackingMetric
+from bench.metrics.pseudolabel import BoxQualityMetric
 from bench.metrics.tapvid3d import Tapvid3dMetric, evaluate_protocol
 
 
-def test_every_class_based_family_is_a_metric():
-    for metric in (ClearMetric(0.5), IdentityMetric(0.5), HotaMetric(), Tapvid3dMetric()):
-        assert isinstance(metric, Metric) and metric.FIELDS
+def test_every_family_is_a_metric():
+    families = (ClearMetric(0.5), IdentityMetric(0.5), HotaMetric(), Tapvid3dMetric(), NuscenesTrackingMetric(),
+                WaymoDetectionMetric(), BoxQualityMetric())
+    for metric in families:
+        assert isinstance(metric, Metric) and metric.FIELDS, type(metric).__name__
 
 
 def _video(rng: np.random.Generator, noise: float) -> tuple[PointTracks, PointTracks]:

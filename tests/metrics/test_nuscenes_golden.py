@@ -82,3 +82,50 @@ def test_fixed_interpolation_is_a_different_protocol() -> None:
     assert fixed.summary["motp"] != pytest.approx(official.summary["motp"], abs=1e-9)
     assert fixed.summary["gt"] == official.summary["gt"]
     assert np.isfinite(fixed.summary["amota"])
+
+
+@pytest.mark.parametrize("stem", ["many_scenes", "interpolation_gaps", "multi_class"])
+def test_scenes_scored_one_by_one_then_combined_equal_the_devkit(stem: str) -> None:
+    """The Metric contract: eval_sequence on each scene's own boxes, then combine_sequences, is the devkit's
+    result, and each scene's result is exactly its rows of the one-pass eval_sequences."""
+    from bench.metrics.nuscenes_tracking import NuscenesTrackingMetric, scene_boxes
+
+    gt, pred, expected = load_case(FIXTURES / f"{stem}.json")
+    metric = NuscenesTrackingMetric()
+    scenes = sorted(set(gt.samples["scene"]))
+    assert len(scenes) >= 3
+    alone = {s: metric.eval_sequence(scene_boxes(gt, s), scene_boxes(pred, s)) for s in reversed(scenes)}
+    batched = metric.eval_sequences(gt, pred)
+    assert list(batched) == scenes
+    for s in scenes:
+        assert alone[s].n_samples == batched[s].n_samples == int((gt.samples["scene"] == s).sum())
+        for side in ("gt", "pred"):
+            one, many = getattr(alone[s], side), getattr(batched[s], side)
+            for column in ("sample", "group", "name", "xy", "score", "track_id"):
+                np.testing.assert_array_equal(getattr(one, column), getattr(many, column), err_msg=f"{s} {side}")
+    combined = metric.combine_sequences(alone)  # built in reverse scene order: the order must not matter
+    assert metric.summary(combined) == evaluate_boxes(gt, pred).summary
+    for m in METRIC_NAMES:
+        assert_close(combined.overall[m], expected["overall"][m], f"{stem} {m}")
+
+
+def test_one_scene_combined_alone_is_its_per_sequence_row() -> None:
+    from bench.metrics.nuscenes_tracking import NuscenesTrackingMetric, scene_boxes
+
+    gt, pred, _ = load_case(FIXTURES / "many_scenes.json")
+    rows = evaluate_boxes(gt, pred, per_scene=True).per_sequence.set_index(["seq", "metric"])["value"]
+    metric = NuscenesTrackingMetric()
+    for scene in sorted(set(gt.samples["scene"]))[:3]:
+        own = metric.combine_sequences({scene: metric.eval_sequence(scene_boxes(gt, scene), scene_boxes(pred, scene))})
+        alone = evaluate_boxes(scene_boxes(gt, scene), scene_boxes(pred, scene)).summary
+        for m in METRIC_NAMES:
+            assert own.overall[m] == alone[m] or (math.isnan(own.overall[m]) and math.isnan(alone[m]))
+            assert rows[(scene, m)] == alone[m] or (math.isnan(rows[(scene, m)]) and math.isnan(alone[m]))
+
+
+def test_eval_sequence_takes_one_scene() -> None:
+    from bench.metrics.nuscenes_tracking import NuscenesTrackingMetric
+
+    gt, pred, _ = load_case(FIXTURES / "many_scenes.json")
+    with pytest.raises(ValueError, match="one scene"):
+        NuscenesTrackingMetric().eval_sequence(gt, pred)

@@ -83,3 +83,25 @@ def test_other_class_does_not_match() -> None:
     gt = make_tracks(_rows())
     pred = make_tracks([dict(r, cls="Pedestrian") for r in _rows()])
     assert evaluate("pseudolabel", gt, pred).summary["BoxRecall"] == 0.0
+
+
+def test_sequences_pooled_not_averaged() -> None:
+    """BoxQualityMetric: per-sequence matches, pooled by combine_sequences (medians over all matched boxes,
+    not a mean of per-sequence medians), equal to scoring both sequences' boxes as one table."""
+    from bench.metrics.pseudolabel import BoxQualityMetric, box_quality
+
+    a_gt, a_pred = _rows(), _rows(x=0.3)  # sequence "a": track 1 off by 0.3 m
+    b_gt = [dict(r, seq="ab") for r in _rows(n_frames=3)]
+    b_pred = [dict(r, seq="ab") for r in _rows(n_frames=3, x=0.9)][:-1]  # "ab": 0.9 m off, one box missing
+    gt, pred = make_tracks(a_gt + b_gt), make_tracks(a_pred + b_pred)
+    metric = BoxQualityMetric()
+    per_seq = {s: metric.eval_sequence(gt[gt["seq"] == s], pred[pred["seq"] == s]) for s in ("ab", "a")}
+    pooled = metric.summary(metric.combine_sequences(per_seq))
+    assert pooled == box_quality(gt, pred)
+    assert pooled["CenterErr"] == pytest.approx(0.3)  # 5 of the 8 estimated boxes are 0.3 m off
+    assert metric.summary(per_seq["ab"])["CenterErr"] == pytest.approx(0.9)
+    assert pooled["BoxPrecision"] == 1.0 and pooled["BoxRecall"] == pytest.approx(15 / 16)
+    result = evaluate("pseudolabel", gt, pred)
+    assert {k: result.summary[k] for k in pooled} == pooled
+    rows = result.per_sequence.set_index(["seq", "metric"])["value"]
+    assert rows[("ab", "CenterErr")] == pytest.approx(0.9)
