@@ -64,8 +64,9 @@ class _GeometryLabeler(Labeler):
                  drop_pseudolabels: float = 0.0, **module_settings: Any) -> None:
         """The switches (None: the paper's model, or the ``ablation`` row's value) and run settings are named
         here (``threads`` 1 by default, as CenterTrack's: the run key leaves threads out, so the numbers must not
-        depend on the machine's core count); ``module_settings`` are ``<module>_<setting>`` knobs, each declared once in its module's
-        ``DEFAULTS`` (see :mod:`.config`): an unknown name is refused here, with a close name."""
+        depend on the machine's core count); ``module_settings`` are ``<module>_<setting>`` knobs, each declared
+        once in its module's ``DEFAULTS`` (see :mod:`.config`): an unknown name is refused here, with a close
+        name."""
         super().__init__(mining=mining, use_depth=use_depth, yaw_mode=yaw_mode, conf_weighting=conf_weighting,
                          fncomp=fncomp, ablation=ablation, weights=weights, threads=threads,
                          drop_pseudolabels=drop_pseudolabels, **module_settings)
