@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from bench.data.datasets import load_dataset
 from bench.interface import RunContext
 from bench.metrics import evaluate
 from bench.runner.stages import load_checkpoint
+from bench.store import Store
 
 
 def main() -> None:
@@ -38,10 +38,9 @@ def main() -> None:
     if args.data_seed == 0:
         raise SystemExit("--data-seed 0 is the benchmark's own world: pick another one")
 
-    with sqlite3.connect(f"file:{args.store}?mode=ro", uri=True) as con:
-        runs = pd.read_sql_query(
-            "SELECT method, budget, seed, run_dir FROM runs WHERE dataset = 'synth-kitti' AND status = 'ok' AND "
-            "variant = '' AND profile = 'quick' AND base = 'centertrack' ORDER BY finished_at", con)
+    runs = Store(args.store, readonly=True).runs_frame(live=False).sort_values("finished_at")
+    runs = runs[(runs["dataset"] == "synth-kitti") & (runs["status"] == "ok") & (runs["variant"] == "")
+                & (runs["profile"] == "quick") & (runs["base"] == "centertrack")]
     runs = runs[runs["method"].isin(args.methods.split(","))]
     runs = runs[(runs["budget"] == 4) | runs["budget"].isna()].drop_duplicates(["method", "seed"], keep="last")
     root = Path(args.store).resolve().parent.parent

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ import pandas as pd
 
 from bench.data.datasets import load_dataset
 from bench.metrics import evaluate
+from bench.store import Store
 
 
 def _score(protocol: str, metric: str, gt: pd.DataFrame, pred: pd.DataFrame, sequences: dict, seqs: list[str]) -> float:
@@ -75,13 +75,11 @@ def main() -> None:
     stores = args.store or ["runs/bench.sqlite"]
     frames = []
     for store in stores:
-        with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as con:
-            found = pd.read_sql_query(
-                "SELECT method, budget, seed, config, run_dir, finished_at FROM runs WHERE dataset = ? AND "
-                "status = 'ok' AND variant = '' AND profile = 'quick' ORDER BY finished_at", con,
-                params=(args.dataset,))
-        found["root"] = str(Path(store).resolve().parent.parent)  # run_dir is relative to the folder of runs/
-        frames.append(found)
+        found = Store(store, readonly=True).runs_frame(live=False)
+        found = found[(found["dataset"] == args.dataset) & (found["status"] == "ok") & (found["variant"] == "")
+                      & (found["profile"] == "quick")]
+        found = found.assign(root=str(Path(store).resolve().parent.parent))  # run_dir is relative to runs/'s folder
+        frames.append(found.sort_values("finished_at"))
     runs = pd.concat(frames, ignore_index=True)
     if runs.empty:
         raise SystemExit(f"no finished quick runs on {args.dataset} in {', '.join(stores)}")
