@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--data-seed", type=int, default=1, help="the development world (not 0, the benchmark's)")
     parser.add_argument("--new", default="0.2,0.3,0.4", help="new-track thresholds to try (track = new - 0.1)")
     parser.add_argument("--methods", default="sparse3dtrack,oracle,sparse")
+    parser.add_argument("--protocol", default="kitti-2d", help="kitti-2d or kitti-2d-scaled")
     args = parser.parse_args()
     if args.data_seed == 0:
         raise SystemExit("--data-seed 0 is the benchmark's own world: pick another one")
@@ -53,13 +54,13 @@ def main() -> None:
             learner = CenterTrackLearner(new_thresh=new, track_thresh=round(new - 0.1, 6), threads=1)
             learner.load_state_dict(state)
             pred = learner.predict(view, RunContext(seed=int(run.seed)))
-            result = evaluate("kitti-2d", world.val.tracks, pred, sequences=world.val.sequences)
+            result = evaluate(args.protocol, world.val.tracks, pred, sequences=world.val.sequences)
             rows.append({"method": run.method, "seed": int(run.seed), "new": new,
                          "MOTA": 100 * result.summary["MOTA"], "DetRe": 100 * result.summary["DetRe"],
                          "DetPr": 100 * result.summary["DetPr"]})
             print(json.dumps(rows[-1]), flush=True)
     table = pd.DataFrame(rows)
-    print(f"\nsynth-kitti quick, world {args.data_seed} val (a development world), kitti-2d, percent:\n")
+    print(f"\nsynth-kitti quick, world {args.data_seed} val (a development world), {args.protocol}, percent:\n")
     print("| method | new / track threshold | MOTA per seed | MOTA mean ± std | DetRe per seed | DetPr mean |")
     print("| --- | --- | --- | --- | --- | --- |")
     for (method, new), g in table.groupby(["method", "new"]):

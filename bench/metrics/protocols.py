@@ -22,6 +22,7 @@ def _check_protocol(obj: Any) -> None:
 
 PROTOCOLS: Registry[Callable[..., MetricResult]] = Registry("protocol", {
     "kitti-2d": "bench.metrics.kitti:evaluate_kitti_2d",
+    "kitti-2d-scaled": "bench.metrics.kitti:evaluate_kitti_2d_scaled",
     "2d-iou": "bench.metrics.tracking:evaluate_2d_iou",
     "3d-iou": "bench.metrics.tracking:evaluate_3d_iou",
     "bev-center": "bench.metrics.tracking:evaluate_bev_center",

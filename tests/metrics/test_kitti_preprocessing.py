@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bench.data.tracks import DONTCARE, make_tracks
@@ -60,3 +61,37 @@ def test_headline_and_class_checks() -> None:
     assert result.summary["MOTA"] == 1.0 and result.extras["headline"] == "pedestrian"
     with pytest.raises(ValueError, match="cyclist"):
         evaluate("kitti-2d", gt, gt, classes=("car", "cyclist"))
+
+
+def _sequence(rows: int) -> dict:
+    from types import SimpleNamespace
+    return {"0000": SimpleNamespace(image_size=(3 * rows, rows), frame_ids=np.arange(1))}
+
+
+def test_scaled_pixel_rule_follows_the_image_height() -> None:
+    # 25 px at KITTI's 375 rows is 8.53 px at 128 rows: a 10 px unmatched car is forgiven by kitti-2d's fixed rule
+    # and counted by kitti-2d-scaled; an 8 px one is forgiven by both; a matched small car counts in both.
+    gt = make_tracks([_row(0, 1, "Car", (100, 50, 130, 60))])
+    preds = make_tracks([_row(0, 1, "Car", (100, 50, 130, 60)), _row(0, 2, "Car", (200, 40, 230, 50)),
+                         _row(0, 3, "Car", (300, 40, 330, 48))])
+    fixed = evaluate("kitti-2d", gt, preds, sequences=_sequence(128))
+    scaled = evaluate("kitti-2d-scaled", gt, preds, sequences=_sequence(128))
+    assert (fixed.summary["TP"], fixed.summary["FP"]) == (1, 0)
+    assert (scaled.summary["TP"], scaled.summary["FP"]) == (1, 1)
+    assert fixed.extras["min_height"] == 25.0 and scaled.extras["min_height"] == pytest.approx(25 * 128 / 375)
+    assert scaled.protocol == "kitti-2d-scaled" and fixed.protocol == "kitti-2d"
+
+
+def test_scaled_pixel_rule_is_kittis_own_at_375_rows() -> None:
+    gt = [_row(0, 1, "Car", (100, 100, 200, 120))]
+    preds = [_row(0, 1, "Car", (100, 100, 200, 120)), _row(0, 2, "Car", (300, 10, 400, 35)),
+             _row(0, 3, "Car", (500, 10, 600, 35.5))]
+    fixed = evaluate("kitti-2d", make_tracks(gt), make_tracks(preds), sequences=_sequence(375))
+    scaled = evaluate("kitti-2d-scaled", make_tracks(gt), make_tracks(preds), sequences=_sequence(375))
+    assert fixed.summary == scaled.summary
+
+
+def test_scaled_pixel_rule_needs_the_image_size() -> None:
+    gt = make_tracks([_row(0, 1, "Car", CAR)])
+    with pytest.raises(ValueError, match="image sizes"):
+        evaluate("kitti-2d-scaled", gt, gt)
