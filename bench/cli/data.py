@@ -83,7 +83,7 @@ def _load(name: str, scale: str, seed: int, root: Path | None) -> Any:
 @_common
 @_bad_input
 def info(name: str, scale: str, seed: int, root: Path | None) -> None:
-    """Counts, boxes per frame, track lengths, occlusion and look-alikes, beside KITTI tracking's figures."""
+    """Counts, boxes per frame, track lengths, occlusion and look-alikes, beside the real dataset's figures."""
     from rich.console import Console
     from rich.table import Table
 
@@ -91,18 +91,28 @@ def info(name: str, scale: str, seed: int, root: Path | None) -> None:
 
     ds = _load(name, scale, seed, root)
     figures = stats(ds)
+    reference = figures.get("reference") or {}
     table = Table(title=f"{ds.name} ({scale}, seed {seed}) - {ds.root}")
     table.add_column("statistic")
     table.add_column("train", justify="right")
     table.add_column("val", justify="right")
-    table.add_column("KITTI tracking (published)", justify="right")
-    reference = figures.get("kitti_reference", {})
+    table.add_column(f"{reference.get('name', 'real dataset')} (published)", justify="right")
     ref_of = {"sequences": reference.get("train_sequences"), "frames": reference.get("train_frames")}
     for key, value in figures["train"].items():
         other = figures["val"].get(key, "")
         table.add_row(key, _fmt(value), _fmt(other), _fmt(ref_of.get(key, "")))
     table.add_row("frame_rate (Hz)", _fmt(ds.frame_rate), "", _fmt(reference.get("frame_rate", "")))
     table.add_row("image_size", _fmt(figures.get("image_size")), "", _fmt(reference.get("image_size", "")))
+    size = figures.get("image_size")
+    if reference.get("image_rows") and isinstance(size, list | tuple) and len(size) == 2:
+        # Objects are as tall, relative to the image, as in the real data: in pixels they scale with the rows.
+        rows = int(size[1])
+        table.add_row("object pixels vs the real images", _fmt(round(rows / float(reference["image_rows"]), 3)),
+                      "", "1")
+        if reference.get("centertrack_input_rows"):
+            table.add_row("... vs CenterTrack's input there",
+                          _fmt(round(rows / float(reference["centertrack_input_rows"]), 3)), "",
+                          f"1 ({reference['centertrack_input_rows']} rows)")
     if "pixel_depth_p50_p95" in figures:
         table.add_row("pixel depth p50/p95 (m)", _fmt(figures["pixel_depth_p50_p95"]), "", "")
     Console(width=160).print(table)

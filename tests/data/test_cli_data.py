@@ -33,8 +33,11 @@ def test_make_info_show_clip(runner, tmp_path):
 
     result = cli.invoke(main, ["data", "info", "synth-kitti", "--scale", "smoke"])
     assert result.exit_code == 0, result.output
-    for word in ("boxes_per_frame", "track_length_mean", "occlusion", "lookalike_share", "8008"):
+    for word in ("boxes_per_frame", "track_length_mean", "occlusion", "lookalike_share", "8008",
+                 "KITTI tracking (published)", "box_height_px", "object pixels vs the real images"):
         assert word in result.output
+    # Smoke renders at half of quick's 128 rows: objects are 64/375 as tall in pixels as in KITTI's images.
+    assert "0.171" in result.output
 
     png = tmp_path / "frame.png"
     result = cli.invoke(main, ["data", "show", "synth-kitti", "--scale", "smoke", "--seq", "0000", "--frame", "3",
@@ -65,3 +68,11 @@ def test_bad_input_exits_2_with_the_reason(runner, args, message):
     result = cli.invoke(main, args)
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_info_compares_with_the_dataset_it_imitates(runner):
+    cli, _ = runner
+    result = cli.invoke(main, ["data", "info", "synth-nuscenes", "--scale", "smoke"])
+    assert result.exit_code == 0, result.output
+    assert "nuScenes (published)" in result.output and "28130" in result.output
+    assert "KITTI" not in result.output

@@ -8,15 +8,35 @@ import pandas as pd
 from bench.data.sequence import Dataset, Split
 from bench.data.tracks import DONTCARE
 
-# Published figures of the KITTI tracking benchmark (Geiger et al., CVPR 2012; cvlibs.net), for comparison.
+# Published figures of the real datasets the synthetic worlds imitate, for comparison: KITTI tracking (Geiger et
+# al., CVPR 2012; cvlibs.net), nuScenes (Caesar et al., CVPR 2020; the devkit's train split, 2 Hz keyframes, CAM_FRONT)
+# and the Waymo Open Dataset (Sun et al., CVPR 2020; FRONT camera). ``centertrack_input_rows``: the image height
+# CenterTrack's public configs train at on that dataset (KITTI 1280x384, nuScenes 800x448), i.e. the object
+# size in pixels the paper's base tracker sees there.
 KITTI_TRACKING_REFERENCE: dict[str, object] = {
+    "name": "KITTI tracking",
     "train_sequences": 21,
     "train_frames": 8008,
     "test_sequences": 29,
     "test_frames": 11095,
     "frame_rate": 10,
     "image_size": "~1242x375",
+    "image_rows": 375,
+    "centertrack_input_rows": 384,
 }
+REFERENCES: dict[str, dict[str, object]] = {
+    "kitti": KITTI_TRACKING_REFERENCE,
+    "nuscenes": {"name": "nuScenes", "train_sequences": 700, "train_frames": 28130, "frame_rate": 2,
+                 "image_size": "1600x900", "image_rows": 900, "centertrack_input_rows": 448},
+    "waymo": {"name": "Waymo Open", "train_sequences": 798, "train_frames": "~158k", "frame_rate": 10,
+              "image_size": "1920x1280", "image_rows": 1280},
+}
+
+
+def reference_for(name: str) -> dict[str, object]:
+    """The published figures of the real dataset ``name`` is (or imitates); {} when none is kept here."""
+    family = name.removeprefix("synth-")
+    return REFERENCES.get(family, {})
 
 
 def _histogram(values: pd.Series, levels: list[int]) -> dict[int, float]:
@@ -48,6 +68,9 @@ def split_stats(split: Split, attrs: pd.DataFrame | None = None) -> dict:
         "depth_min": round(float(real["z"].min()), 1) if len(real) else float("nan"),
         "depth_median": round(float(real["z"].median()), 1) if len(real) else float("nan"),
         "depth_max": round(float(real["z"].max()), 1) if len(real) else float("nan"),
+        # How many pixels a detector gets per object: the first thing that sets how well depth can be read.
+        "box_height_px_p10/p50": [round(float(v), 1) for v in np.percentile(real["y2"] - real["y1"], [10, 50])]
+        if len(real) else [],
     }
     if attrs is not None and len(lengths):
         seen = lengths.reset_index()[["seq", "track_id"]]
@@ -114,10 +137,10 @@ def detection_stats(gt: pd.DataFrame, det: pd.DataFrame) -> dict[str, object]:
 
 
 def dataset_stats(ds: Dataset) -> dict:
-    """Per-split and total statistics of a dataset, next to KITTI tracking's published figures."""
+    """Per-split and total statistics of a dataset, next to the published figures of the dataset it imitates."""
     attrs = ds.meta.get("track_attrs")
     result: dict[str, object] = {"name": ds.name, "frame_rate": ds.frame_rate,
-                                 "image_size": ds.meta.get("image_size"), "kitti_reference": KITTI_TRACKING_REFERENCE}
+                                 "image_size": ds.meta.get("image_size"), "reference": reference_for(ds.name)}
     for name, split in (("train", ds.train), ("val", ds.val)):
         split_attrs = attrs[attrs["split"] == name].drop(columns="split") if attrs is not None else None
         figures = split_stats(split, split_attrs)
