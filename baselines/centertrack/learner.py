@@ -64,6 +64,7 @@ class CenterTrackLearner(Learner):
         # CenterTrack's nuScenes/KITTI training noise on the previous frame's boxes
         hm_disturb: float = 0.05, lost_disturb: float = 0.4, fp_disturb: float = 0.1, max_frame_dist: int = 3,
         flip: float = 0.5,  # probability of mirroring a sample left-right (CenterTrack's --flip 0.5)
+        train_crop: Sequence[int] | None = None,  # (w, h): train on random windows of the input (multiples of 32)
         # inference
         track_thresh: float = 0.3, new_thresh: float = 0.4, max_age: int = 3, topk: int = 100,
         max_depth: float | None = None,  # drop detections farther (m); None: the farthest training label
@@ -75,7 +76,8 @@ class CenterTrackLearner(Learner):
             input_size=input_size, width=width, head_conv=head_conv, depth=depth, stem_kernel=stem_kernel,
             steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, lr_step=lr_step, weight_decay=weight_decay,
             grad_clip=grad_clip, max_objs=max_objs, ema=ema, hm_disturb=hm_disturb, lost_disturb=lost_disturb,
-            fp_disturb=fp_disturb, max_frame_dist=max_frame_dist, flip=flip, track_thresh=track_thresh,
+            fp_disturb=fp_disturb, max_frame_dist=max_frame_dist, flip=flip, train_crop=train_crop,
+            track_thresh=track_thresh,
             new_thresh=new_thresh, max_age=max_age, topk=topk, max_depth=max_depth, depth_mode=depth_mode,
             classes=classes, weights=weights, threads=threads)
         # Checked here (constructors only store and check): a bad value fails at plan time, before any work.
@@ -84,6 +86,9 @@ class CenterTrackLearner(Learner):
             raise ValueError("centertrack: give steps or epochs (the training budget)")
         if input_size != NATIVE and (isinstance(input_size, str) or len(input_size) != 2):
             raise ValueError(f'centertrack: input_size must be (width, height) or "native", got {input_size!r}')
+        if train_crop is not None and (isinstance(train_crop, str) or len(train_crop) != 2
+                                       or any(int(v) <= 0 or int(v) % 32 for v in train_crop)):
+            raise ValueError(f"centertrack: train_crop must be (width, height), multiples of 32, got {train_crop!r}")
 
     def config(self) -> dict[str, Any]:
         """The flat settings dict the training and inference functions read (run settings left out)."""
@@ -94,6 +99,8 @@ class CenterTrackLearner(Learner):
         if cfg["input_size"] != NATIVE:  # "native" is resolved against the training images (resolve_input_size)
             cfg["input_size"] = tuple(int(v) for v in cfg["input_size"])
         cfg["depth"] = tuple(int(v) for v in cfg["depth"])
+        if cfg["train_crop"] is not None:
+            cfg["train_crop"] = tuple(int(v) for v in cfg["train_crop"])
         return cfg
 
     def _device(self, ctx: RunContext) -> str:

@@ -90,6 +90,29 @@ def flip_objects(objects: Objects, width: float) -> Objects:
     return Objects(boxes, boxes3d, objects.cls, objects.track_id, objects.conf)
 
 
+def crop_objects(objects: Objects, x0: float, y0: float, size: tuple[int, int]) -> Objects:
+    """The objects of the ``size`` (w, h) window at (x0, y0): 2D boxes shifted and clipped to it (as at an image
+    border: a cut box keeps its 3D box, whose projected centre the amodal offset still points to); boxes left
+    with no area are dropped."""
+    boxes = crop_boxes(objects.boxes, x0, y0, size)
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return Objects(boxes[keep], objects.boxes3d[keep], objects.cls[keep], objects.track_id[keep], objects.conf[keep])
+
+
+def crop_boxes(boxes: np.ndarray, x0: float, y0: float, size: tuple[int, int]) -> np.ndarray:
+    """2D boxes ``(N, 4)`` in the coordinates of the window at (x0, y0), clipped to its ``size`` (w, h)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) - np.array([x0, y0, x0, y0])
+    return np.clip(boxes, 0.0, np.array([size[0], size[1], size[0], size[1]], dtype=np.float64))
+
+
+def crop_intrinsics(intrinsics: np.ndarray, x0: float, y0: float) -> np.ndarray:
+    """Intrinsics of the window whose top-left corner is input pixel (x0, y0): the principal point moves."""
+    k = np.array(intrinsics, dtype=np.float64)
+    k[0, 2] -= x0
+    k[1, 2] -= y0
+    return k
+
+
 def flip_intrinsics(intrinsics: np.ndarray, width: float) -> np.ndarray:
     """Intrinsics of the mirrored image: u' = width - u = fx (-X) / Z + (width - cx)."""
     k = np.array(intrinsics, dtype=np.float64)

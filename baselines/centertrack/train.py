@@ -28,6 +28,9 @@ from baselines.centertrack.model import CenterTrackNet, ModelConfig, load_weight
 from baselines.centertrack.targets import (
     DOWN,
     Objects,
+    crop_boxes,
+    crop_intrinsics,
+    crop_objects,
     disturb_previous,
     flip_boxes,
     flip_intrinsics,
@@ -151,24 +154,42 @@ def make_sample(data: SeqData, fi: int, cfg: dict, num_classes: int, rng: np.ran
         dontcare = flip_boxes(dontcare, width)
         intrinsics = flip_intrinsics(intrinsics, width)
         neg_weight = None if neg_weight is None else np.ascontiguousarray(neg_weight[:, ::-1])
+    # Training on a window of the image (train_crop): the network sees objects at the full input resolution for
+    # the cost of the window; inference runs on the whole image (the network is fully convolutional). Both
+    # frames, their labels, the DontCare boxes, the weight map and the principal point move together.
+    size, corner = tuple(cfg["input_size"]), (0, 0)
+    if cfg.get("train_crop"):
+        size = tuple(int(v) for v in cfg["train_crop"])
+        corner = tuple(int(rng.integers(0, (full - part) // DOWN + 1)) * DOWN
+                       for full, part in zip(cfg["input_size"], size, strict=True))
+        objects, prev_objects = crop_objects(objects, *corner, size), crop_objects(prev_objects, *corner, size)
+        dontcare = crop_boxes(dontcare, *corner, size)
+        intrinsics = crop_intrinsics(intrinsics, *corner)
+        if neg_weight is not None:
+            x, y = corner[0] // DOWN, corner[1] // DOWN
+            neg_weight = np.ascontiguousarray(neg_weight[y:y + size[1] // DOWN, x:x + size[0] // DOWN])
     centres, sizes = _centres_sizes(prev_objects)
     prev_centres = {int(t): c for t, c in zip(prev_objects.track_id, centres, strict=True)}
     noisy_c, noisy_s = disturb_previous(centres, sizes, rng, cfg["hm_disturb"], cfg["lost_disturb"],
                                         cfg["fp_disturb"])
-    target = render_targets(objects, intrinsics, cfg["input_size"], num_classes,
+    target = render_targets(objects, intrinsics, size, num_classes,
                             prev_centres=prev_centres, dontcare=dontcare, neg_weight=neg_weight,
                             max_objs=cfg["max_objs"], depth_mode=cfg["depth_mode"])
-    target["pre_hm"] = render_pre_hm(noisy_c, noisy_s, cfg["input_size"])
+    target["pre_hm"] = render_pre_hm(noisy_c, noisy_s, size)
     target["img_index"] = np.array([cur.index, prev.index])
     target["flip"] = np.array(flip)
+    target["window"] = np.array([corner[0], corner[1], size[0], size[1]])
     return target
 
 
 def collate(samples: list[dict], images: list[torch.Tensor], device: torch.device) -> tuple[dict, torch.Tensor,
                                                                                            torch.Tensor]:
     batch = {k: torch.from_numpy(np.stack([s[k] for s in samples])).to(device) for k in samples[0]
-             if k not in ("img_index", "flip")}
+             if k not in ("img_index", "flip", "window")}
     images = [im.flip(-1) if s.get("flip", False) else im for s, im in zip(samples, images, strict=True)]
+    # Mirrored first, then cut: the window's corner is in the mirrored image's pixels (make_sample).
+    images = [im[..., y:y + h, x:x + w] for im, (x, y, w, h) in zip(images, (s["window"] for s in samples),
+                                                                     strict=True)]
     img = normalise(torch.stack([im[0] for im in images])).to(device)
     pre = normalise(torch.stack([im[1] for im in images])).to(device)
     return batch, img, pre
@@ -187,6 +208,8 @@ def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[s
     rng = np.random.default_rng(seed)
     dev = torch.device(device)
     cfg = resolve_input_size(cfg, sequences)
+    if cfg.get("train_crop") and any(c > i for c, i in zip(cfg["train_crop"], cfg["input_size"], strict=True)):
+        raise ValueError(f"CenterTrack: train_crop {cfg['train_crop']} is larger than the input {cfg['input_size']}")
     data = prepare(sequences, labels, classes, cfg, weight_maps)
     index = [(s, f) for s, d in enumerate(data) for f in range(len(d.frames))]
     if not index:

@@ -63,3 +63,70 @@ def test_weight_average_blends_floats_and_copies_counters():
     name = "heads.hm.weight"
     torch.testing.assert_close(after[name], 0.9 * before[name] + 0.1 * cur[name])
     assert int(after["levels.0.0.conv1.1.num_batches_tracked"]) == 7
+
+
+def test_a_cropped_sample_is_the_window_of_the_full_one():
+    """train_crop: the targets and images of a window are those of the full frame, cut out (boxes cut by the
+    window's edge are clipped, as at an image border)."""
+    from baselines.centertrack.targets import DOWN
+    from baselines.centertrack.train import collate
+
+    seq, tracks = toy_scene()
+    full_cfg = profile_config("smoke", {"input_size": SIZE, "flip": 0.0, "hm_disturb": 0.0, "lost_disturb": 0.0,
+                                        "fp_disturb": 0.0})
+    crop_cfg = {**full_cfg, "train_crop": (96, 64)}
+    data = prepare({"toy": seq}, tracks, ("Car",), full_cfg)[0]
+    full = make_sample(data, 2, full_cfg, 1, np.random.default_rng(0))
+    wf = SIZE[0] // DOWN
+    seen, whole = set(), 0
+    for seed in range(12):
+        cut = make_sample(data, 2, crop_cfg, 1, np.random.default_rng(seed))
+        x, y, w, h = (int(v) for v in cut["window"])
+        seen.add(x)
+        assert (w, h) == (96, 64) and x % DOWN == 0 and 0 <= x <= SIZE[0] - w
+        assert cut["hm"].shape == (1, h // DOWN, w // DOWN) and cut["pre_hm"].shape == (1, h, w)
+        for k in np.flatnonzero(cut["mask"]):
+            j = np.flatnonzero((full["mask"] > 0) & np.isclose(full["dep"][:, 0], cut["dep"][k, 0]))
+            assert len(j) == 1  # every object in the window is one of the frame's, with its depth
+            j = j[0]
+            # Its 3D centre projects to the same image point through the shifted principal point.
+            u_cut = (cut["ind"][k] % (w // DOWN) + cut["amodal"][k, 0]) * DOWN + x
+            u_full = (full["ind"][j] % wf + full["amodal"][j, 0]) * DOWN
+            assert abs(u_cut - u_full) < 1e-3
+            x1 = (full["ind"][j] % wf + full["reg"][j, 0] - full["wh"][j, 0] / 2) * DOWN
+            if x <= x1 and x1 + full["wh"][j, 0] * DOWN <= x + w:  # wholly inside: the same peak, moved
+                whole += 1
+                assert cut["ind"][k] % (w // DOWN) + x // DOWN == full["ind"][j] % wf
+                np.testing.assert_allclose(cut["wh"][k], full["wh"][j])
+                np.testing.assert_allclose(cut["reg"][k], full["reg"][j], atol=1e-5)
+            else:  # cut by the window: a narrower box
+                assert cut["wh"][k, 0] < full["wh"][j, 0]
+        _, img, _ = collate([cut], [data.images[cut["img_index"]]], torch.device("cpu"))
+        _, img_full, _ = collate([full], [data.images[full["img_index"]]], torch.device("cpu"))
+        torch.testing.assert_close(img, img_full[..., y:y + h, x:x + w])
+    assert len(seen) > 3 and whole > 3  # the window moves, and holds whole objects
+
+
+def test_crop_training_runs_and_bad_windows_are_refused(tmp_path):
+    import pytest
+
+    from baselines.centertrack.learner import CenterTrackLearner
+    from bench.config import method_params
+    from bench.interface import RunContext, SplitView, TrainView
+
+    seq, tracks = toy_scene(num_frames=4)
+    params = {**method_params("smoke", "centertrack"), "input_size": SIZE, "steps": 2, "track_thresh": 0.0,
+              "new_thresh": 0.0, "max_depth": 1e9}
+    learner = CenterTrackLearner(**params, train_crop=(96, 32), threads=1)
+    ctx = RunContext(seed=0, work_dir=tmp_path)
+    learner.fit(TrainView(name="train", sequences={"toy": seq}, frame_rate=10.0, labels=tracks, budget=None),
+                tracks, ctx)
+    pred = learner.predict(SplitView(name="val", sequences={"toy": seq}, frame_rate=10.0), ctx)
+    assert len(pred) and pred["x2"].max() > 96  # inference sees the whole frame, not the window
+    for bad in ((100, 32), (96,), "96x32"):
+        with pytest.raises(ValueError, match="train_crop"):
+            CenterTrackLearner(**params, train_crop=bad)
+    too_big = CenterTrackLearner(**params, train_crop=(192, 32), threads=1)
+    with pytest.raises(ValueError, match="larger than the input"):
+        too_big.fit(TrainView(name="train", sequences={"toy": seq}, frame_rate=10.0, labels=tracks, budget=None),
+                    tracks, ctx)
