@@ -32,6 +32,7 @@ PROTOCOLS: Registry[Callable[..., MetricResult]] = Registry("protocol", {
     "nuscenes-fixed-interp": "bench.metrics.nuscenes_tracking:evaluate_protocol_fixed_interp",
     "waymo-let": "bench.metrics.let_ap:evaluate_protocol",
     "tapvid3d": "bench.metrics.tapvid3d:evaluate_protocol",
+    "depth-error": "bench.metrics.depth_error:evaluate_protocol",
 }, group="bench.protocols", check=_check_protocol)
 
 

@@ -24,6 +24,7 @@ from typing import Any, cast
 import jinja2
 import pandas as pd
 
+from bench.metrics.depth_error import RANGE_BINS
 from bench.ownership import claim_dir
 from bench.report import plots
 from bench.report.published import load_published, paper_comparison
@@ -184,11 +185,18 @@ def _index_view(boards: list[Leaderboard], runs: pd.DataFrame, schema: MetricSch
             sections[key] = {
                 "id": _slug(*key), "dataset": board.dataset, "protocol": board.protocol, "split": board.split,
                 "title": spec.title, "headline": board.info.display, "tables": [],
-                "curve": _b64(plots.budget_curve_svg(board)),
+                "curve": _b64(plots.budget_curve_svg(board)), "by_range": "",
                 "speed": _b64(plots.speed_accuracy_svg(speed, "frames per second", board.info.header,
                                                        f"{board.dataset} · {board.protocol}")) if speed else "",
             }
         sections[key]["tables"].append(_table_view(board, schema.reference_methods))
+    # Depth error by range: one plot across the range-bin boards, beside the depth-error tables.
+    for key, section in sections.items():
+        if section["protocol"] == "depth-error":
+            bins = [b for name, _, _ in RANGE_BINS for b in boards
+                    if (b.dataset, b.protocol, b.split) == key and b.metric == name]
+            if bins:
+                section["by_range"] = _b64(plots.depth_by_range_svg(bins, f"{key[0]} · depth error by range"))
     statuses = runs["status"].value_counts().to_dict() if not runs.empty else {}
     total = int(sum(statuses.values()))
     failed = [] if runs.empty else [

@@ -110,3 +110,33 @@ def speed_accuracy_svg(series: dict[str, list[tuple[str, float, float]]], x_labe
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return _svg(fig)
+
+
+def depth_by_range_svg(boards: list[Leaderboard], title: str) -> str:
+    """Depth error by ground-truth range (protocol ``depth-error``): one board per range bin, x = the bins in the
+    given order, one line per (method, base, budget) through its mean (± std band). Lower is better."""
+    with matplotlib.rc_context(_RC):
+        fig, ax = _figure()
+        labels = [b.info.display.replace("Depth error ", "") for b in boards]
+        keys = list(dict.fromkeys(key for b in boards for key in b.cells))
+        for i, (row, budget) in enumerate(keys):
+            style = _style(i)
+            cells = [b.cells.get((row, budget)) for b in boards]
+            xs = [x for x, c in enumerate(cells) if c is not None and not math.isnan(c.mean)]
+            if not xs:
+                continue
+            ys = [boards[x].info.shown(cells[x].mean) for x in xs]  # type: ignore[union-attr]
+            sd = [0.0 if math.isnan(cells[x].std) else boards[x].info.shown(cells[x].std)  # type: ignore[union-attr]
+                  for x in xs]
+            label = f"{_row_label(*row)} @ {'all' if budget is None else budget}"
+            ax.plot(xs, ys, label=label, **style)  # type: ignore[arg-type]
+            ax.fill_between(xs, [y - s for y, s in zip(ys, sd, strict=True)],
+                            [y + s for y, s in zip(ys, sd, strict=True)], color=style["color"], alpha=0.12)
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlabel("ground-truth range")
+        ax.set_ylabel("median |depth error| (m)")
+        ax.set_ylim(bottom=0)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return _svg(fig)

@@ -8,6 +8,7 @@ import pytest
 from bench.data.sequence import PointTracks
 from bench.metrics.base import Metric
 from bench.metrics.clear import ClearMetric
+from bench.metrics.depth_error import DepthErrorMetric
 from bench.metrics.hota import HotaMetric
 from bench.metrics.identity import IdentityMetric
 from bench.metrics.let_ap import WaymoDetectionMetric
@@ -18,7 +19,7 @@ from bench.metrics.tapvid3d import Tapvid3dMetric, evaluate_protocol
 
 def test_every_family_is_a_metric():
     families = (ClearMetric(0.5), IdentityMetric(0.5), HotaMetric(), Tapvid3dMetric(), NuscenesTrackingMetric(),
-                WaymoDetectionMetric(), BoxQualityMetric())
+                WaymoDetectionMetric(), BoxQualityMetric(), DepthErrorMetric())
     for metric in families:
         assert isinstance(metric, Metric) and metric.FIELDS, type(metric).__name__
 
