@@ -23,7 +23,7 @@ row - lower over their shared seeds with its 95 % paired t interval (:mod:`bench
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,13 @@ def fill_table(spec: TableSpec, summary: pd.DataFrame, schema: MetricSchema | No
         seeds = rec.get("seeds")
         index[key] = Cell(float(rec["mean"]), float(rec["std"]), int(rec["n"]),
                           dict(seeds) if isinstance(seeds, dict) else {})
+    # A column nothing in the store fills is left out (a store from before a protocol existed, e.g. kitti-2d-scaled):
+    # the spec lists what to show where it exists.
+    def filled(col: SpecColumn) -> bool:
+        return any((col.dataset, col.protocol, schema.canonical(col.metric), row.method, row.base, row.budget,
+                    row.variant) in index for row in spec.rows)
+
+    spec = replace(spec, columns=[col for col in spec.columns if filled(col)])
     table = SpecTable(spec)
     for i, row in enumerate(spec.rows):
         for j, col in enumerate(spec.columns):

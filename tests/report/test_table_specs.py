@@ -45,20 +45,22 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 def test_main_table_spec_is_filled_from_the_store(store):
     spec = load_table_spec(LEADERBOARDS_DIR / "tables" / "sparse3dtrack_main.yaml")
     assert [r.method for r in spec.rows] == ["sparse", "sparse3dtrack", "oracle"] and spec.rows[2].budget is None
-    assert [(c.dataset, c.protocol, c.metric) for c in spec.columns][:4] == [
-        ("synth-kitti", "kitti-2d", m) for m in ("MOTA", "MOTP", "IDF1", "HOTA")]
-    assert [c.metric for c in spec.columns if c.dataset == "synth-nuscenes"] == ["AMOTA", "AMOTP", "MOTA"]
+    assert [(c.dataset, c.protocol, c.metric) for c in spec.columns][:8] == [
+        ("synth-kitti", p, m) for p in ("kitti-2d-scaled", "kitti-2d") for m in ("MOTA", "MOTP", "IDF1", "HOTA")]
+    assert [c.metric for c in spec.columns if c.dataset == "synth-nuscenes"] == [
+        "AMOTA", "AMOTP", "MOTA", "DepthErr20to40", "DepthErr40up"]
     table = fill_table(spec, summarize(store.metrics_frame()))
-    col = {(c.protocol, c.metric): j for j, c in enumerate(spec.columns)}
+    # Columns nothing in the store fills are left out (this store has no kitti-2d-scaled or depth-error rows).
+    assert {c.protocol for c in table.spec.columns} == {"kitti-2d", "3d-iou", "nuscenes"}
+    col = {(c.protocol, c.metric): j for j, c in enumerate(table.spec.columns)}
     assert table.cells[(1, col[("kitti-2d", "MOTA")])].mean == pytest.approx(0.26)
     assert table.cells[(1, col[("kitti-2d", "MOTA")])].n == 2
     assert table.cells[(2, col[("nuscenes", "AMOTA")])].mean == pytest.approx(0.21)  # "amota" on val only
-    assert (0, col[("kitti-2d", "HOTA")]) not in table.cells  # not stored: left blank
+    assert ("kitti-2d", "HOTA") not in col  # stored for no row: the column is left out
     assert table.gap is not None
     # (0.26 - 0.11) / (0.41 - 0.11) = 0.5; 3d-iou (0.16 - 0.06) / (0.31 - 0.06) = 0.4
     assert table.gap[col[("kitti-2d", "MOTA")]] == pytest.approx(0.5)
     assert table.gap[col[("3d-iou", "MOTA")]] == pytest.approx(0.4)
-    assert table.gap[col[("kitti-2d", "HOTA")]] is None
     text = spec_markdown(table)
     assert "| Sparse3DTrack (4 labels/track) | centertrack | 4 | 26.00 ± 1.41 |" in text
     assert "| Oracle (all labels) | centertrack | all |" in text
