@@ -446,6 +446,10 @@ def check_job(job: Job, runs_root: Path) -> CheckedJob:
             raise ConfigError(f"--base is for labelers; {job.method!r} is a {kind}")
         if kind_of(base_cls) != "learner":
             raise ConfigError(f"base {job.base!r} must be a learner (base tracker), not a {kind_of(base_cls)}")
+        if method_cls.outputs == "2d-tracks" and base_cls.outputs != "2d-tracks":
+            # A 2D tracker's pseudolabels have no 3D boxes: a 3D base tracker would train on NaN.
+            raise ConfigError(f"{job.method!r} labels 2D tracks and base {job.base!r} trains on 3D labels: lift them "
+                              f"to 3D first (a composed name such as {job.method}+LIFTER) or run --base none")
     job = decide_budget(job, method_cls)
     config = resolve_config(job.profile, job.method, job.base, job.all_overrides())
     loader = registry.get_dataset_loader(job.dataset)

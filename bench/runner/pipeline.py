@@ -66,10 +66,9 @@ def score(planned: PlannedJob, gt: dict[str, Any], views: dict[str, SplitView],
     """Metric rows for the stored outputs: pseudolabels on train, predictions on val."""
     from bench.metrics import evaluate
 
-    cfg = planned.config.get("eval", {})
     rows: list[MetricRow] = []
     if "pseudolabels" in outputs:
-        for protocol in cfg.get("pseudolabel", ["pseudolabel"]):
+        for protocol in pseudolabel_protocols(planned):
             result = evaluate(protocol, gt["train"], outputs["pseudolabels"], sequences=views["train"].sequences)
             rows += metric_rows("train-pseudolabel", result)
     if "predictions" in outputs:
@@ -79,6 +78,17 @@ def score(planned: PlannedJob, gt: dict[str, Any], views: dict[str, SplitView],
             result = evaluate(protocol, truth, outputs["predictions"], sequences=views["val"].sequences)
             rows += metric_rows("val", result)
     return rows
+
+
+def pseudolabel_protocols(planned: PlannedJob) -> list[str]:
+    """The protocols that score a labeler's pseudolabels on the training videos.
+
+    3D pseudolabels: ``eval.pseudolabel`` (3D tracking + box quality). A 2D tracker's pseudolabels (``spot``,
+    ``sam2``: labels on the training videos before any lifter) have no 3D box to match, so they are scored as
+    the dataset's 2D tracks are (kitti-2d on synth-kitti: recall DetRe, precision DetPr, IDF1, MOTA)."""
+    if planned.method_cls.outputs == "2d-tracks":
+        return protocols_for(planned.config, planned.job.dataset, "2d-tracks")
+    return list(planned.config.get("eval", {}).get("pseudolabel", ["pseudolabel"]))
 
 
 def protocols_for(config: dict[str, Any], dataset: str, output: str) -> list[str]:
