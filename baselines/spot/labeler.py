@@ -17,6 +17,7 @@ with the dataset's 2D protocol (kitti-2d); a lifter composes it to 3D.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -97,8 +98,13 @@ class Spot(Labeler):
         videos = {name: video_tensor(train, name) for name in sorted({t.seq for t in tracks})}
         self.history_ = train_spot(model, videos, tracks, self.config, ctx.seed, ctx.progress)
         self.relay_size_ = sum(len(t.relay) for t in tracks)
-        ctx.logger.info("spot: %d tracks, relay frames %d (from %d labels)", len(tracks), self.relay_size_,
-                        sum(len(t.keys) for t in tracks))
+        accepted = [a for a in self.history_["accepted"] if a == a]  # NaN: burn-in steps, no teacher yet
+        summary = {"tracks": len(tracks), "labels": sum(len(t.keys) for t in tracks), "relay_frames": self.relay_size_,
+                   "accepted_share": float(np.mean(accepted)) if accepted else None,
+                   "final_loss": self.history_["loss"][-1] if self.history_["loss"] else None}
+        ctx.logger.info("spot: %s", summary)
+        # How far self-training got (relay growth through the IoU filter), beside the run's other artifacts.
+        (ctx.work_dir / "spot_training.json").write_text(json.dumps(summary, indent=1))
         self.model_ = model
 
     def label(self, train: TrainView, ctx: RunContext) -> pd.DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -207,6 +209,9 @@ def test_spot_end_to_end_is_scored_on_the_training_videos_with_kitti_2d(tmp_path
     pseudo = pd.read_parquet(planned.run_dir / "pseudolabels" / "pseudolabels.parquet")
     labels = pd.read_parquet(planned.run_dir / "labels" / "labels.parquet")
     data = load_dataset("synth-kitti", scale="smoke", seed=0)
+    training = json.loads((planned.run_dir / "work" / "spot_training.json").read_text())
+    n_labels = int(((labels["track_id"] >= 0) & (labels["cls"] != "DontCare")).sum())
+    assert training["labels"] == n_labels and training["relay_frames"] >= n_labels
     real = labels[labels["track_id"] >= 0]
     for (seq, track_id), group in real.groupby(["seq", "track_id"]):
         mine = pseudo[(pseudo["seq"] == seq) & (pseudo["track_id"] == track_id)]
