@@ -48,11 +48,13 @@ def context_side(boxes: np.ndarray) -> np.ndarray:
 
 
 def crop_warps(centres: np.ndarray, sides: np.ndarray, image_wh: tuple[int, int], aug: Augment,
-               rng: np.random.Generator | None, ref_sizes: np.ndarray | None = None) -> np.ndarray:
+               rng: np.random.Generator | None, ref_sizes: np.ndarray | None = None,
+               flips: np.ndarray | None = None) -> np.ndarray:
     """``(N, 2, 3)`` affine matrices (crop [-1, 1] -> image [-1, 1], ``align_corners=False``).
 
     ``centres`` ``(N, 2)`` and ``sides`` ``(N,)`` are the crop regions in image pixels; ``ref_sizes`` (N,)
-    is sqrt(w h) of each box, the unit of ``aug.shift`` (the crop side when not given)."""
+    is sqrt(w h) of each box, the unit of ``aug.shift`` (the crop side when not given). ``flips`` (N,) bool, when
+    given, decides the horizontal flips instead of ``aug.flip`` (a pair's template and search flip together)."""
     n = len(centres)
     W, H = image_wh
     cx, cy = centres[:, 0].astype(float).copy(), centres[:, 1].astype(float).copy()
@@ -68,8 +70,10 @@ def crop_warps(centres: np.ndarray, sides: np.ndarray, image_wh: tuple[int, int]
             side *= np.exp(rng.uniform(-aug.scale, aug.scale, n))
         if aug.rotation_deg:
             angle = np.deg2rad(rng.uniform(-aug.rotation_deg, aug.rotation_deg, n))
-        if aug.flip:
+        if aug.flip and flips is None:
             flip = np.where(rng.random(n) < aug.flip, -1.0, 1.0)
+    if flips is not None:
+        flip = np.where(flips, -1.0, 1.0)
     cos, sin = np.cos(angle), np.sin(angle)
     # Crop coordinates u in [-1, 1] -> image pixels: centre + side/2 * R(angle) @ diag(flip, 1) @ u; then to [-1, 1].
     theta = np.zeros((n, 2, 3))

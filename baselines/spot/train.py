@@ -137,21 +137,26 @@ class PairCutter:
         return int(frames.shape[-1]), int(frames.shape[-2])
 
     def crops(self, seqs: list[str], frames: list[int], boxes: np.ndarray, size: int, aug: Augment,
-              rng: np.random.Generator | None, scale: float = 1.0) -> tuple[torch.Tensor, np.ndarray]:
+              rng: np.random.Generator | None, scale: float = 1.0, flips: np.ndarray | None = None
+              ) -> tuple[torch.Tensor, np.ndarray]:
         """Crops of ``size`` px around ``boxes`` (region = context side x ``scale``) and their warps."""
         wh = self._wh(seqs[0])
         centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
         ref = np.sqrt(np.maximum(boxes[:, 2] - boxes[:, 0], 1) * np.maximum(boxes[:, 3] - boxes[:, 1], 1))
-        theta = crop_warps(centres, context_side(boxes) * scale, wh, aug, rng, ref_sizes=ref)
+        theta = crop_warps(centres, context_side(boxes) * scale, wh, aug, rng, ref_sizes=ref, flips=flips)
         images = torch.stack([self.videos[s][f] for s, f in zip(seqs, frames, strict=True)])
         return colour(cut(images, theta, size), aug, rng), theta
 
     def pair(self, seqs: list[str], t_frames: list[int], t_boxes: np.ndarray, s_frames: list[int],
              s_centre_boxes: np.ndarray, t_aug: Augment, s_aug: Augment, rng: np.random.Generator | None
              ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-        template, _ = self.crops(seqs, t_frames, t_boxes, self.t_size, t_aug, rng)
+        # Flips are joint (pytracking's transform_joint): a mirrored search region against an unmirrored
+        # template would ask the tracker to match an object with its mirror image.
+        flip_p = max(t_aug.flip, s_aug.flip)
+        flips = rng.random(len(seqs)) < flip_p if (rng is not None and flip_p) else None
+        template, _ = self.crops(seqs, t_frames, t_boxes, self.t_size, t_aug, rng, flips=flips)
         search, theta = self.crops(seqs, s_frames, s_centre_boxes, self.s_size, s_aug, rng,
-                                   scale=self.s_size / self.t_size)
+                                   scale=self.s_size / self.t_size, flips=flips)
         return template, search, theta
 
 

@@ -230,3 +230,19 @@ def test_spot_with_a_3d_base_is_refused_at_plan_time(tmp_path):
     with pytest.raises(ConfigError, match="lift them to 3D first"):
         run_sweep([Job("spot", dataset="synth-kitti", budget=2, seed=0, profile="smoke", base="centertrack")],
                   options)
+
+
+def test_a_pair_flips_template_and_search_together():
+    from baselines.spot.train import PairCutter
+
+    model = SiameseTracker(width=8)
+    video = torch.zeros(1, 3, 48, 96)
+    video[0, :, 16:32, 40:48] = 1.0  # the left half of an object is bright, the right half dark
+    cutter = PairCutter({"v": video}, model)
+    box = np.array([[40.0, 16.0, 56.0, 32.0]])
+    plain, _, _ = cutter.pair(["v"], [0], box, [0], box, NONE, NONE, None)
+    for seed in range(4):  # whatever the draw, flip=1 mirrors both crops of the pair
+        template, search, theta = cutter.pair(["v"], [0], box, [0], box, NONE, Augment(flip=1.0),
+                                              np.random.default_rng(seed))
+        torch.testing.assert_close(template, torch.flip(plain, dims=[-1]), atol=1e-5, rtol=0)
+        assert theta[0, 0, 0] < 0  # the search warp is mirrored too
