@@ -1,7 +1,7 @@
 """``sam2``: SAM 2's video predictor as a 2D tracker of the training videos, prompted by the budget's boxes.
 
 An adapter on the real ``sam2`` package (the optional extra ``pip install -e ".[sam2]"``; see
-``baselines/sam2/README.md`` for what installs where). For every training video:
+``docs/methods/sam2.md`` for what installs where). For every training video:
 
 1. its frames are written as JPEG files into the run's scratch folder (SAM 2's ``init_state`` reads a folder
    of ``<index>.jpg``);
@@ -35,7 +35,7 @@ DEFAULT_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 MISSING_CHECKPOINT = ("sam2 needs SAM 2 weights on disk: pass --set method.checkpoint=PATH (e.g. sam2.1_hiera_tiny.pt "
                       "with --set method.config={config}); bench never downloads them")
 MISSING_PACKAGE = ("sam2: the 'sam2' package is not installed; pip install -e \".[sam2]\" "
-                   "(see baselines/sam2/README.md for the CPU torch caveat): {err}")
+                   "(see docs/methods/sam2.md for the CPU torch caveat): {err}")
 
 
 def mask_to_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
