@@ -14,6 +14,7 @@ import pytest
 from baselines.sam2.labeler import Sam2, mask_to_box, nearer_pass, track_video
 from bench.config import ConfigError
 from bench.runner import Job, SweepOptions, run_sweep
+from bench.runner.pipeline import protocols_for
 from bench.store import Store
 
 
@@ -152,4 +153,4 @@ def test_real_sam2_labeler_end_to_end_with_a_random_checkpoint(tiny_predictor, t
     assert len(pseudo.merge(labels[["seq", "frame", "track_id", "x1"]], on=["seq", "frame", "track_id", "x1"])) \
         == len(labels)  # the labels themselves kept
     metrics = pd.read_parquet(planned.run_dir / "metrics" / "metrics.parquet")
-    assert set(metrics["protocol"]) == {"kitti-2d"}
+    assert set(metrics["protocol"]) == set(protocols_for(planned.config, "synth-kitti", "2d-tracks"))
