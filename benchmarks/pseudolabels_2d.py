@@ -1,7 +1,7 @@
 """2D quality of stored pseudolabels on the training videos: kitti-2d against the hidden training ground truth.
 
     python benchmarks/pseudolabels_2d.py [--dataset synth-kitti] [--scale quick] [--data-seed 0] [--budget 4]
-                                         [--seeds 0 1 2] PSEUDOLABELS.parquet ...
+        [--seeds 0 1 2] [--protocols kitti-2d-scaled kitti-2d] -- PSEUDOLABELS.parquet ...
 
 Why: a 2D tracker's pseudolabels (spot, sam2) are scored by the runner with kitti-2d, while a 3D labeler's are
 scored with the 3D pseudolabel protocol; this puts them on one scale (docs/methods/spot.md). Prints one JSON line
@@ -32,19 +32,21 @@ def main() -> None:
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=4)
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--protocols", nargs="*", default=["kitti-2d-scaled", "kitti-2d"])
     args = parser.parse_args()
     data = load_dataset(args.dataset, scale=args.scale, seed=args.data_seed)
     gt, seqs = data.train.tracks, data.train.sequences
     present = set(zip(gt["seq"], gt["track_id"], gt["frame"], strict=True))
 
     def show(what: str, table: pd.DataFrame) -> None:
-        summary = evaluate("kitti-2d", gt, table, sequences=seqs).summary
         propagated = table[(table["conf"] < 1) & (table["track_id"] >= 0)]
         absent = sum(key not in present for key in zip(propagated["seq"], propagated["track_id"], propagated["frame"],
                                                          strict=True))
-        print(json.dumps({"what": what, "rows": len(table), **{k: round(float(summary[k]), 3) for k in FIELDS},
-                          "propagated": len(propagated),
-                          "absent_share": round(absent / len(propagated), 3) if len(propagated) else None}))
+        for protocol in args.protocols:
+            summary = evaluate(protocol, gt, table, sequences=seqs).summary
+            print(json.dumps({"what": what, "protocol": protocol, "rows": len(table),
+                              **{k: round(float(summary[k]), 3) for k in FIELDS}, "propagated": len(propagated),
+                              "absent_share": round(absent / len(propagated), 3) if len(propagated) else None}))
 
     for seed in args.seeds:
         labels, _ = budget_labels(gt, args.budget, seed=seed)
