@@ -1,0 +1,117 @@
+"""Train the CenterNet "ddd" network on a track table's 3D labels (the budget's sparse labels, or pseudolabels).
+
+Which frames train: only frames with at least one labelled 3D box (a frame without labels says nothing about
+where objects are). Inside such a frame, unlabelled objects are background, as for every method trained on
+the sparse budget; DontCare boxes switch the negative loss off inside them. Each object's terms are scaled by
+its ``conf``. Mirroring (probability ``flip``) doubles the scenes a from-scratch network sees.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from baselines.centernet.losses import centernet_loss
+from baselines.centernet.model import CenterNetConfig, CenterNetDDD
+from baselines.centernet.targets import render_targets
+from baselines.centertrack.model import load_weights
+from baselines.centertrack.targets import Objects, flip_boxes, flip_objects, objects_from_table, scale_intrinsics
+from baselines.centertrack.train import normalise, resize_images
+from bench.data.sequence import Sequence
+from bench.data.tracks import has_3d
+
+
+@dataclass
+class Frame:
+    seq: int  # index into the list of resized sequences
+    index: int  # frame position in its sequence
+    objects: Objects
+    dontcare: np.ndarray
+
+
+def build_model(cfg: dict, num_classes: int) -> CenterNetDDD:
+    return CenterNetDDD(CenterNetConfig(num_classes=num_classes, width=cfg["width"], head_conv=cfg["head_conv"],
+                                        depth=tuple(cfg["depth"]), stem_kernel=cfg["stem_kernel"]))
+
+
+def prepare(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[str, ...],
+            input_size: tuple[int, int]) -> tuple[list[torch.Tensor], list[Frame]]:
+    """Resized images of the labelled sequences and the labelled frames' objects (input pixels)."""
+    w_in, h_in = input_size
+    keep = has_3d(labels) | (labels["cls"] == "DontCare").to_numpy()
+    labels = labels[keep]
+    images: list[torch.Tensor] = []
+    frames: list[Frame] = []
+    for name, rows in labels.groupby("seq", sort=True):
+        seq = sequences[str(name)]
+        sx, sy = w_in / seq.image_size[0], h_in / seq.image_size[1]
+        own = []
+        for frame_id, frame_rows in rows.groupby("frame", sort=True):
+            objects, dontcare = objects_from_table(frame_rows, classes, sx, sy)
+            if len(objects.cls):
+                own.append(Frame(len(images), seq.index_of(int(frame_id)), objects, dontcare))
+        if own:
+            images.append(resize_images(seq, input_size))
+            frames += own
+    return images, frames
+
+
+def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[str, ...], cfg: dict,
+          device: str = "cpu", seed: int = 0, progress: Callable[[int, int, dict], None] | None = None,
+          init_weights: str | None = None) -> tuple[CenterNetDDD, list[dict]]:
+    """Train for ``cfg["steps"]`` steps (or ``epochs`` over the labelled frames); returns (model in eval mode, log).
+
+    ``init_weights``: a local checkpoint to start from (matching names; never downloaded)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    dev = torch.device(device)
+    input_size = tuple(cfg["input_size"])
+    images, frames = prepare(sequences, labels, classes, input_size)  # type: ignore[arg-type]
+    if not frames:
+        raise ValueError("centernet: no labelled frame with a 3D box to train on")
+    model = build_model(cfg, len(classes)).to(dev)
+    if init_weights:
+        load_weights(model, init_weights, strict=False)
+    bs = int(cfg["batch_size"])
+    steps = int(cfg["steps"]) if cfg.get("steps") else math.ceil(float(cfg["epochs"]) * len(frames) / bs)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [max(1, int(steps * cfg["lr_step"]))], gamma=0.1)
+    width = float(input_size[0])
+    model.train()
+    history: list[dict] = []
+    order, pos = rng.permutation(len(frames)), 0
+    for step in range(steps):
+        targets, batch_images = [], []
+        for _ in range(bs):
+            if pos == len(order):
+                order, pos = rng.permutation(len(frames)), 0
+            frame = frames[order[pos]]
+            pos += 1
+            image = images[frame.seq][frame.index]
+            objects, dontcare = frame.objects, frame.dontcare
+            if cfg["flip"] and rng.random() < cfg["flip"]:
+                objects, dontcare, image = flip_objects(objects, width), flip_boxes(dontcare, width), image.flip(-1)
+            targets.append(render_targets(objects, input_size, len(classes), cfg["max_objs"], dontcare))  # type: ignore[arg-type]
+            batch_images.append(image)
+        batch = {k: torch.from_numpy(np.stack([t[k] for t in targets])).to(dev) for k in targets[0]}
+        out = model(normalise(torch.stack(batch_images)).to(dev))
+        loss, log = centernet_loss(out, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 35.0)
+        opt.step()
+        sched.step()
+        log["step"] = step
+        history.append(log)
+        if progress is not None:
+            progress(step + 1, steps, log)
+    model.eval()
+    return model, history
+
+
+__all__ = ["build_model", "prepare", "scale_intrinsics", "train"]
