@@ -113,10 +113,26 @@ def resolve_config(profile: str, method: str, base: str | None = None,
         "data": copy.deepcopy(prof.get("data", {})),
         "runner": copy.deepcopy(prof.get("runner", {})),
         "eval": copy.deepcopy(prof.get("eval", {})),
-        "method": copy.deepcopy(params.get(method, {}) or {}),
+        "method": _method_section(params, method),
         "base": copy.deepcopy(params.get(base, {}) or {}) if base else None,
     }
     return apply_overrides(config, overrides)
+
+
+def _method_section(params: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """A method's profile parameters. A composed method ``A+B`` (bench.lift) takes its parts' own sections, each
+    declared once (``methods.A`` as ``tracker``, ``methods.B`` as ``lifter``), under its own section's settings."""
+    from bench.registry import RegistryError, composed_parts
+
+    try:
+        parts = composed_parts(method)
+    except RegistryError:
+        parts = None  # a wrong part is reported where the method is looked up, with its did-you-mean
+    own = copy.deepcopy(params.get(method, {}) or {})
+    if parts is None:
+        return own
+    return {"tracker": copy.deepcopy(params.get(parts[0], {}) or {}),
+            "lifter": copy.deepcopy(params.get(parts[1], {}) or {}), **own}
 
 
 def dump_config(config: Mapping[str, Any]) -> str:

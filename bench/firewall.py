@@ -113,11 +113,27 @@ def split_view(split: Split, frame_rate: float) -> SplitView:
                      frame_rate=float(frame_rate), queries=queries, detections=copy_detections(split.detections))
 
 
+def boxes_2d_only(tracks: pd.DataFrame) -> pd.DataFrame:
+    """A private copy of every real box with its 2D columns and identity only: 3D columns NaN, conf 1, no
+    occlusion/truncation/visibility (the regime "2D boxes on every frame" hands out 2D annotation only)."""
+    from bench.data.tracks import BOX3D_COLUMNS, COLUMN_DEFAULTS, DONTCARE
+
+    out = copy_labels(tracks[(tracks["cls"] != DONTCARE).to_numpy()])
+    out.loc[:, list(BOX3D_COLUMNS)] = np.nan
+    for column in ("occlusion", "truncation", "visibility", "score"):
+        out[column] = COLUMN_DEFAULTS.get(column, 0)
+    out["conf"] = 1.0
+    out.attrs = {}
+    return out
+
+
 def train_view(split: Split, labels: pd.DataFrame, frame_rate: float, budget: int | None,
-               identities: bool = True) -> TrainView:
+               identities: bool = True, boxes_2d: bool = False) -> TrainView:
     """The training videos, their public detections and a private copy of ``labels`` (the budget's rows only);
-    with ``identities=False`` (a method declaring ``sees_identities = False``) the labels carry no track id."""
-    return TrainView(name=str(split.name), sequences={k: _copy_sequence(s) for k, s in split.sequences.items()},
+    with ``identities=False`` (a method declaring ``sees_identities = False``) the labels carry no track id;
+    with ``boxes_2d`` (a method declaring ``sees_2d_ground_truth``) also every training box in 2D only."""
+    return TrainView(tracks_2d=boxes_2d_only(split.tracks) if boxes_2d else pd.DataFrame(columns=list(TRACK_COLUMNS)),
+                     name=str(split.name), sequences={k: _copy_sequence(s) for k, s in split.sequences.items()},
                      frame_rate=float(frame_rate),
                      labels=copy_labels(labels) if identities else without_identities(labels), budget=budget,
                      detections=copy_detections(split.detections))

@@ -69,6 +69,9 @@ class TrainView(SplitView):
 
     labels: pd.DataFrame = field(default_factory=pd.DataFrame)
     budget: int | None = None
+    # The regime "2D boxes on every frame" (``sees_2d_ground_truth``): every training box's 2D columns and
+    # identity, 3D columns NaN; empty for every other method.
+    tracks_2d: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass
@@ -102,6 +105,9 @@ class _Base:
     # False: the label regime "detections without identities" (nkf-em): the firewall strips every
     # track id from the labels this method is handed (bench.firewall.train_view).
     sees_identities: ClassVar[bool] = True
+    # True: the label regime "2D boxes on every frame" (gt2d): the firewall adds every training box's 2D columns
+    # (no 3D) as ``TrainView.tracks_2d``; the 3D labels stay the budget's.
+    sees_2d_ground_truth: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         # Only store parameters: construction must be cheap and side-effect free, so the registry

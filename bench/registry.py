@@ -195,8 +195,77 @@ def _check_method(obj: Any) -> None:
     kind_of(obj)  # TypeError unless a Labeler, Learner or Method
 
 
+LIFTERS_GROUP = "bench.lifters"
+
+
+def _check_lifter(obj: Any) -> None:
+    from bench.lift import Lifter
+
+    if not (isinstance(obj, type) and issubclass(obj, Lifter)):
+        raise TypeError(f"{obj!r} is not a bench.lift.Lifter (a 3D detector with lift_frames)")
+
+
+# 3D lifters: the ``B`` of a composed method ``A+B`` (bench/lift.py). Entry points of ``bench.lifters``.
+lifters: Registry[type] = Registry("lifter", group=LIFTERS_GROUP, check=_check_lifter)
+
+
+class MethodRegistry(Registry[type]):
+    """The methods registry, which also resolves composed names: ``A+B`` is 2D tracker ``A`` (any method whose
+    outputs are 2d-tracks) lifted to 3D by lifter ``B`` (:data:`lifters`), built by :func:`bench.lift.compose`.
+
+    A composed name is never stored: it is valid whenever both parts are, and a wrong part is a did-you-mean
+    error naming that part's role. A plain name containing ``+`` that is registered as such wins."""
+
+    def parts(self, name: str) -> tuple[str, str] | None:
+        """(A, B) when ``name`` is a composed name (not registered as itself), else None; checks both parts."""
+        self._load_table()
+        if "+" not in name or name in self._targets:
+            return None
+        source, _, lifter = name.partition("+")
+        if source not in self._targets:
+            raise RegistryError(f"in the composed method {name!r} (2D tracker + lifter): "
+                                f"{did_you_mean('method', source, self._targets)}")
+        if lifter not in lifters:
+            raise RegistryError(f"in the composed method {name!r} (2D tracker + lifter): "
+                                f"{did_you_mean('lifter', lifter, lifters.names())}")
+        return source, lifter
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str) and "+" in name:
+            try:
+                return self.parts(name) is not None or super().__contains__(name)
+            except RegistryError:
+                return False
+        return super().__contains__(name)
+
+    def target(self, name: str) -> str:
+        parts = self.parts(name)
+        if parts is None:
+            return super().target(name)
+        return f"bench.lift:compose({super().target(parts[0])}, {lifters.target(parts[1])})"
+
+    def get(self, name: str) -> type:
+        parts = self.parts(name)
+        if parts is None or name in self._loaded:
+            return self._loaded[name] if name in self._loaded else super().get(name)
+        from bench.lift import compose
+
+        source, lifter = parts
+        try:
+            cls = compose(source, super().get(source), lifter, lifters.get(lifter))
+        except TypeError as err:
+            raise RegistryError(f"method {name!r}: {err}") from err
+        self._loaded[name] = cls
+        return cls
+
+
 # bench's own methods are entry points too (pyproject.toml), so nothing is built in here.
-methods: Registry[type] = Registry("method", group=METHODS_GROUP, check=_check_method)
+methods: MethodRegistry = MethodRegistry("method", group=METHODS_GROUP, check=_check_method)
+
+
+def composed_parts(name: str) -> tuple[str, str] | None:
+    """(2D tracker, lifter) of a composed method name ``A+B``; None for a plain name (see :class:`MethodRegistry`)."""
+    return methods.parts(name)
 
 
 # ---- datasets ----------------------------------------------------------------------------------------

@@ -48,6 +48,9 @@ def code_version(cls: type) -> str:
     for file in files:
         digest.update(file.name.encode())
         digest.update(file.read_bytes())
+    # A composed method (bench.lift: ``A+B``) is its parts' code: either part changing re-keys it.
+    for part in getattr(cls, "__parts__", ()):
+        digest.update(code_version(part).encode())
     if not files:
         try:
             digest.update(inspect.getsource(cls).encode())

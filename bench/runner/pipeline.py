@@ -155,7 +155,8 @@ def labels_stage(planned: PlannedJob) -> tuple[dict[str, Any], dict[str, SplitVi
                           "val_points": dict(dataset.val.points)}
     views: dict[str, SplitView] = {
         "train": firewall.train_view(dataset.train, labels, dataset.frame_rate, budget,
-                                     identities=planned.method_cls.sees_identities),
+                                     identities=planned.method_cls.sees_identities,
+                                     boxes_2d=planned.method_cls.sees_2d_ground_truth),
         "val": firewall.split_view(dataset.val, dataset.frame_rate),
     }
     planned.data_root = str(dataset.root) if dataset.root else None
