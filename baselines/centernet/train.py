@@ -32,6 +32,7 @@ class Frame:
     index: int  # frame position in its sequence
     objects: Objects
     dontcare: np.ndarray
+    intrinsics: np.ndarray  # (3, 3) of the input-size image
 
 
 def build_model(cfg: dict, num_classes: int) -> CenterNetDDD:
@@ -54,7 +55,9 @@ def prepare(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple
         for frame_id, frame_rows in rows.groupby("frame", sort=True):
             objects, dontcare = objects_from_table(frame_rows, classes, sx, sy)
             if len(objects.cls):
-                own.append(Frame(len(images), seq.index_of(int(frame_id)), objects, dontcare))
+                index = seq.index_of(int(frame_id))
+                kmat = scale_intrinsics(seq.intrinsics[index], sx, sy)
+                own.append(Frame(len(images), index, objects, dontcare, kmat))
         if own:
             images.append(resize_images(seq, input_size))
             frames += own
@@ -113,5 +116,3 @@ def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[s
     model.eval()
     return model, history
 
-
-__all__ = ["build_model", "prepare", "scale_intrinsics", "train"]

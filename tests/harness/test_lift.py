@@ -130,3 +130,36 @@ def test_gt2d_plus_centernet_end_to_end_at_smoke(tmp_path):
     assert planned.job.base == "centertrack"
     metrics = Store(options.store(), readonly=True).metrics_frame()
     assert {"train-pseudolabel", "val"} <= set(metrics.loc[metrics["run_key"] == planned.key, "split"])
+
+
+@pytest.mark.parametrize("name", ["centernet", "fcos3d", "centernet-full"])
+def test_the_detectors_see_only_their_budget(tmp_path, name):
+    base = registry.get_method(name)
+
+    class Watched(base):  # type: ignore[misc, valid-type]
+        def fit(self, train: TrainView, labels: pd.DataFrame, ctx: RunContext) -> None:
+            SEEN["det_labels"], SEEN["det_tracks_2d"] = len(labels), len(train.tracks_2d)
+            super().fit(train, labels, ctx)
+
+    registry.register(f"watched-{name}", Watched)
+    profile = resolve_config("smoke", name)["method"]
+    options = SweepOptions(runs_root=tmp_path / "runs", progress=False, device="cpu")
+    try:
+        result = run_sweep([Job(f"watched-{name}", dataset="synth-kitti", budget=1, profile="smoke",
+                                overrides=tuple(f"method.{k}={v}" for k, v in profile.items()))], options)
+    finally:
+        registry.unregister(f"watched-{name}")
+    assert result.exit_code == 0, Store(options.store()).run(result.planned[0].key).error
+    from bench.data.datasets import load_dataset
+
+    gt = load_dataset("synth-kitti", scale="smoke", seed=0).train.tracks
+    from bench.runner.jobs import budget_labels
+
+    expected = len(gt) if base.sees_ground_truth else len(budget_labels(gt, 1, seed=0)[0])
+    assert SEEN["det_labels"] == expected and SEEN["det_tracks_2d"] == 0
+
+
+def test_every_lifter_composes():
+    for lifter in registry.lifters.names():
+        cls = registry.get_method(f"gt2d+{lifter}")
+        assert issubclass(cls, Lifted) and cls.lifter_cls is registry.lifters.get(lifter)
