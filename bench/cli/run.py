@@ -255,6 +255,13 @@ def _config_overrides(config: dict) -> tuple[str, ...]:
                  if section in config and config[section] is not None)
 
 
+def _outputs(name: str) -> str:
+    try:
+        return str(getattr(registry.get_method(name), "outputs", ""))
+    except RegistryError:
+        return ""
+
+
 @click.command("ls")
 @click.argument("what", type=click.Choice(["methods", "datasets", "protocols", "runs", "profiles", "sweeps"]))
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=RUNS_HELP)
@@ -276,6 +283,15 @@ def ls(what: str, runs_dir: Path | None, store_path: Path | None) -> None:
             except RegistryError as err:
                 table.add_row(name, "[red]broken[/red]", "", str(err))
         console.print(table)
+        # Composed methods (bench.lift): any 2d-tracks method as A, any lifter as B.
+        sources = [n for n in registry.method_names() if _outputs(n) == "2d-tracks"]
+        lifters = Table("lifter", "class", title="lifters (the B of a composed method A+B)")
+        for name in registry.lifters.names():
+            lifters.add_row(name, registry.lifters.target(name))
+        console.print(lifters)
+        console.print(f"compose as A+B (2D tracker A lifted to 3D by lifter B; a labeler, default base centertrack): "
+                      f"A in {', '.join(sources) or '(none)'}; B in {', '.join(registry.lifters.names()) or '(none)'};"
+                      " e.g. gt2d+centernet")
     elif what == "datasets":
         for name in registry.dataset_names():
             console.print(name)
