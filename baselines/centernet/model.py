@@ -64,8 +64,9 @@ class CenterNetDDD(nn.Module):
         with torch.no_grad():
             self.heads["dim"][-1].bias.copy_(torch.tensor(INIT_DIMS))
 
-    def features(self, img: torch.Tensor) -> torch.Tensor:
-        """The stride-4 feature map every head reads."""
+    def pyramid(self, img: torch.Tensor) -> list[torch.Tensor]:
+        """Every scale the network computes: the decoded stride-4 map the heads read, then the encoder's maps at
+        strides 4, 8, 16, 32 (DEFT samples its appearance features from several scales)."""
         x = self.stem(img)
         feats = []
         for level in self.levels:
@@ -74,11 +75,17 @@ class CenterNetDDD(nn.Module):
         x = feats[-1]
         for i in range(len(feats) - 2, -1, -1):
             x = self.ups[i](x, feats[i])
-        return x
+        return [x, *feats]
+
+    def features(self, img: torch.Tensor) -> torch.Tensor:
+        """The stride-4 feature map every head reads."""
+        return self.pyramid(img)[0]
+
+    def heads_of(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {name: head(x) for name, head in self.heads.items()}
 
     def forward(self, img: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = self.features(img)
-        return {name: head(x) for name, head in self.heads.items()}
+        return self.heads_of(self.features(img))
 
 
 def depth_from_raw(raw: torch.Tensor) -> torch.Tensor:

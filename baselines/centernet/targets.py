@@ -37,14 +37,17 @@ def encode_rot(alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def render_targets(objects: Objects, input_size: tuple[int, int], num_classes: int, max_objs: int = 64,
-                   dontcare: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                   dontcare: np.ndarray | None = None, neg_weight: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Dense and per-object targets of one image (objects in input pixels; only rows with a 3D box train).
 
-    ``dontcare`` boxes (input pixels) switch the negative heatmap loss off inside them (``neg_weight`` 0)."""
+    ``dontcare`` boxes (input pixels) switch the negative heatmap loss off inside them (``neg_weight`` 0);
+    ``neg_weight`` is an optional (H/4, W/4) map in [0, 1] scaling the negative loss per pixel (FNComp)."""
     w_in, h_in = input_size
     wo, ho = w_in // DOWN, h_in // DOWN
     hm = np.zeros((num_classes, ho, wo), np.float32)
-    nw = np.ones((ho, wo), np.float32)
+    nw = np.ones((ho, wo), np.float32) if neg_weight is None else np.array(neg_weight, np.float32)
+    if nw.shape != (ho, wo):
+        raise ValueError(f"neg_weight map is {nw.shape}, expected {(ho, wo)} (input size / {DOWN})")
     t: dict[str, np.ndarray] = {"ind": np.zeros(max_objs, np.int64), "cls": np.zeros(max_objs, np.int64),
          "mask": np.zeros(max_objs, np.float32), "weight": np.zeros(max_objs, np.float32),
          "reg": np.zeros((max_objs, 2), np.float32), "wh": np.zeros((max_objs, 2), np.float32),
