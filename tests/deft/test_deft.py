@@ -123,7 +123,7 @@ def test_deft_as_base_sees_only_the_labelers_output(tmp_path):
 
     class WatchedDeft(Deft):
         def fit(self, train: TrainView, labels: pd.DataFrame, ctx: RunContext) -> None:
-            seen["labels"], seen["train_labels"], seen["tracks_2d"] = len(labels), len(train.labels), len(train.tracks_2d)
+            seen.update(labels=len(labels), train_labels=len(train.labels), tracks_2d=len(train.tracks_2d))
             super().fit(train, labels, ctx)
 
     registry.register("watched-deft", WatchedDeft)
