@@ -249,10 +249,15 @@ def compose(source_name: str, source_cls: type[Any], lifter_name: str, lifter_cl
     kind_of(source_cls)
     if not (isinstance(lifter_cls, type) and issubclass(lifter_cls, Lifter)):
         raise TypeError(f"{lifter_name!r} is not a bench.lift.Lifter")
+    if getattr(source_cls, "sees_ground_truth", False):
+        raise TypeError(f"{source_name!r} sees every training label: an upper bound is not a 2D tracker to compose")
     name = f"{source_name}+{lifter_name}"
     attrs = {"source_cls": source_cls, "lifter_cls": lifter_cls, "parts": (source_name, lifter_name),
              "__parts__": (source_cls, lifter_cls),
+             # The composed method keeps its 2D source's label regime: 2D boxes on every frame (gt2d), or labels
+             # without identities (nkf-em), which its lifter then also gets (lifting needs no identity).
              "sees_2d_ground_truth": bool(getattr(source_cls, "sees_2d_ground_truth", False)),
+             "sees_identities": bool(getattr(source_cls, "sees_identities", True)),
              "__doc__": f"{source_name}'s 2D tracks lifted to 3D by {lifter_name} (bench.lift.Lifted).",
              "__module__": __name__}
     return type(name, (Lifted,), attrs)

@@ -64,6 +64,9 @@ def test_the_registry_composes_a_2d_tracker_with_a_lifter():
         registry.get_method("gt2e+centernet")
     with pytest.raises(registry.RegistryError, match="not 2d-tracks"):
         registry.get_method("centertrack+centernet")
+    # A source's label regime carries over: nkf-em learns without identities, and so does nkf-em+centernet.
+    assert registry.get_method("nkf-em+centernet").sees_identities is False
+    assert cls.sees_identities is True
     # The parts' parameters come from their own profile sections, declared once.
     method = resolve_config("smoke", "gt2d+centernet")["method"]
     assert method["lifter"] == resolve_config("smoke", "centernet")["method"] and method["tracker"] == {}
