@@ -62,6 +62,7 @@ def code_version(cls: type) -> str:
 
 # (config section, key) pairs that change how a run executes, never what it computes.
 EXECUTION_ONLY: tuple[tuple[str, str], ...] = (("method", "threads"), ("base", "threads"), ("data", "root"))
+COMPOSED_PARTS = ("tracker", "lifter")  # the sections of a composed method's parameters (bench.lift.Lifted)
 
 
 def key_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +71,11 @@ def key_config(config: dict[str, Any]) -> dict[str, Any]:
     for section, name in EXECUTION_ONLY:
         if isinstance(out.get(section), dict) and name in out[section]:
             out[section] = {k: v for k, v in out[section].items() if k != name}
+    # A composed method (bench.lift, ``A+B``) holds its parts' parameters one level down: their threads too.
+    method = out.get("method")
+    if isinstance(method, dict) and any(isinstance(method.get(p), dict) for p in COMPOSED_PARTS):
+        out["method"] = {k: ({kk: vv for kk, vv in v.items() if kk != "threads"}
+                             if k in COMPOSED_PARTS and isinstance(v, dict) else v) for k, v in method.items()}
     return out
 
 
@@ -106,6 +112,8 @@ def identity_overrides(overrides: Iterable[str]) -> list[str]:
     for text in overrides:
         path, value = parse_override(text)
         if len(path) == 2 and ((path[0], path[1]) in EXECUTION_ONLY or path[1] in STANDS_FOR_CODE):
+            continue
+        if len(path) == 3 and path[0] == "method" and path[1] in COMPOSED_PARTS and path[2] == "threads":
             continue
         latest[".".join(path)] = value
     return sorted(f"{k}={json.dumps(v, sort_keys=True, default=str)}" for k, v in latest.items())

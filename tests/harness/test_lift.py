@@ -166,3 +166,12 @@ def test_every_lifter_composes():
     for lifter in registry.lifters.names():
         cls = registry.get_method(f"gt2d+{lifter}")
         assert issubclass(cls, Lifted) and cls.lifter_cls is registry.lifters.get(lifter)
+
+
+def test_a_parts_threads_leave_the_run_key():
+    from bench.runner.keys import key_config
+
+    config = resolve_config("smoke", "gt2d+centernet", overrides=("method.lifter.threads=4",))
+    assert key_config(config) == key_config(resolve_config("smoke", "gt2d+centernet"))
+    assert key_config(resolve_config("smoke", "gt2d+centernet", overrides=("method.lifter.steps=7",))) != \
+        key_config(config)
