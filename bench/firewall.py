@@ -9,7 +9,9 @@ What it does:
    ``points``, ``layers``) is never referenced from a view, and labels are a private copy of
    the budget's rows with only the track-table columns. A method declaring ``sees_identities = False``
    (nkf-em: the regime "detections without identities") gets them with every track id -1 and rows
-   ordered by box (:func:`without_identities`). Public detections (MOT17's ``det.txt``) are an input:
+   ordered by box (:func:`without_identities`). A method declaring ``sees_2d_ground_truth`` (``gt2d``: the regime
+   "2D boxes on every frame") also gets ``tracks_2d``, every training box with its 3D columns blanked
+   (:func:`boxes_2d_only`); no other method's view holds it. Public detections (MOT17's ``det.txt``) are an input:
    they travel in the views' ``detections``, ids -1 whatever the file said.
 2. **No paths.** The :class:`~bench.interface.RunContext` carries no dataset root, store or
    runs folder: only the method's own work folder.
