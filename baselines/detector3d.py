@@ -10,6 +10,7 @@ which have no identity; the 2D box is the 3D box's projection, clipped to the im
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -109,18 +110,20 @@ class MonoDetector3D(Lifter):
             ctx.progress(done, total, f"{self.name} step {done}/{total} loss {log['total']:.3f}")
         return report
 
-    @torch.no_grad()
     def _forward(self, seq: Sequence, indices: list[int], ctx: RunContext
-                 ) -> list[tuple[Any, np.ndarray, float, float]]:
-        """(raw outputs, input-size intrinsics, sx, sy) of each frame index."""
+                 ) -> Iterator[tuple[Any, np.ndarray, float, float]]:
+        """(raw outputs, input-size intrinsics, sx, sy) of each frame index, one frame at a time (a video's raw
+        outputs together would cost memory in proportion to its length)."""
         if not hasattr(self, "model_"):
             raise RuntimeError(f"{self.name}: predict/lift called before fit() or load_state_dict()")
         model = self.model_.to(self._device(ctx)).eval()
         size = tuple(self.config_["input_size"])
         sx, sy = size[0] / seq.image_size[0], size[1] / seq.image_size[1]
         images = resize_images(seq, size)  # type: ignore[arg-type]
-        return [(model(normalise(images[t:t + 1]).to(ctx.device)), scale_intrinsics(seq.intrinsics[t], sx, sy), sx, sy)
-                for t in indices]
+        for t in indices:
+            with torch.no_grad():
+                raw = model(normalise(images[t:t + 1]).to(ctx.device))
+            yield raw, scale_intrinsics(seq.intrinsics[t], sx, sy), sx, sy
 
     def predict(self, split: SplitView, ctx: RunContext) -> pd.DataFrame:
         rows = []
