@@ -26,10 +26,13 @@ _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
 def code_version(cls: type) -> str:
-    """sha256 (16 hex) of the source files of the package (or module) that defines ``cls``.
+    """sha256 (16 hex) of the source files of the package (or module) that defines ``cls``, and of every package
+    of ``baselines/`` or ``methods/`` those files import (transitively).
 
-    Hashing the whole package catches edits to helper modules a method imports from its own
-    package; a class defined outside any file (an interactive session) hashes its qualified name.
+    Hashing the whole package catches edits to helper modules a method imports from its own package; following
+    its imports of other method packages catches edits to code it borrows (centernet and deft build on
+    CenterTrack's network and targets). A class defined outside any file (an interactive session) hashes its
+    qualified name.
     """
     if cls in _code_versions:
         return _code_versions[cls]
@@ -45,12 +48,10 @@ def code_version(cls: type) -> str:
             files = sorted(path.parent.rglob("*.py"))
         else:
             files = [path]
+        files = _with_borrowed_code(files)
     for file in files:
         digest.update(file.name.encode())
         digest.update(file.read_bytes())
-    # A composed method (bench.lift: ``A+B``) is its parts' code: either part changing re-keys it.
-    for part in getattr(cls, "__parts__", ()):
-        digest.update(code_version(part).encode())
     if not files:
         try:
             digest.update(inspect.getsource(cls).encode())
@@ -58,6 +59,41 @@ def code_version(cls: type) -> str:
             digest.update(f"{cls.__module__}.{cls.__qualname__}".encode())
     _code_versions[cls] = digest.hexdigest()[:16]
     return _code_versions[cls]
+
+
+_BORROWED = re.compile(r"^\s*(?:from|import)\s+((?:baselines|methods)\.[A-Za-z0-9_]+)", re.MULTILINE)
+
+
+def _with_borrowed_code(files: list[Path]) -> list[Path]:
+    """``files`` plus the source files of the baselines/methods packages (or modules) they import, transitively;
+    the method's own files first, then the borrowed ones by path."""
+    import importlib.util
+
+    own = list(files)
+    seen_files = set(own)
+    seen_names: set[str] = set()
+    queue = list(own)
+    borrowed: list[Path] = []
+    while queue:
+        text = queue.pop().read_text(errors="replace")
+        for name in _BORROWED.findall(text):
+            if name in seen_names:
+                continue
+            seen_names.add(name)
+            try:
+                spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                continue
+            if spec is None or not spec.origin:
+                continue
+            origin = Path(spec.origin)
+            found = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+            for file in found:
+                if file not in seen_files:
+                    seen_files.add(file)
+                    borrowed.append(file)
+                    queue.append(file)
+    return own + sorted(borrowed)
 
 
 # (config section, key) pairs that change how a run executes, never what it computes.
