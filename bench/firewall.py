@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.data.sequence import Sequence, Split
+from bench.data.sequence import PointTracks, Sequence, Split
 from bench.data.tracks import TRACK_COLUMNS
 from bench.interface import SplitView, TrainView
 
@@ -107,12 +107,19 @@ def copy_detections(detections: pd.DataFrame | None) -> pd.DataFrame:
     return copy_labels(detections).assign(track_id=-1)
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = np.asarray(array).view()
+    view.flags.writeable = False
+    return view
+
+
 def split_view(split: Split, frame_rate: float) -> SplitView:
-    """The videos of ``split`` without any of its labels (point-track query points and public detections are
-    inputs, so they go)."""
+    """The videos of ``split`` without any of its labels (point-track query points, public detections and the
+    given video depth are inputs, so they go)."""
     queries = {name: np.array(points.queries, copy=True) for name, points in split.points.items()}
     return SplitView(name=str(split.name), sequences={k: _copy_sequence(s) for k, s in split.sequences.items()},
-                     frame_rate=float(frame_rate), queries=queries, detections=copy_detections(split.detections))
+                     frame_rate=float(frame_rate), queries=queries, detections=copy_detections(split.detections),
+                     depth={k: _read_only(d) for k, d in split.depth.items()})
 
 
 def boxes_2d_only(tracks: pd.DataFrame) -> pd.DataFrame:
@@ -130,15 +137,20 @@ def boxes_2d_only(tracks: pd.DataFrame) -> pd.DataFrame:
 
 
 def train_view(split: Split, labels: pd.DataFrame, frame_rate: float, budget: int | None,
-               identities: bool = True, boxes_2d: bool = False) -> TrainView:
-    """The training videos, their public detections and a private copy of ``labels`` (the budget's rows only);
-    with ``identities=False`` (a method declaring ``sees_identities = False``) the labels carry no track id;
-    with ``boxes_2d`` (a method declaring ``sees_2d_ground_truth``) also every training box in 2D only."""
+               identities: bool = True, boxes_2d: bool = False, points: bool = False) -> TrainView:
+    """The training videos, their public detections and given depth and a private copy of ``labels`` (the
+    budget's rows only); with ``identities=False`` (a method declaring ``sees_identities = False``) the labels
+    carry no track id; with ``boxes_2d`` (a method declaring ``sees_2d_ground_truth``) also every training box in
+    2D only; with ``points=True`` (only for a method declaring ``sees_ground_truth``) private copies of the
+    split's point tracks."""
+    tracks = {name: PointTracks(np.array(p.xyz, copy=True), np.array(p.visible, copy=True),
+                                np.array(p.queries, copy=True)) for name, p in split.points.items()} if points else {}
     return TrainView(tracks_2d=boxes_2d_only(split.tracks) if boxes_2d else pd.DataFrame(columns=list(TRACK_COLUMNS)),
                      name=str(split.name), sequences={k: _copy_sequence(s) for k, s in split.sequences.items()},
                      frame_rate=float(frame_rate),
                      labels=copy_labels(labels) if identities else without_identities(labels), budget=budget,
-                     detections=copy_detections(split.detections))
+                     detections=copy_detections(split.detections),
+                     depth={k: _read_only(d) for k, d in split.depth.items()}, points=tracks)
 
 
 # ---- filesystem guard -------------------------------------------------------------------------

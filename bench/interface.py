@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from bench.data.sequence import Sequence
+from bench.data.sequence import PointTracks, Sequence
 
 Output = Literal["3d-tracks", "3d-detections", "2d-tracks", "point-tracks"]
 OUTPUTS: tuple[str, ...] = ("3d-tracks", "3d-detections", "2d-tracks", "point-tracks")
@@ -45,6 +45,8 @@ class SplitView:
     (x_px, y_px, t): part of the task's input (TAPVid-3D gives them at test time), not a label.
     ``detections`` holds the dataset's public detections of these videos (MOT17's ``det.txt``;
     a track table with every ``track_id`` -1; empty when the dataset ships none): also an input.
+    ``depth`` holds each sequence's given video depth ``(T, H, W)`` metres, read-only, where the dataset ships
+    one (synth-dense: rendered depth through a noise model): an input, as a video depth network's output is.
     """
 
     name: str
@@ -52,6 +54,7 @@ class SplitView:
     frame_rate: float
     queries: dict[str, np.ndarray] = field(default_factory=dict)
     detections: pd.DataFrame = field(default_factory=pd.DataFrame)
+    depth: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
@@ -65,6 +68,10 @@ class TrainView(SplitView):
     ``budget`` is the number of labels per track (None: fully labelled, only for methods that
     declare ``sees_ground_truth``). For a method that declares ``sees_identities = False`` the
     labels carry no identities: every ``track_id`` is -1 and rows are ordered by box, not by id.
+
+    ``points`` holds the training videos' point tracks (``{seq: PointTracks}``, private copies) and is filled
+    only for a method that declares ``sees_ground_truth`` (a point tracker trained fully supervised on
+    synthetic ground truth, as DELTA is on Kubric); empty for every other method.
     """
 
     labels: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -72,6 +79,7 @@ class TrainView(SplitView):
     # The regime "2D boxes on every frame" (``sees_2d_ground_truth``): every training box's 2D columns and
     # identity, 3D columns NaN; empty for every other method.
     tracks_2d: pd.DataFrame = field(default_factory=pd.DataFrame)
+    points: dict[str, PointTracks] = field(default_factory=dict)
 
 
 @dataclass

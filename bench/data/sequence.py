@@ -131,6 +131,10 @@ class Split:
     ``detections`` (None when the dataset ships none) are the public detections (MOT17's
     ``det/det.txt``): a track table whose ``track_id`` is -1. They are an *input* of the task, not a
     label, so the firewall hands them to methods (see :func:`bench.firewall.split_view`).
+
+    ``depth`` holds each sequence's *given* video depth ``(T, H, W)`` metres (what a point tracker such as
+    DELTA takes with the RGB, as the papers take a video depth network's output; synth-dense: the rendered
+    depth through a noise model, :func:`bench.data.synth.labels.video_depth`). An input too, handed to methods.
     """
 
     name: str
@@ -139,6 +143,7 @@ class Split:
     points: dict[str, PointTracks] = field(default_factory=dict)
     layers: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     detections: pd.DataFrame | None = None
+    depth: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         validate_tracks(self.tracks, f"split {self.name}")

@@ -156,7 +156,8 @@ def labels_stage(planned: PlannedJob) -> tuple[dict[str, Any], dict[str, SplitVi
     views: dict[str, SplitView] = {
         "train": firewall.train_view(dataset.train, labels, dataset.frame_rate, budget,
                                      identities=planned.method_cls.sees_identities,
-                                     boxes_2d=planned.method_cls.sees_2d_ground_truth),
+                                     boxes_2d=planned.method_cls.sees_2d_ground_truth,
+                                     points=planned.method_cls.sees_ground_truth),
         "val": firewall.split_view(dataset.val, dataset.frame_rate),
     }
     planned.data_root = str(dataset.root) if dataset.root else None

@@ -198,12 +198,13 @@ def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_sidecar(dataset: Dataset, root: Path, fmt: str, extra_columns: Iterable[str] = EXTRA_COLUMNS,
-                  keep_dontcare: bool = False, keep_tracks: bool = False) -> None:
+                  keep_dontcare: bool = False, keep_tracks: bool = False, keep_points: bool = True) -> None:
     """Write ``bench.json`` (names, splits, hash) and ``bench/`` (extra columns, cameras, layers, points).
 
     ``extra_columns`` are the track-table columns the native format does not hold exactly;
     ``keep_dontcare`` stores DontCare rows for formats that have no ignore regions, ``keep_tracks``
-    the whole track table for formats without boxes (TAPVid-3D).
+    the whole track table for formats without boxes (TAPVid-3D); ``keep_points=False`` leaves the point tracks
+    to a format that holds them itself (TAPVid-3D: dense tracks would otherwise be written twice).
     """
     extra_columns = list(extra_columns)
     side = root / SIDECAR_DIR
@@ -233,7 +234,7 @@ def write_sidecar(dataset: Dataset, root: Path, fmt: str, extra_columns: Iterabl
             folder.mkdir(parents=True, exist_ok=True)
             for layer, array in layers.items():
                 np.save(folder / f"{layer}.npy", np.asarray(array))
-        for seq_name, points in split.points.items():
+        for seq_name, points in (split.points.items() if keep_points else ()):
             folder = side / "points" / name
             folder.mkdir(parents=True, exist_ok=True)
             np.savez(folder / f"{seq_name}.npz", xyz=points.xyz, visible=points.visible, queries=points.queries)
@@ -306,7 +307,8 @@ def apply_sidecar(split: Split, root: Path, split_name: str) -> Split:
         with np.load(path) as z:
             points[path.stem] = PointTracks(xyz=z["xyz"], visible=z["visible"], queries=z["queries"])
     try:
-        return Split(split.name, split.sequences, sort_tracks(tracks), points, layers or split.layers)
+        return Split(split.name, split.sequences, sort_tracks(tracks), points, layers or split.layers,
+                     detections=split.detections, depth=split.depth)
     except DataError as err:  # bench.json's splits were edited away from the tables saved beside them
         raise DataError(f"{root / SIDECAR}: its splits do not match the tables in {side} ({err})") from None
 

@@ -3,7 +3,9 @@
 Ground truth: ``images_jpeg_bytes`` (T JPEG-encoded frames), ``tracks_XYZ`` (T, N, 3) metres in each
 frame's camera (x right, y down, z forward), ``visibility`` (T, N) bool, ``queries_xyt`` (N, 3) as
 (x px, y px, frame) and ``fx_fy_cx_cy`` (4,). We add ``extrinsics_w2c`` (T, 4, 4), as some
-TAPVid-3D sources carry, so camera poses survive. Predictions: ``tracks_XYZ`` and ``visibility``.
+TAPVid-3D sources carry, so camera poses survive, and, optionally, ``video_depth`` (T, H, W) metres: the
+given video depth a 3D point tracker takes as input (not ground truth). Predictions: ``tracks_XYZ`` and
+``visibility``.
 (tapnet's README says ``tracks_xyz``/``visible``/``intrinsics``; its code uses the names above.)
 """
 
@@ -35,22 +37,32 @@ def _decode(data: bytes) -> np.ndarray:
     return np.asarray(iio.imread(io.BytesIO(data), extension=".jpg"))[:, :, :3]
 
 
-def write_video(path: Path, seq: Sequence, points: PointTracks) -> None:
-    """One TAPVid-3D ground-truth file for a sequence and its point tracks."""
+def write_video(path: Path, seq: Sequence, points: PointTracks, depth: np.ndarray | None = None) -> None:
+    """One TAPVid-3D ground-truth file for a sequence and its point tracks (and its given video depth)."""
     k = seq.intrinsics[0]
     if not np.allclose(seq.intrinsics, k):
         raise DataError(f"sequence {seq.name}: TAPVid-3D stores one intrinsics vector, but intrinsics vary")
     images = np.empty(seq.num_frames, dtype=object)
     images[:] = [_jpeg(seq.image(i)) for i in range(seq.num_frames)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, images_jpeg_bytes=images, tracks_XYZ=np.asarray(points.xyz, dtype=np.float32),
-             visibility=np.asarray(points.visible, dtype=bool), queries_xyt=np.asarray(points.queries, np.float32),
-             fx_fy_cx_cy=np.array([k[0, 0], k[1, 1], k[0, 2], k[1, 2]], dtype=np.float32),
-             extrinsics_w2c=np.linalg.inv(seq.cam_to_world))
+    arrays: dict[str, np.ndarray] = {
+        "images_jpeg_bytes": images, "tracks_XYZ": np.asarray(points.xyz, dtype=np.float32),
+        "visibility": np.asarray(points.visible, dtype=bool), "queries_xyt": np.asarray(points.queries, np.float32),
+        "fx_fy_cx_cy": np.array([k[0, 0], k[1, 1], k[0, 2], k[1, 2]], dtype=np.float32),
+        "extrinsics_w2c": np.linalg.inv(seq.cam_to_world)}
+    if depth is not None:
+        arrays["video_depth"] = np.asarray(depth, dtype=np.float16)
+    np.savez(path, **arrays)  # type: ignore[arg-type]
 
 
 def read_video(path: Path, frame_rate: float = 10.0) -> tuple[Sequence, PointTracks]:
     """Read and check one ground-truth file: shapes agree, coordinates finite, images decode to one size."""
+    seq, points, _ = read_video_with_depth(path, frame_rate)
+    return seq, points
+
+
+def read_video_with_depth(path: Path, frame_rate: float = 10.0) -> tuple[Sequence, PointTracks, np.ndarray | None]:
+    """:func:`read_video` plus the file's ``video_depth`` (T, H, W) float32 metres, None when it has none."""
     path = Path(path)
     with open_npz(path, "TAPVid-3D file") as data:
         missing = [k for k in GT_KEYS if k not in data.files]
@@ -59,6 +71,7 @@ def read_video(path: Path, frame_rate: float = 10.0) -> tuple[Sequence, PointTra
         xyz, visible = _numbers(data, "tracks_XYZ", path), _numbers(data, "visibility", path)
         queries, intr = _numbers(data, "queries_xyt", path), _numbers(data, "fx_fy_cx_cy", path)
         w2c = _numbers(data, "extrinsics_w2c", path) if "extrinsics_w2c" in data.files else None
+        depth = read_array(data, "video_depth", path) if "video_depth" in data.files else None
     jpegs = read_bytes_array(path, "images_jpeg_bytes")  # no pickle: an array of bytes or an error
     t = len(jpegs)
     if t == 0 or xyz.ndim != 3 or xyz.shape[0] != t or xyz.shape[2] != 3:
@@ -87,7 +100,12 @@ def read_video(path: Path, frame_rate: float = 10.0) -> tuple[Sequence, PointTra
     poses = np.linalg.inv(w2c) if w2c is not None else np.repeat(np.eye(4)[None], t, axis=0)
     seq = Sequence(name=path.stem, images=images, intrinsics=k, cam_to_world=poses,
                    timestamps=np.arange(t) / frame_rate, image_size=(images.shape[2], images.shape[1]))
-    return seq, PointTracks(xyz=xyz, visible=visible.astype(bool), queries=queries)
+    if depth is not None:
+        if depth.dtype.kind != "f" or depth.shape != images.shape[:3] or not (np.isfinite(depth) & (depth > 0)).all():
+            raise DataError(f"{path}: video_depth has shape {depth.shape} ({depth.dtype}), expected "
+                            f"{images.shape[:3]} finite positive metres")
+        depth = depth.astype(np.float32)
+    return seq, PointTracks(xyz=xyz, visible=visible.astype(bool), queries=queries), depth
 
 
 def _numbers(data: object, key: str, path: Path) -> np.ndarray:
@@ -139,8 +157,8 @@ def write_dataset(dataset: Dataset, root: Path) -> None:
     for split in (dataset.train, dataset.val):
         for name, seq in split.sequences.items():
             if name in split.points:
-                write_video(root / split.name / f"{name}.npz", seq, split.points[name])
-    write_sidecar(dataset, root, "tapvid3d", keep_tracks=True)
+                write_video(root / split.name / f"{name}.npz", seq, split.points[name], split.depth.get(name))
+    write_sidecar(dataset, root, "tapvid3d", keep_tracks=True, keep_points=False)
 
 
 def read_dataset(root: Path, name: str = "tapvid3d") -> Dataset:
@@ -157,16 +175,18 @@ def read_dataset(root: Path, name: str = "tapvid3d") -> Dataset:
             paths = [p for p in paths if p.exists()]
         else:
             paths = sorted(root.rglob("*.npz")) if split_name == "val" else []
-        sequences, points = {}, {}
+        sequences, points, depths = {}, {}, {}
         for path in paths:
-            seq, pts = read_video(path, (sidecar or {}).get("frame_rate", 10.0))
+            seq, pts, depth = read_video_with_depth(path, (sidecar or {}).get("frame_rate", 10.0))
             sequences[seq.name], points[seq.name] = seq, pts
+            if depth is not None:
+                depths[seq.name] = depth
             files.append(path)
         if sidecar:  # sequences without point tracks still belong to the split (boxes only)
             for s in sidecar["splits"][split_name]:
                 if s not in sequences:
                     raise DataError(f"{root / split_name / (s + '.npz')}: video is missing (listed in bench.json)")
-        split = Split(split_name, sequences, empty_tracks(), points)
+        split = Split(split_name, sequences, empty_tracks(), points, depth=depths)
         result[split_name] = apply_sidecar(split, root, split_name) if sidecar else split
     meta = dict(sidecar.get("meta", {})) if sidecar else {}
     meta.update(read_meta_frames(root))

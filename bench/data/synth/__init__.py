@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bench.data.sequence import Dataset, Sequence, Split
-from bench.data.synth.labels import frame_labels, point_tracks, public_detections
+from bench.data.synth.labels import dense_point_tracks, frame_labels, point_tracks, public_detections, video_depth
 from bench.data.synth.presets import PRESET_REVISIONS, PRESETS, SCALES, WorldConfig, config_for
 from bench.data.synth.render import Renderer, intrinsics_for
 from bench.data.synth.world import build_world
@@ -64,6 +64,11 @@ def _sequence(cfg: WorldConfig, name: str, seed_key: list[int]) -> tuple[Sequenc
     if cfg.point_tracks:
         points = point_tracks(world, layers["depth"], layers["instance"], layers["surface"], K, cfg.point_tracks,
                               np.random.default_rng(seed_key + [2]))
+    elif cfg.dense_tracks:
+        points = dense_point_tracks(world, layers["depth"], layers["instance"], layers["surface"], K,
+                                    cfg.dense_tracks)
+    if cfg.video_depth:
+        sequence.meta["video_depth"] = video_depth(layers["depth"], np.random.default_rng(seed_key + [3]))
     attrs = {ob.track_id: (ob.cls, ob.model if ob.cls in ("Car", "Van", "Truck") else -1 - ob.track_id, ob.motion)
              for ob in world.objects}
     return sequence, layers, rows, extras, points, attrs
@@ -74,7 +79,7 @@ def generate(preset: str, scale: str = "quick", seed: int = 0, progress: bool = 
     cfg = config_for(preset, scale)
     preset_index = PRESETS.index(preset)
     plan = [("train", i) for i in range(cfg.train_seqs)] + [("val", i) for i in range(cfg.val_seqs)]
-    splits: dict[str, dict] = {s: {"sequences": {}, "layers": {}, "points": {}, "rows": [], "extras": []}
+    splits: dict[str, dict] = {s: {"sequences": {}, "layers": {}, "points": {}, "depth": {}, "rows": [], "extras": []}
                                for s in ("train", "val")}
     attrs_rows = []
 
@@ -90,6 +95,8 @@ def generate(preset: str, scale: str = "quick", seed: int = 0, progress: bool = 
             bucket["extras"] += [{"split": split, **e} for e in extras]
             if points is not None:
                 bucket["points"][name] = points
+            if "video_depth" in sequence.meta:  # an input of the task, kept apart from the hidden layers
+                bucket["depth"][name] = sequence.meta.pop("video_depth")
             attrs_rows.extend([{"split": split, "seq": name, "track_id": tid, "cls": c, "appearance": m, "motion": mo}
                            for tid, (c, m, mo) in attrs.items()])
             if advance is not None:
@@ -113,7 +120,7 @@ def generate(preset: str, scale: str = "quick", seed: int = 0, progress: bool = 
         tracks = sort_tracks(make_tracks(bucket["rows"], f"synthetic {preset} {split}")) if bucket["rows"] \
             else empty_tracks()
         out_splits[split] = Split(name=split, sequences=bucket["sequences"], tracks=tracks,
-                                  points=bucket["points"], layers=bucket["layers"])
+                                  points=bucket["points"], layers=bucket["layers"], depth=bucket["depth"])
         if cfg.public_detections:
             real = tracks[tracks["cls"] != DONTCARE]
             keys = list(zip([split] * len(real), real["seq"], real["frame"], real["track_id"], strict=True))

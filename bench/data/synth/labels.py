@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.data.geometry import boxes_from_world, project_boxes_2d, transform_points
+from bench.data.geometry import boxes_from_world, project_boxes_2d
 from bench.data.sequence import PointTracks
 from bench.data.synth.presets import WorldConfig
 from bench.data.synth.render import Frame
@@ -104,26 +104,46 @@ def point_tracks(world: World, depth: np.ndarray, instance: np.ndarray, surface:
     object's pose (or stays put in the world); it is visible where it projects into the image
     and the rendered depth there does not lie in front of it.
     """
-    t_len, height, width = depth.shape
-    kinv = np.linalg.inv(intrinsics)
-    world_pts, queries = [], []
+    picks = []
     want_obj = count // 2 if (instance >= 0).any() else 0
     for n, on_object in ((want_obj, True), (count - want_obj, False)):
         if n == 0:
             continue
         mask = (instance >= 0) if on_object else (np.isfinite(depth) & (instance < 0))
         flat = np.flatnonzero(mask)
-        pick = rng.choice(flat, size=n, replace=len(flat) < n)
-        t, v, u = np.unravel_index(pick, mask.shape)
-        queries.append(np.stack([u + 0.5, v + 0.5, t], -1).astype(np.float64))
-        if on_object:
-            world_pts.append(object_points_world(world, instance[t, v, u], surface[t, v, u].astype(np.float64)))
-        else:
-            ray = np.stack([u + 0.5, v + 0.5, np.ones(n)], -1) @ kinv.T
-            cam = ray * depth[t, v, u][:, None]
-            pts = np.stack([transform_points(cam[j], world.cam_to_world[t[j]]) for j in range(n)])
-            world_pts.append(np.broadcast_to(pts, (t_len, n, 3)))
-    pts_world = np.concatenate(world_pts, axis=1)
+        picks.append(rng.choice(flat, size=n, replace=len(flat) < n))
+    t, v, u = np.unravel_index(np.concatenate(picks), depth.shape)
+    return tracks_of_pixels(world, depth, instance, surface, intrinsics, t, v, u)
+
+
+def dense_point_tracks(world: World, depth: np.ndarray, instance: np.ndarray, surface: np.ndarray,
+                       intrinsics: np.ndarray, stride: int = 1) -> PointTracks:
+    """Kubric3D-style dense tracks: every ``stride``-th pixel of the first frame that sees a surface (sky has
+    no 3D point, so it has no track), in row-major order, queried at frame 0."""
+    v, u = np.nonzero(np.isfinite(depth[0]))
+    keep = (v % stride == 0) & (u % stride == 0)
+    v, u = v[keep], u[keep]
+    return tracks_of_pixels(world, depth, instance, surface, intrinsics, np.zeros(len(v), dtype=np.int64), v, u)
+
+
+def tracks_of_pixels(world: World, depth: np.ndarray, instance: np.ndarray, surface: np.ndarray,
+                     intrinsics: np.ndarray, t: np.ndarray, v: np.ndarray, u: np.ndarray) -> PointTracks:
+    """Trajectories of the surface points seen at pixels ``(u, v)`` of frames ``t`` (all with finite depth)."""
+    t_len, height, width = depth.shape
+    kinv = np.linalg.inv(intrinsics)
+    queries = np.stack([u + 0.5, v + 0.5, t], -1).astype(np.float64)
+    pts_world = np.empty((t_len, len(t), 3))
+    on_object = instance[t, v, u] >= 0
+    obj = np.flatnonzero(on_object)
+    if len(obj):
+        pts_world[:, obj] = object_points_world(world, instance[t[obj], v[obj], u[obj]],
+                                                surface[t[obj], v[obj], u[obj]].astype(np.float64))
+    scene = np.flatnonzero(~on_object)
+    if len(scene):  # fixed in the world: back-project with the query frame's depth and pose
+        ray = np.stack([u[scene] + 0.5, v[scene] + 0.5, np.ones(len(scene))], -1) @ kinv.T
+        cam = ray * depth[t[scene], v[scene], u[scene]][:, None]
+        pose = world.cam_to_world[t[scene]]
+        pts_world[:, scene] = np.einsum("nij,nj->ni", pose[:, :3, :3], cam) + pose[:, :3, 3]
     world_to_cam = np.linalg.inv(world.cam_to_world)
     xyz = np.einsum("tij,tnj->tni", world_to_cam[:, :3, :3], pts_world) + world_to_cam[:, None, :3, 3]
     uvw = xyz @ intrinsics.T
@@ -134,7 +154,28 @@ def point_tracks(world: World, depth: np.ndarray, instance: np.ndarray, surface:
     vi = np.clip(np.nan_to_num(py), 0, height - 1).astype(np.int64)
     rendered = depth[np.arange(t_len)[:, None], vi, ui]
     visible = inside & (rendered >= xyz[..., 2] - np.maximum(0.05, 0.03 * xyz[..., 2]))
-    return PointTracks(xyz=xyz.astype(np.float32), visible=visible, queries=np.concatenate(queries))
+    return PointTracks(xyz=xyz.astype(np.float32), visible=visible, queries=queries)
+
+
+# The far value a video depth network gives the sky (it never outputs infinity); beyond every labelled range.
+SKY_DEPTH = 200.0
+
+
+def video_depth(depth: np.ndarray, rng: np.random.Generator, scale_drift: float = 0.01,
+                pixel_noise: float = 0.02) -> np.ndarray:
+    """The given video depth of a sequence: the rendered depth through a noise model of a monocular video
+    depth network (what DELTA's inputs come from), float16 metres.
+
+    Per frame, a global scale that drifts as a random walk (``scale_drift`` = log-scale step per frame: video
+    depth is consistent only up to a slowly varying scale); per pixel, multiplicative log-normal noise
+    (``pixel_noise``); the sky at :data:`SKY_DEPTH`. Seeded by ``rng``, so the input is part of the dataset.
+    """
+    t_len = depth.shape[0]
+    log_scale = np.cumsum(rng.normal(0.0, scale_drift, t_len))
+    log_scale -= log_scale[0]  # frame 0 keeps the true scale: drift is relative to the first frame
+    noise = rng.normal(0.0, pixel_noise, depth.shape)
+    given = np.where(np.isfinite(depth), depth, SKY_DEPTH) * np.exp(log_scale[:, None, None] + noise)
+    return np.minimum(given, SKY_DEPTH).astype(np.float16)
 
 
 def public_detections(tracks: pd.DataFrame, visible_fraction: np.ndarray, width: int, height: int,

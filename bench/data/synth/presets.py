@@ -8,7 +8,9 @@ from dataclasses import dataclass, replace
 PRESETS: tuple[str, ...] = ("synth-kitti", "synth-nuscenes", "synth-waymo", "synth-mot", "synth-dense")
 # A preset's own revision, bumped when only its configuration changes, so that retuning one preset does not
 # invalidate the cached data and stored runs of the others (GENERATOR_VERSION covers the generator's code).
-PRESET_REVISIONS: dict[str, int] = {"synth-nuscenes": 2, "synth-kitti": 2}
+# synth-dense revision 1: dense first-frame tracks (every pixel) instead of 512 random queries, plus the given
+# (noisy) video depth as an input.
+PRESET_REVISIONS: dict[str, int] = {"synth-nuscenes": 2, "synth-kitti": 2, "synth-dense": 1}
 SCALES: tuple[str, ...] = ("smoke", "quick", "full")
 
 
@@ -30,7 +32,9 @@ class WorldConfig:
     movers: float  # mean moving vehicles per sequence besides the leaders
     parked_density: float  # share of parking slots that hold a car
     lidar_cell_deg2: float  # solid angle per LiDAR return (deg^2), for num_lidar_pts
-    point_tracks: int = 0  # dense 3D point tracks per sequence (synth-dense)
+    point_tracks: int = 0  # 3D point tracks per sequence queried at random frames and pixels
+    dense_tracks: int = 0  # > 0: a 3D track for every dense_tracks-th pixel of frame 0 (synth-dense, Kubric3D style)
+    video_depth: bool = False  # export the given video depth (rendered depth through a noise model) as an input
     public_detections: bool = False  # MOTChallenge-style noisy public detections
     max_depth: float = 80.0  # labelled range (m); visible objects beyond it become DontCare
     ego_speed: float = 15.0  # top cruise speed of the ego car (m/s)
@@ -65,7 +69,7 @@ _BASE: dict[str, WorldConfig] = {
     # Kubric3D / TAPVid-3D-like: dense 3D point trajectories with visibility.
     "synth-dense": WorldConfig("synth-dense", 10.0, 10.0, 256, 192, 0.62, 6, 3, 48,
                                pedestrians=1.0, cyclists=0.5, movers=4.0, parked_density=0.6,
-                               lidar_cell_deg2=0.4 * 0.09, point_tracks=512),
+                               lidar_cell_deg2=0.4 * 0.09, dense_tracks=1, video_depth=True),
 }
 
 
@@ -94,4 +98,4 @@ def config_for(preset: str, scale: str) -> WorldConfig:
                  "synth-dense": (512, 384, 50, 10, 120)}[preset]
     w, h, n_train, n_val, frames = full_size
     return replace(base, width=w, height=h, train_seqs=n_train, val_seqs=n_val, frames=frames,
-                   point_tracks=base.point_tracks * 4)
+                   point_tracks=base.point_tracks * 4, dense_tracks=2 * base.dense_tracks)  # every 2nd: disk

@@ -136,6 +136,36 @@ def detection_stats(gt: pd.DataFrame, det: pd.DataFrame) -> dict[str, object]:
     }
 
 
+def point_track_stats(split: Split) -> dict[str, object]:
+    """What dense 3D tracking needs to be hard: points that move in the world (objects), a moving camera,
+    points that leave the image and points hidden behind others while inside it (occlusion)."""
+    n = moving = hidden = inside_total = 0
+    camera_path = []
+    with_depth = sum(name in split.depth for name in split.points)
+    for name, points in split.points.items():
+        seq = split.sequences[name]
+        xyz = np.asarray(points.xyz, dtype=np.float64)
+        world = np.einsum("tij,tnj->tni", seq.cam_to_world[:, :3, :3], xyz) + seq.cam_to_world[:, None, :3, 3]
+        moving += int((np.linalg.norm(world - world[:1], axis=-1).max(axis=0) > 0.1).sum())
+        k = seq.intrinsics[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = k[0, 0] * xyz[..., 0] / xyz[..., 2] + k[0, 2]
+            v = k[1, 1] * xyz[..., 1] / xyz[..., 2] + k[1, 2]
+        w, h = seq.image_size
+        inside = (xyz[..., 2] > 0.1) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        hidden += int((inside & ~points.visible).sum())
+        inside_total += int(inside.sum())
+        n += xyz.shape[1]
+        camera_path.append(float(np.linalg.norm(np.diff(seq.cam_to_world[:, :3, 3], axis=0), axis=1).sum()))
+    visible = np.mean([float(np.mean(p.visible)) for p in split.points.values()])
+    return {"tracks": n, "tracks_per_video": round(n / len(split.points)),
+            "query_frames": sorted({int(q) for p in split.points.values() for q in np.unique(p.queries[:, 2])})[:8],
+            "visible_share": round(float(visible), 3), "on_moving_objects_share": round(moving / max(n, 1), 3),
+            "occluded_in_image_share": round(hidden / max(inside_total, 1), 3),
+            "camera_path_m_mean": round(float(np.mean(camera_path)), 1),
+            "videos_with_given_depth": f"{with_depth}/{len(split.points)}"}
+
+
 def dataset_stats(ds: Dataset) -> dict:
     """Per-split and total statistics of a dataset, next to the published figures of the dataset it imitates."""
     attrs = ds.meta.get("track_attrs")
@@ -147,6 +177,9 @@ def dataset_stats(ds: Dataset) -> dict:
         if split.detections is not None:  # public detections (MOT17 det.txt, synth-mot): what errors they carry
             figures.update(detection_stats(split.tracks, split.detections))
         result[name] = figures
+    for name, split in (("train", ds.train), ("val", ds.val)):
+        if split.points:
+            result[name]["point_tracks"] = point_track_stats(split)  # type: ignore[index]
     if ds.train.layers:
         depths = np.concatenate([layer["depth"][np.isfinite(layer["depth"])].ravel()[::97]
                                  for layer in ds.train.layers.values()])
