@@ -26,6 +26,10 @@ class LossWeights:
     gamma: float = 0.8
     conf_px: float = 6.0  # DELTA's 12 px at 512 px wide, scaled to the 256 px of synth-dense quick
     depth_ref: float = 10.0
+    # A driving camera passes the points beside the road: behind the camera (or just in front) their projection
+    # and inverse depth explode (1/z at 1 mm is 1000x a point at 1 m) and would drown the loss; Kubric's
+    # orbiting cameras never meet this. Such frames of a track are left out of the loss.
+    min_depth: float = 0.5
 
 
 @dataclass
@@ -58,7 +62,7 @@ def _track_terms(pos: torch.Tensor, logz: torch.Tensor, uv: torch.Tensor, z: tor
 def dense_tracking_loss(out: dict, targets: Targets, factor: int, w: LossWeights) -> tuple[torch.Tensor, dict]:
     """The weighted sum of the terms above for a batch of one clip (``B = 1``)."""
     uv, z, vis, valid = _at_points(targets, out["points"])
-    mask = (valid[None] & torch.isfinite(z)).float().expand_as(z)
+    mask = (valid[None] & torch.isfinite(z) & (z > w.min_depth)).float().expand_as(z)
     uv, z = torch.nan_to_num(uv), torch.nan_to_num(z, nan=1.0, posinf=1.0)
     iters = out["iterations"]
     track = sum(w.gamma ** (len(iters) - i - 1) * _track_terms(p[0], lz[0], uv, z, mask, factor, w)
@@ -73,7 +77,7 @@ def dense_tracking_loss(out: dict, targets: Targets, factor: int, w: LossWeights
     ys = slice(grid.top * r, (grid.top + grid.rows) * r)
     xs = slice(grid.left * r, (grid.left + grid.cols) * r)
     f_uv, f_z, f_vis = targets.uv[:, ys, xs], targets.z[:, ys, xs], targets.vis[:, ys, xs]
-    f_mask = (targets.valid[ys, xs][None] & torch.isfinite(f_z)).float().expand_as(f_z)
+    f_mask = (targets.valid[ys, xs][None] & torch.isfinite(f_z) & (f_z > w.min_depth)).float().expand_as(f_z)
     f_uv, f_z = torch.nan_to_num(f_uv), torch.nan_to_num(f_z, nan=1.0, posinf=1.0)
     full = _track_terms(out["full_pos"][0].permute(0, 2, 3, 1), out["full_logz"][0], f_uv, f_z, f_mask, factor, w)
     f_denom = f_mask.sum().clamp(min=1)

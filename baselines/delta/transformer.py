@@ -66,6 +66,10 @@ class UpdateTransformer(nn.Module):
         self.from_virtual = nn.ModuleList(Attention(dim, heads) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, dim_out)
+        # Zero updates at the start: the untrained tracker keeps every point where it was queried (a sound first
+        # guess) instead of adding random motion that the first training steps must first unlearn.
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, tokens: torch.Tensor, num_anchors: int, grid: tuple[int, int]) -> torch.Tensor:
         """``tokens (B, N, T, dim_in)`` -> ``(B, N, T, dim_out)``; ``N = num_anchors + gh * gw``."""
