@@ -10,6 +10,7 @@ that can build exactly a numpy object array of ``bytes`` and nothing else.
 from __future__ import annotations
 
 import pickle
+import tokenize
 import zipfile
 from pathlib import Path
 from typing import IO, Any
@@ -71,7 +72,9 @@ def read_bytes_array(path: Path | str, key: str) -> list[bytes]:
     try:
         with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as member:
             return _bytes_from_npy(member, path, key)
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, ValueError, pickle.UnpicklingError) as err:
+    # numpy parses some damaged .npy headers with tokenize, whose TokenError is no ValueError.
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, ValueError, pickle.UnpicklingError,
+            tokenize.TokenError) as err:
         raise DataError(f"{path}: array {key!r} is not a list of bytes ({_short(err)})") from None
 
 
