@@ -46,6 +46,7 @@ import pandas as pd
 from bench.data.sequence import PointTracks, Sequence, Split
 from bench.data.tracks import TRACK_COLUMNS
 from bench.interface import SplitView, TrainView
+from bench.labels.manifest import blank_3d
 
 
 class FirewallError(PermissionError):
@@ -137,20 +138,28 @@ def boxes_2d_only(tracks: pd.DataFrame) -> pd.DataFrame:
 
 
 def train_view(split: Split, labels: pd.DataFrame, frame_rate: float, budget: int | None,
-               identities: bool = True, boxes_2d: bool = False, points: bool = False) -> TrainView:
+               identities: bool = True, boxes_2d: bool = False, points: bool = False,
+               seqs_3d: tuple[str, ...] | None = None) -> TrainView:
     """The training videos, their public detections and given depth and a private copy of ``labels`` (the
     budget's rows only); with ``identities=False`` (a method declaring ``sees_identities = False``) the labels
     carry no track id; with ``boxes_2d`` (a method declaring ``sees_2d_ground_truth``) also every training box in
     2D only; with ``points=True`` (only for a method declaring ``sees_ground_truth``) private copies of the
-    split's point tracks."""
+    split's point tracks.
+
+    ``seqs_3d`` (the regime "2d-all", a method declaring ``label_regime = "2d-all"``): only these sequences keep
+    their 3D boxes; every other row's 3D columns are blanked here, whatever the label table held (the manifest
+    already blanked them: this is the second lock)."""
     tracks = {name: PointTracks(np.array(p.xyz, copy=True), np.array(p.visible, copy=True),
                                 np.array(p.queries, copy=True)) for name, p in split.points.items()} if points else {}
+    copied = copy_labels(labels) if identities else without_identities(labels)
+    if seqs_3d is not None:
+        copied = blank_3d(copied, seqs_3d)
+        seqs_3d = tuple(sorted(str(s) for s in seqs_3d))
     return TrainView(tracks_2d=boxes_2d_only(split.tracks) if boxes_2d else pd.DataFrame(columns=list(TRACK_COLUMNS)),
                      name=str(split.name), sequences={k: _copy_sequence(s) for k, s in split.sequences.items()},
-                     frame_rate=float(frame_rate),
-                     labels=copy_labels(labels) if identities else without_identities(labels), budget=budget,
+                     frame_rate=float(frame_rate), labels=copied, budget=budget,
                      detections=copy_detections(split.detections),
-                     depth={k: _read_only(d) for k, d in split.depth.items()}, points=tracks)
+                     depth={k: _read_only(d) for k, d in split.depth.items()}, points=tracks, seqs_3d=seqs_3d)
 
 
 # ---- filesystem guard -------------------------------------------------------------------------

@@ -66,7 +66,8 @@ class TrainView(SplitView):
     """The training videos plus the labels the budget allows (a private copy of those rows).
 
     ``budget`` is the number of labels per track (None: fully labelled, only for methods that
-    declare ``sees_ground_truth``). For a method that declares ``sees_identities = False`` the
+    declare ``sees_ground_truth``); in the regime "2d-all" it is the percentage of sequences with 3D boxes.
+    For a method that declares ``sees_identities = False`` the
     labels carry no identities: every ``track_id`` is -1 and rows are ordered by box, not by id.
 
     ``points`` holds the training videos' point tracks (``{seq: PointTracks}``, private copies) and is filled
@@ -80,6 +81,9 @@ class TrainView(SplitView):
     # identity, 3D columns NaN; empty for every other method.
     tracks_2d: pd.DataFrame = field(default_factory=pd.DataFrame)
     points: dict[str, PointTracks] = field(default_factory=dict)
+    # Regime "2d-all" (a method declaring ``label_regime = "2d-all"``): the sequences whose labels carry 3D boxes
+    # (every other sequence's 3D columns are NaN); None in the default regime.
+    seqs_3d: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -116,6 +120,10 @@ class _Base:
     # True: the label regime "2D boxes on every frame" (gt2d): the firewall adds every training box's 2D columns
     # (no 3D) as ``TrainView.tracks_2d``; the 3D labels stay the budget's.
     sees_2d_ground_truth: ClassVar[bool] = False
+    # Which labels a budget means (bench.labels.REGIMES): "3d-budget", k 2D+3D labels per track (SPOT's), or
+    # "2d-all" (BA²-Det): a 2D box with its track id on every training frame and 3D boxes on a share of the
+    # sequences; the budget is then that share in percent (0 allowed), and the firewall blanks every other 3D box.
+    label_regime: ClassVar[str] = "3d-budget"
 
     def __init__(self, **params: Any) -> None:
         # Only store parameters: construction must be cheap and side-effect free, so the registry

@@ -35,10 +35,19 @@ def _csv(kind: type, text: str | None) -> list:
 
 
 def parse_budget(text: str, option: str = "--budget") -> int | None:
-    """A label budget: an integer >= 1, or all/none/full (every label: the oracle's) in any case."""
+    """A label budget: an integer >= 1, or all/none/full (every label: the oracle's) in any case; or a share
+    ``P%`` (0..100) of sequences with 3D boxes, for methods in the label regime 2d-all (ba2det)."""
     word = str(text).strip()
     if word.lower() in ("all", "none", "full"):
         return None
+    if word.endswith("%"):
+        try:
+            share = int(word[:-1])
+        except ValueError:
+            raise ConfigError(f"{option} {text!r}: expected a whole percentage, e.g. 0% or 10%") from None
+        if not 0 <= share <= 100:
+            raise ConfigError(f"{option} {text!r}: a share of sequences with 3D boxes is 0% .. 100%")
+        return share
     try:
         value = int(word)
     except ValueError:
@@ -94,7 +103,9 @@ def with_options(options):
 @click.option("--base", default=None, help="base tracker trained on a labeler's pseudolabels (default: the "
               "labeler's default base, if it has one; 'none': no base tracker)")
 @click.option("--dataset", default="synth-kitti", show_default=True)
-@click.option("--budget", default="4", show_default=True, help="labels per track (or 'all')")
+@click.option("--budget", default="4", show_default=True,
+              help="labels per track (or 'all'); for the 2d-all regime (ba2det) the share of sequences with 3D "
+              "boxes, e.g. 0% or 10%")
 @click.option("--seed", default="0", show_default=True, help="training seed (a whole number >= 0)")
 @click.option("--verbose", is_flag=True, help="print every metric, not the summary beside sparse and oracle")
 @with_options(common_run_options)

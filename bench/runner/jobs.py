@@ -93,6 +93,8 @@ class PlannedJob:
     base_note: str = ""  # "base: centertrack (sparse3dtrack's default; ...)" when a default base was picked
     data_root: str | None = None  # the dataset's folder (guarded from method code while it runs)
     timings: dict[str, float] = field(default_factory=dict)
+    # Annotation cost of the labels the method was handed (bench.labels.label_cost: 2D and 3D boxes apart).
+    label_cost: dict[str, int] = field(default_factory=dict)
     rows: list[MetricRow] | None = None
 
 
@@ -180,35 +182,38 @@ def load_sweep(name_or_path: str) -> dict[str, Any]:
 @dataclass
 class _DataInfo:
     data_hash: str
-    # (budget, seed) -> the manifest's hash, and the manifest when planning sampled it (listing
+    # (budget, seed, regime) -> the manifest's hash, and the manifest when planning sampled it (listing
     # (seq, frame, track_id) only: no ground truth beyond which boxes are labelled).
-    manifests: dict[tuple[int | None, int], tuple[str, LabelManifest | None]]
+    manifests: dict[tuple[int | None, int, str], tuple[str, LabelManifest | None]]
     tracks: pd.DataFrame | None  # kept only while planning, dropped before any method runs
 
 
 _data_info: dict[tuple[Any, ...], _DataInfo] = {}
 
 
-def budget_labels(tracks: pd.DataFrame, budget: int | None, seed: int) -> tuple[pd.DataFrame, Any]:
+def budget_labels(tracks: pd.DataFrame, budget: int | None, seed: int,
+                  regime: str = "3d-budget") -> tuple[pd.DataFrame, Any]:
     """The budget's label rows and manifest (None budget: every label; manifest None)."""
     if budget is None:
         return tracks, None
-    from bench.labels import make_manifest
-
-    manifest = make_manifest(tracks, budget, seed)
+    manifest = _make(tracks, budget, seed, regime)
     return manifest.labels(tracks), manifest
+
+
+def _make(tracks: pd.DataFrame, budget: int, seed: int, regime: str) -> LabelManifest:
+    from bench.labels import make_2d_manifest, make_manifest
+
+    return make_2d_manifest(tracks, budget, seed) if regime == "2d-all" else make_manifest(tracks, budget, seed)
 
 
 # Time spent sampling label manifests while planning, for the runner-overhead benchmark.
 PLANNING_TIMINGS: dict[str, float] = {"labels_s": 0.0, "labels_cpu_s": 0.0, "data_s": 0.0, "data_cpu_s": 0.0}
 
 
-def sample_manifest(tracks: pd.DataFrame, budget: int, seed: int) -> LabelManifest:
+def sample_manifest(tracks: pd.DataFrame, budget: int, seed: int, regime: str = "3d-budget") -> LabelManifest:
     """The budget's label sample (timed for the runner-overhead benchmark)."""
-    from bench.labels import make_manifest
-
     start, cpu = time.perf_counter(), time.process_time()
-    manifest = make_manifest(tracks, budget, seed)
+    manifest = _make(tracks, budget, seed, regime)
     PLANNING_TIMINGS["labels_s"] += time.perf_counter() - start
     PLANNING_TIMINGS["labels_cpu_s"] += time.process_time() - cpu
     return manifest
@@ -221,7 +226,8 @@ def _labels_code() -> str:
 
 
 def cached_manifest_hash(cache_dir: Path | None, data_hash: str, tracks_fn: Callable[[], pd.DataFrame],
-                         budget: int, seed: int, write: bool = True) -> tuple[str, LabelManifest | None]:
+                         budget: int, seed: int, write: bool = True, regime: str = "3d-budget"
+                         ) -> tuple[str, LabelManifest | None]:
     """The label manifest's sha256, remembered on disk per (data hash, budget, seed, sampler code), and the
     manifest itself when it had to be sampled (None when the hash came from the disk cache).
 
@@ -230,12 +236,13 @@ def cached_manifest_hash(cache_dir: Path | None, data_hash: str, tracks_fn: Call
     """
     path = None
     if cache_dir is not None:
-        path = cache_dir / "manifests" / data_hash[:32] / _labels_code() / f"b{budget}-s{seed}.sha256"
+        tag = "" if regime == "3d-budget" else f"{regime}-"  # the default regime's cache names stay as they were
+        path = cache_dir / "manifests" / data_hash[:32] / _labels_code() / f"{tag}b{budget}-s{seed}.sha256"
         if path.exists():
             text = path.read_text().strip()
             if len(text) == 64:
                 return text, None
-    manifest = sample_manifest(tracks_fn(), budget, seed)
+    manifest = sample_manifest(tracks_fn(), budget, seed, regime)
     sha = str(manifest.sha256)
     if path is not None and write:
         from bench.runner.stages import write_text
@@ -254,7 +261,7 @@ def load_dataset_for(loader: Callable[..., Any], data_cfg: dict[str, Any]) -> An
 
 
 def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], cache_dir: Path | None,
-            write_cache: bool = True) -> tuple[str, str, LabelManifest | None]:
+            write_cache: bool = True, regime: str = "3d-budget") -> tuple[str, str, LabelManifest | None]:
     """The data hash, the labels' hash (FULL_LABELS without a budget) and the manifest if sampled here."""
     cache_key = (job.dataset, repr(sorted(data_cfg.items())))
     info = _data_info.get(cache_key)
@@ -265,7 +272,7 @@ def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], cach
         PLANNING_TIMINGS["data_cpu_s"] += time.process_time() - cpu
         info = _data_info[cache_key] = _DataInfo(str(dataset.data_hash), {}, dataset.train.tracks)
         del dataset
-    cell = (job.budget, job.seed)
+    cell = (job.budget, job.seed, regime)
     if cell not in info.manifests:
         if job.budget is None:
             info.manifests[cell] = (FULL_LABELS, None)
@@ -276,7 +283,7 @@ def _hashes(job: Job, loader: Callable[..., Any], data_cfg: dict[str, Any], cach
                 return info.tracks
 
             info.manifests[cell] = cached_manifest_hash(cache_dir, info.data_hash, tracks, job.budget, job.seed,
-                                                        write=write_cache)
+                                                        write=write_cache, regime=regime)
     return info.data_hash, *info.manifests[cell]
 
 
@@ -426,6 +433,14 @@ def decide_budget(job: Job, method_cls: type[Any]) -> Job:
     method needs a budget k >= 1."""
     if method_cls.sees_ground_truth:
         return dataclasses.replace(job, budget=None) if job.budget is not None else job
+    if getattr(method_cls, "label_regime", "3d-budget") == "2d-all":
+        # BA²-Det's regime: 2D boxes everywhere, 3D boxes on budget % of the sequences (0 % allowed; 100 % is
+        # every box, but still through the regime's manifest, so the run says which regime it used).
+        if job.budget is None or not 0 <= job.budget <= 100:
+            raise ConfigError(f"{job.method!r} uses the label regime 2d-all (2D boxes on every frame): its budget is "
+                              f"the share of sequences with 3D boxes, 0..100 %, e.g. --budget 0% or --budget 10%; "
+                              f"got {'all' if job.budget is None else job.budget}")
+        return job
     if job.budget is None:
         raise ConfigError(f"budget 'all' (every training label) is only for methods that declare "
                           f"sees_ground_truth (the oracle upper bound); {job.method!r} needs a budget k >= 1")
@@ -467,7 +482,7 @@ def plan_job(job: Job, runs_root: Path, write_cache: bool = True) -> PlannedJob:
                                                  checked.loader)
     try:
         data_hash, labels_hash, manifest = _hashes(job, loader, config["data"], Path(runs_root) / ".cache",
-                                                   write_cache)
+                                                   write_cache, getattr(method_cls, "label_regime", "3d-budget"))
     except DataError:
         raise
     except ValueError as err:  # a dataset loader's own parameter check (DataError says more and passes as is)

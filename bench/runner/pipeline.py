@@ -29,6 +29,7 @@ from bench import firewall
 from bench.config import dump_config
 from bench.data.sequence import PointTracks
 from bench.interface import Labeler, Learner, RunContext, SplitView, TrainView
+from bench.labels.manifest import LabelManifest, label_cost
 from bench.locks import LOCK_FILE, run_lock
 from bench.runner.artifacts import (
     WEIGHT_MAPS,
@@ -134,16 +135,22 @@ def labels_stage(planned: PlannedJob) -> tuple[dict[str, Any], dict[str, SplitVi
         raise RuntimeError(f"dataset {planned.job.dataset} changed since planning "
                            f"({dataset.data_hash} != {planned.data_hash}); plan again")
     budget = planned.job.budget
+    regime = getattr(planned.method_cls, "label_regime", "3d-budget")
     labels_dir = StageDir(planned.run_dir, "labels")
+    seqs_3d: tuple[str, ...] | None = None
     if labels_dir.is_done():
         labels = read_parquet(labels_dir.file("labels.parquet"))
+        if regime == "2d-all":
+            seqs_3d = LabelManifest.read(labels_dir.file("manifest.json")).seqs_3d
     else:
         with _timed(planned, "labels_s"):
             manifest = planned.manifest if budget is not None else None
             if manifest is not None and manifest.sha256 == planned.manifest_hash:  # sampled while planning
                 labels = manifest.labels(dataset.train.tracks)
             else:
-                labels, manifest = budget_labels(dataset.train.tracks, budget, planned.job.seed)
+                labels, manifest = budget_labels(dataset.train.tracks, budget, planned.job.seed, regime)
+        if manifest is not None and regime == "2d-all":
+            seqs_3d = manifest.seqs_3d
         labels_dir.start()
         write_parquet(labels_dir.file("labels.parquet"), labels)
         files = ["labels.parquet"]
@@ -153,13 +160,12 @@ def labels_stage(planned: PlannedJob) -> tuple[dict[str, Any], dict[str, SplitVi
         labels_dir.mark_done(files)
     gt: dict[str, Any] = {"train": dataset.train.tracks.copy(), "val": dataset.val.tracks.copy(),
                           "val_points": dict(dataset.val.points)}
-    views: dict[str, SplitView] = {
-        "train": firewall.train_view(dataset.train, labels, dataset.frame_rate, budget,
-                                     identities=planned.method_cls.sees_identities,
-                                     boxes_2d=planned.method_cls.sees_2d_ground_truth,
-                                     points=planned.method_cls.sees_ground_truth),
-        "val": firewall.split_view(dataset.val, dataset.frame_rate),
-    }
+    train = firewall.train_view(dataset.train, labels, dataset.frame_rate, budget,
+                                identities=planned.method_cls.sees_identities,
+                                boxes_2d=planned.method_cls.sees_2d_ground_truth,
+                                points=planned.method_cls.sees_ground_truth, seqs_3d=seqs_3d)
+    views: dict[str, SplitView] = {"train": train, "val": firewall.split_view(dataset.val, dataset.frame_rate)}
+    planned.label_cost = label_cost(train.labels, train.tracks_2d)  # what the method was handed, 2D and 3D apart
     planned.data_root = str(dataset.root) if dataset.root else None
     # Drop the runner's reference: the Split objects (hidden tracks, points, layers) are freed by
     # reference counting here, before any method code runs (no gc.collect needed: no cycles).
@@ -391,6 +397,7 @@ def _execute_locked(planned: PlannedJob, runs_root: Path, store_path: Path | Non
             fps = json.loads(timing.read_text()).get("fps") if timing.exists() else None
         else:
             outputs, fps, gt, views = run_stages(planned, device, runs_root, progress)
+            manifest["label_cost"] = planned.label_cost
             _announce(progress, "metrics")
             with _timed(planned, "score_s"):
                 rows = score(planned, gt, views, outputs)
