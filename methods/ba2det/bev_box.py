@@ -49,8 +49,13 @@ def search_orientation(points_xy: np.ndarray, steps: int = 180) -> float:
         return 0.0
     centred = points_xy - points_xy.mean(axis=0)
     yaws = np.arange(steps) * (np.pi / steps)
-    costs = [edge_distance(centred, float(y))[0] for y in yaws]
-    return float(yaws[int(np.argmin(costs))])
+    # edge_distance for every yaw at once: (steps, N) coordinates along the length and width axes.
+    c, s = np.cos(yaws)[:, None], np.sin(yaws)[:, None]
+    u = centred[:, 0] * c + centred[:, 1] * s
+    v = -centred[:, 0] * s + centred[:, 1] * c
+    gaps = np.minimum(np.minimum(u - u.min(axis=1, keepdims=True), u.max(axis=1, keepdims=True) - u),
+                      np.minimum(v - v.min(axis=1, keepdims=True), v.max(axis=1, keepdims=True) - v))
+    return float(yaws[int(np.argmin(gaps.sum(axis=1)))])
 
 
 def fit_box(points: np.ndarray, steps: int = 180) -> WorldBox:

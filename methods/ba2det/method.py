@@ -12,7 +12,9 @@ What exists, stage by stage (paper Sec. 3):
   paper's sigma_1) are dropped, and so (our addition, :class:`~methods.ba2det.pseudolabels.BoxChecks`) are boxes
   whose bottom is more than ``ground_tol`` from the ground seen in the reconstruction: objects moving along the
   ego's line of travel pass COLMAP's epipolar check but triangulate at a wrong depth.
-- **Stage 1, complete -> partial (G_theta): not built.** The initial boxes go to the detector as fitted.
+- **Stage 1, complete -> partial** (:mod:`~methods.ba2det.completion`): G_theta, a PointNet trained on the
+  complete clusters (3-10 m long) with partial views cut from them, predicts every cluster's full box (centre and
+  size; the heading stays the orientation search's). ``completion_steps=0`` switches it off.
 - **Stage 2, static -> dynamic** (:mod:`~methods.ba2det.detector`): the monocular detector (bench's CenterNet-style
   CenterTrack network, its tracking head unused for scoring) trained on the pseudo-labels with the paper's
   2D-guided label assignment (Eq. 5): a 2D box without a 3D pseudo-label stays a positive for the heatmap and
@@ -21,8 +23,9 @@ What exists, stage by stage (paper Sec. 3):
   predictions on the training videos, matched to the 2D labels and made consistent along each 2D track, becoming
   the 3D pseudo-labels of boxes that had none.
 
-``ba2det-sfm`` is the paper's "SfM + detector" baseline: the same initial pseudo-labels, the detector trained
-with the fully supervised (3D) label assignment (boxes without a 3D pseudo-label are background), no self-training.
+``ba2det-sfm`` is the paper's "SfM + detector" baseline: the same initial pseudo-labels without G_theta, the
+detector trained with the fully supervised (3D) label assignment (boxes without a 3D pseudo-label are
+background), no self-training.
 ``ba2det-supervised`` is the detector trained on the human 3D boxes of the budget's sequences only (the paper's
 "10 % 3D labels" row at ``--budget 10%``; ``--budget 100%`` is full supervision).
 """
@@ -37,6 +40,7 @@ import pandas as pd
 from bench.data.tracks import BOX3D_COLUMNS, DONTCARE, empty_tracks
 from bench.interface import Method, RunContext, SplitView, TrainView
 from methods.ba2det.clustering import ClusterConfig
+from methods.ba2det.completion import CompletionConfig
 from methods.ba2det.detector import Detector
 from methods.ba2det.pseudolabels import BoxChecks, initial_pseudolabels
 from methods.ba2det.reconstruct import ReconstructionConfig, require_pycolmap
@@ -54,15 +58,19 @@ class BA2Det(Method):
     def __init__(self, *, overlap: int = 5, peak_threshold: float = 0.004, min_angle_deg: float = 1.5,
                  delta_1: float = 0.5, delta_2: float = 0.7, min_points: int = 100, max_length: float = 10.0,
                  ground_tol: float = 0.5, min_box_iou: float = 0.0, min_ego_speed: float = 1.0,
-                 guided_assignment: bool = True, self_training_rounds: int = 2, match_iou: float = 0.5,
+                 completion_steps: int = 300, guided_assignment: bool = True, self_training_rounds: int = 2,
+                 match_iou: float = 0.5,
                  min_track_hits: int = 2, detector: dict[str, Any] | None = None) -> None:
         super().__init__(overlap=overlap, peak_threshold=peak_threshold, min_angle_deg=min_angle_deg,
                          delta_1=delta_1, delta_2=delta_2, min_points=min_points, max_length=max_length,
                          ground_tol=ground_tol, min_box_iou=min_box_iou, min_ego_speed=min_ego_speed,
-                         guided_assignment=guided_assignment, self_training_rounds=self_training_rounds,
+                         completion_steps=completion_steps, guided_assignment=guided_assignment,
+                         self_training_rounds=self_training_rounds,
                          match_iou=match_iou, min_track_hits=min_track_hits, detector=dict(detector or {}))
         if delta_1 <= 0 or delta_2 <= 0 or min_points < 1:
             raise ValueError("ba2det: delta_1 and delta_2 must be > 0 m and min_points >= 1")
+        if completion_steps < 0:
+            raise ValueError(f"ba2det: completion_steps must be >= 0, got {completion_steps}")
         if self_training_rounds < 0:
             raise ValueError(f"ba2det: self_training_rounds must be >= 0, got {self_training_rounds}")
         Detector(**self.params["detector"])  # a bad detector setting fails at plan time
@@ -77,7 +85,11 @@ class BA2Det(Method):
             ClusterConfig(delta_1=p["delta_1"], delta_2=p["delta_2"], min_points=p["min_points"]),
             seqs_3d=tuple(train.seqs_3d or ()), progress=ctx.progress,
             checks=BoxChecks(max_length=p["max_length"], min_iou=p["min_box_iou"], ground_tol=p["ground_tol"]),
-            min_ego_speed=p["min_ego_speed"])
+            min_ego_speed=p["min_ego_speed"],
+            completion=CompletionConfig(steps=p["completion_steps"], max_length=p["max_length"], seed=ctx.seed)
+            if p["completion_steps"] > 0 else None)
+        if report.completion:
+            ctx.logger.info("ba2det stage 1 (G_theta): %s", report.completion)
         self.pseudo_report_ = report.frame()
         for row in report.rows:
             ctx.logger.info("ba2det %s: %s points, %s of %s tracks boxed (%s)", row["seq"], row["points"],
@@ -87,6 +99,7 @@ class BA2Det(Method):
     def fit(self, train: TrainView, labels: pd.DataFrame, ctx: RunContext) -> None:
         pseudo = self._pseudolabels(train, ctx)
         self.initial_pseudolabels_ = pseudo
+        pseudo.to_parquet(ctx.work_dir / "pseudolabels_initial.parquet")  # after stage 1; for the stage table
         guided = bool(self.params["guided_assignment"])
         detector = Detector(**self.params["detector"])
         detector.fit(train, pseudo, ctx, guided=guided)
@@ -115,12 +128,14 @@ class BA2DetSfM(BA2Det):
     def __init__(self, *, overlap: int = 5, peak_threshold: float = 0.004, min_angle_deg: float = 1.5,
                  delta_1: float = 0.5, delta_2: float = 0.7, min_points: int = 100, max_length: float = 10.0,
                  ground_tol: float = 0.5, min_box_iou: float = 0.0, min_ego_speed: float = 1.0,
-                 guided_assignment: bool = False, self_training_rounds: int = 0, match_iou: float = 0.5,
+                 completion_steps: int = 0, guided_assignment: bool = False, self_training_rounds: int = 0,
+                 match_iou: float = 0.5,
                  min_track_hits: int = 2, detector: dict[str, Any] | None = None) -> None:
         super().__init__(overlap=overlap, peak_threshold=peak_threshold, min_angle_deg=min_angle_deg,
                          delta_1=delta_1, delta_2=delta_2, min_points=min_points, max_length=max_length,
                          ground_tol=ground_tol, min_box_iou=min_box_iou, min_ego_speed=min_ego_speed,
-                         guided_assignment=guided_assignment, self_training_rounds=self_training_rounds,
+                         completion_steps=completion_steps, guided_assignment=guided_assignment,
+                         self_training_rounds=self_training_rounds,
                          match_iou=match_iou, min_track_hits=min_track_hits, detector=detector)
 
 

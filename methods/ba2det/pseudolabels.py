@@ -24,6 +24,7 @@ from bench.data.sequence import Sequence
 from bench.data.tracks import BOX3D_COLUMNS, DONTCARE
 from methods.ba2det.bev_box import WorldBox, fit_box
 from methods.ba2det.clustering import ClusterConfig, double_clustering
+from methods.ba2det.completion import CompletionConfig, is_complete, refine, train_gtheta
 from methods.ba2det.reconstruct import ReconstructionConfig, SceneReconstruction, reconstruct
 from methods.ba2det.selftrain import iou_2d
 
@@ -33,6 +34,7 @@ class PseudoLabelReport:
     """What the pseudo-labelling found, per video: points reconstructed, tracks, tracks with a box."""
 
     rows: list[dict[str, object]] = field(default_factory=list)
+    completion: dict[str, object] = field(default_factory=dict)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)
@@ -89,8 +91,9 @@ def _median_iou(box: WorldBox, rows: pd.DataFrame, seq: Sequence, frame_index: d
 
 
 def world_boxes(recon: SceneReconstruction, labels: pd.DataFrame, seq: Sequence,
-                config: ClusterConfig, checks: BoxChecks | None = None) -> dict[int, WorldBox]:
-    """track id -> fitted world box, for the tracks of one video that DoubleClustering gave a plausible cluster."""
+                config: ClusterConfig, checks: BoxChecks | None = None) -> dict[int, tuple[WorldBox, np.ndarray]]:
+    """track id -> (fitted world box, its cluster's points), for the tracks of one video that DoubleClustering gave
+    a plausible cluster."""
     checks = checks or BoxChecks()
     frame_index = {int(f): i for i, f in enumerate(seq.frame_ids)}
     clusters = double_clustering(recon, labels, frame_index, config)
@@ -109,7 +112,7 @@ def world_boxes(recon: SceneReconstruction, labels: pd.DataFrame, seq: Sequence,
         if checks.min_iou > 0 and _median_iou(box, labels[labels["track_id"] == track], seq,
                                               frame_index) < checks.min_iou:
             continue
-        out[track] = box
+        out[track] = (box, recon.points[idx])
     return out
 
 
@@ -141,38 +144,52 @@ def initial_pseudolabels(sequences: dict[str, Sequence], labels: pd.DataFrame, w
                          seqs_3d: tuple[str, ...] = (), progress: Callable[[int, int, str], None] | None = None,
                          checks: BoxChecks | None = None, min_ego_speed: float = 1.0,
                          cache: dict[str, SceneReconstruction] | None = None,
+                         completion: CompletionConfig | None = None,
                          ) -> tuple[pd.DataFrame, PseudoLabelReport]:
-    """The 2D label table with the initial 3D pseudo-boxes filled in (NaN where none), and a per-video report.
+    """The 2D label table with the 3D pseudo-boxes filled in (NaN where none), and a per-video report.
 
     ``labels`` are the 2D labels the firewall handed over. A video whose ego moves slower than ``min_ego_speed``
     (the paper's omega, 1 m/s) is not reconstructed: too little parallax. ``cache`` (name -> reconstruction) lets
-    a caller that fits several settings reconstruct each video once."""
+    a caller that fits several settings reconstruct each video once. With ``completion``, stage 1 (G_theta,
+    :mod:`methods.ba2det.completion`) is trained on the complete clusters of all videos and replaces every box
+    by its prediction; ``report.completion`` says what it did."""
     report = PseudoLabelReport()
-    parts = []
     real = labels[labels["cls"] != DONTCARE]
+    found: dict[str, dict[int, tuple[WorldBox, np.ndarray]]] = {}
     for n, name in enumerate(sorted(sequences)):
         rows = real[real["seq"] == name]
+        entry: dict[str, object] = {"seq": name, "points": 0, "tracks": int(rows["track_id"].nunique()), "boxed": 0}
+        report.rows.append(entry)
         if name in seqs_3d:  # human 3D boxes on this video: keep them
-            parts.append(rows)
-            report.rows.append({"seq": name, "points": 0, "tracks": int(rows["track_id"].nunique()),
-                                "boxed": int(rows["track_id"].nunique()), "source": "human 3D"})
+            entry.update(boxed=entry["tracks"], source="human 3D")
             continue
         seq = sequences[name]
         if ego_speed(seq) < min_ego_speed:
-            parts.append(boxes_to_rows(rows, {}, seq))
-            report.rows.append({"seq": name, "points": 0, "tracks": int(rows["track_id"].nunique()), "boxed": 0,
-                                "source": f"skipped: ego slower than {min_ego_speed} m/s"})
+            entry["source"] = f"skipped: ego slower than {min_ego_speed} m/s"
+            found[name] = {}
             continue
         recon = cache.get(name) if cache is not None else None
         if recon is None:
             recon = reconstruct(seq, work / "colmap" / name, recon_config)
             if cache is not None:
                 cache[name] = recon
-        boxes = world_boxes(recon, rows, seq, cluster_config, checks)
-        parts.append(boxes_to_rows(rows, boxes, seq))
-        report.rows.append({"seq": name, "points": recon.num_points, "tracks": int(rows["track_id"].nunique()),
-                            "boxed": len(boxes), "source": "DoubleClustering"})
+        found[name] = world_boxes(recon, rows, seq, cluster_config, checks)
+        entry.update(points=recon.num_points, boxed=len(found[name]), source="DoubleClustering")
         if progress is not None:
             progress(n + 1, len(sequences), "reconstruction")
+    boxes = {name: {t: box for t, (box, _) in per.items()} for name, per in found.items()}
+    if completion is not None:
+        complete = [pts for per in found.values() for box, pts in per.values() if is_complete(box, completion)]
+        report.completion = {"complete_clusters": len(complete), "clusters": sum(len(p) for p in found.values())}
+        if len(complete) >= completion.min_complete:
+            model, losses = train_gtheta(complete, completion)
+            report.completion.update(first_loss=losses[0], last_loss=float(np.mean(losses[-10:])))
+            boxes = {name: {t: refine(model, pts, box, completion.num_points, completion.seed)
+                            for t, (box, pts) in per.items()} for name, per in found.items()}
+        else:
+            report.completion["skipped"] = f"fewer than {completion.min_complete} complete clusters"
+    parts = [real[real["seq"] == name] if name in seqs_3d else boxes_to_rows(real[real["seq"] == name],
+                                                                              boxes[name], sequences[name])
+             for name in sorted(sequences)]
     out = pd.concat(parts, ignore_index=True) if parts else real.iloc[:0]
     return out, report
