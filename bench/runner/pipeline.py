@@ -28,7 +28,7 @@ import pandas as pd
 from bench import firewall
 from bench.config import dump_config
 from bench.data.sequence import PointTracks
-from bench.interface import Labeler, Learner, RunContext, SplitView, TrainView
+from bench.interface import Labeler, Learner, RunContext, SplitView, TrainView, kind_of
 from bench.labels.manifest import LabelManifest, label_cost
 from bench.locks import LOCK_FILE, run_lock
 from bench.runner.artifacts import (
@@ -433,6 +433,10 @@ def rescore(planned: PlannedJob, store_path: Path) -> RunRecord | None:
             npz = stage_dir.file(f"{name}.npz")
             outputs[name] = load_point_tracks(npz) if npz.exists() else read_parquet(stage_dir.file(f"{name}.parquet"))
     if not outputs:
+        return None
+    # A run stopped before its base tracker or method predicted (killed mid-training) has pseudolabels only: scoring
+    # them must not make it a finished run (status ok) that a sweep would then skip and a table would show.
+    if "predictions" not in outputs and (planned.base_cls is not None or kind_of(planned.method_cls) != "labeler"):
         return None
     dataset = load_dataset_for(planned.loader, planned.config["data"])
     gt = {"train": dataset.train.tracks, "val": dataset.val.tracks, "val_points": dict(dataset.val.points)}

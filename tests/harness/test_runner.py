@@ -137,6 +137,23 @@ def test_rescore_recomputes_from_stored_outputs(tmp_path):
     assert sorted(after["value"]) == sorted(before["value"])
 
 
+def test_rescore_leaves_a_run_stopped_before_its_predictions_unfinished(tmp_path):
+    """A run killed while its base tracker trained has pseudolabels only: rescoring must not mark it ok."""
+    import shutil
+
+    from bench.runner.pipeline import rescore
+    from bench.runner.stages import StageDir
+
+    planned = run_sweep([job(base="meanbox")], opts(tmp_path)).planned[0]
+    store = Store(tmp_path / "runs" / "bench.sqlite")
+    record = store.run(planned.key)
+    record.status = "running"
+    store.upsert_run(record)
+    shutil.rmtree(StageDir(planned.run_dir, "prediction").path)
+    assert rescore(planned, store.path) is None
+    assert store.run(planned.key).status == "running"
+
+
 def test_point_track_method_is_scored_by_tapvid3d_and_rescored(tmp_path):
     from bench.runner.artifacts import load_point_tracks
     from bench.runner.pipeline import rescore
