@@ -40,6 +40,25 @@ def _decode_names(t: torch.Tensor) -> tuple[str, ...]:
     return tuple(bytes(t.tolist()).decode().split("\n"))
 
 
+def network_config(params: dict[str, Any], run_keys: tuple[str, ...]) -> dict[str, Any]:
+    """The flat settings dict a CenterNet-family network trains and decodes with: the constructor parameters
+    without the run settings, sizes as tuples ("native" input is resolved against the training images later)."""
+    cfg = {k: v for k, v in params.items() if k not in run_keys}
+    if cfg["input_size"] != NATIVE:
+        cfg["input_size"] = tuple(int(v) for v in cfg["input_size"])
+    cfg["depth"] = tuple(int(v) for v in cfg["depth"])
+    return cfg
+
+
+def claim_device(name: str, threads: int | None, ctx: RunContext) -> str:
+    """Set torch's thread count (when given) and check the run's device; returns it."""
+    if threads:
+        torch.set_num_threads(int(threads))
+    if str(ctx.device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"{name}: device {ctx.device!r} asked for, but torch sees no CUDA device")
+    return ctx.device
+
+
 class MonoDetector3D(Lifter):
     """Base of the monocular 3D detectors; ``name`` and ``arch_keys`` (saved with the weights) per subclass."""
 
@@ -77,18 +96,10 @@ class MonoDetector3D(Lifter):
 
     # ---- shared ----
     def config(self) -> dict[str, Any]:
-        cfg = {k: v for k, v in self.params.items() if k not in self.run_keys}
-        if cfg["input_size"] != NATIVE:
-            cfg["input_size"] = tuple(int(v) for v in cfg["input_size"])
-        cfg["depth"] = tuple(int(v) for v in cfg["depth"])
-        return cfg
+        return network_config(self.params, self.run_keys)
 
     def _device(self, ctx: RunContext) -> str:
-        if self.params["threads"]:
-            torch.set_num_threads(int(self.params["threads"]))
-        if str(ctx.device).startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError(f"{self.name}: device {ctx.device!r} asked for, but torch sees no CUDA device")
-        return ctx.device
+        return claim_device(self.name, self.params["threads"], ctx)
 
     def fit(self, train: TrainView, labels: pd.DataFrame, ctx: RunContext) -> None:
         cfg = resolve_input_size(self.config(), train.sequences)

@@ -29,6 +29,7 @@ from baselines.deft.matcher import AppearanceMatcher
 from baselines.deft.motion import MotionLSTM, train_motion
 from baselines.deft.tracker import DeftTracker
 from baselines.deft.train import pyramid_channels, train_matcher
+from baselines.detector3d import claim_device, network_config
 from bench.data.tracks import CLASSES, DONTCARE, empty_tracks, has_3d, make_tracks
 from bench.interface import Learner, RunContext, SplitView, TrainView
 
@@ -77,18 +78,10 @@ class Deft(Learner):
             raise ValueError("deft: memory, history and max_frame_gap must be >= 1, veto_iou in [0, 1]")
 
     def config(self) -> dict[str, Any]:
-        cfg = {k: v for k, v in self.params.items() if k not in RUN_KEYS}
-        if cfg["input_size"] != NATIVE:
-            cfg["input_size"] = tuple(int(v) for v in cfg["input_size"])
-        cfg["depth"] = tuple(int(v) for v in cfg["depth"])
-        return cfg
+        return network_config(self.params, RUN_KEYS)
 
     def _device(self, ctx: RunContext) -> str:
-        if self.params["threads"]:
-            torch.set_num_threads(int(self.params["threads"]))
-        if str(ctx.device).startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError(f"deft: device {ctx.device!r} asked for, but torch sees no CUDA device")
-        return ctx.device
+        return claim_device("deft", self.params["threads"], ctx)
 
     def fit(self, train: TrainView, labels: pd.DataFrame, ctx: RunContext) -> None:
         cfg = resolve_input_size(self.config(), train.sequences)
