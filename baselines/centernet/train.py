@@ -8,7 +8,6 @@ its ``conf``. Mirroring (probability ``flip``) doubles the scenes a from-scratch
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from baselines.centernet.targets import render_targets
 from baselines.centertrack.model import load_weights
 from baselines.centertrack.targets import DOWN, Objects, flip_boxes, flip_objects, objects_from_table, scale_intrinsics
 from baselines.centertrack.train import normalise, resize_images
+from baselines.training import adam_with_drop, optimiser_step, shuffled_forever, step_budget
 from bench.data.sequence import Sequence
 from bench.data.tracks import has_3d
 
@@ -98,20 +98,16 @@ def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[s
     if init_weights:
         load_weights(model, init_weights, strict=False)
     bs = int(cfg["batch_size"])
-    steps = int(cfg["steps"]) if cfg.get("steps") else math.ceil(float(cfg["epochs"]) * len(frames) / bs)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [max(1, int(steps * cfg["lr_step"]))], gamma=0.1)
+    steps = step_budget(cfg, len(frames))
+    opt, sched = adam_with_drop(model, cfg, steps)
     width = float(input_size[0])
     model.train()
     history: list[dict] = []
-    order, pos = rng.permutation(len(frames)), 0
+    picks = shuffled_forever(rng, len(frames))
     for step in range(steps):
         targets, batch_images = [], []
         for _ in range(bs):
-            if pos == len(order):
-                order, pos = rng.permutation(len(frames)), 0
-            frame = frames[order[pos]]
-            pos += 1
+            frame = frames[next(picks)]
             image = images[frame.seq][frame.index]
             objects, dontcare, nw = frame.objects, frame.dontcare, frame.neg_weight
             if cfg["flip"] and rng.random() < cfg["flip"]:
@@ -123,11 +119,7 @@ def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[s
         batch = {k: torch.from_numpy(np.stack([t[k] for t in targets])).to(dev) for k in targets[0]}
         out = model(normalise(torch.stack(batch_images)).to(dev))
         loss, log = centernet_loss(out, batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 35.0)
-        opt.step()
-        sched.step()
+        optimiser_step(loss, model, opt, sched)
         log["step"] = step
         history.append(log)
         if progress is not None:

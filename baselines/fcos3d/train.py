@@ -7,7 +7,6 @@ centres stay on their objects.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -21,6 +20,7 @@ from baselines.centertrack.train import normalise
 from baselines.fcos3d.losses import fcos3d_loss
 from baselines.fcos3d.model import STRIDES, FCOS3DConfig, FCOS3DNet, flatten
 from baselines.fcos3d.targets import level_ranges, render_targets
+from baselines.training import adam_with_drop, optimiser_step, shuffled_forever, step_budget
 from bench.data.sequence import Sequence
 
 
@@ -46,20 +46,16 @@ def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[s
     if init_weights:
         load_weights(model, init_weights, strict=False)
     bs = int(cfg["batch_size"])
-    steps = int(cfg["steps"]) if cfg.get("steps") else math.ceil(float(cfg["epochs"]) * len(frames) / bs)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [max(1, int(steps * cfg["lr_step"]))], gamma=0.1)
+    steps = step_budget(cfg, len(frames))
+    opt, sched = adam_with_drop(model, cfg, steps)
     width = float(size[0])
     model.train()
     history: list[dict] = []
-    order, pos = rng.permutation(len(frames)), 0
+    picks = shuffled_forever(rng, len(frames))
     for step in range(steps):
         targets, batch = [], []
         for _ in range(bs):
-            if pos == len(order):
-                order, pos = rng.permutation(len(frames)), 0
-            frame = frames[order[pos]]
-            pos += 1
+            frame = frames[next(picks)]
             image, kmat, objects = images[frame.seq][frame.index], frame.intrinsics, frame.objects
             if cfg["flip"] and rng.random() < cfg["flip"]:
                 image, kmat, objects = image.flip(-1), flip_intrinsics(kmat, width), flip_objects(objects, width)
@@ -67,11 +63,7 @@ def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[s
             batch.append(image)
         t = {k: torch.from_numpy(np.stack([x[k] for x in targets])).to(dev) for k in targets[0]}
         loss, log = fcos3d_loss(flatten(model(normalise(torch.stack(batch)).to(dev))), t)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 35.0)
-        opt.step()
-        sched.step()
+        optimiser_step(loss, model, opt, sched)
         log["step"] = step
         history.append(log)
         if progress is not None:
