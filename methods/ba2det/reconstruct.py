@@ -26,7 +26,6 @@ same points on one machine.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from bench.data.sequence import Sequence
+from bench.ownership import mark, remove_owned
 
 INSTALL_HINT = ("ba2det needs pycolmap (the COLMAP bindings) for its scene reconstruction: "
                 "pip install 'bench[ba2det]' (or pip install pycolmap)")
@@ -108,8 +108,12 @@ def _reconstruct(pycolmap: Any, seq: Sequence, work: Path, config: Reconstructio
     intr = np.asarray(seq.intrinsics)
     if not np.allclose(intr, intr[0]):
         raise ValueError(f"ba2det: sequence {seq.name} changes its intrinsics; one camera per video is assumed")
+    # Scratch from an interrupted attempt is removed only if this function made it (bench's marker inside); any other
+    # folder at that path is refused, never deleted.
     if work.exists():
-        shutil.rmtree(work)  # our own scratch from an interrupted attempt (the run's work folder)
+        remove_owned(work)
+    work.mkdir(parents=True)
+    mark(work, "ba2det-colmap")
     images = work / "images"
     names = _write_images(seq, images)
     database = work / "database.db"

@@ -36,9 +36,22 @@ def test_smoke_clip_recovers_static_points(tmp_path, smoke_world):
     # Measured on this clip: median 6 % (keypoints sit on depth edges at 192x128, and a few points are on movers).
     assert np.median(rel) < 0.10
     assert np.mean(rel < 0.10) > 0.5
-    # Same seed, same points: the reconstruction is deterministic.
-    again = reconstruct(seq, tmp_path / "colmap2")
+    # Same seed, same points: the reconstruction is deterministic, also when it redoes its own scratch folder.
+    again = reconstruct(seq, tmp_path / "colmap")
     assert np.array_equal(again.points, recon.points)
+
+
+def test_a_folder_it_did_not_make_is_refused_not_deleted(tmp_path, smoke_world):
+    from bench.ownership import OwnershipError
+    from methods.ba2det.reconstruct import reconstruct
+
+    sentinel = tmp_path / "precious"
+    sentinel.mkdir()
+    (sentinel / "keep.txt").write_text("not bench's")
+    seq = smoke_world.train.sequences[sorted(smoke_world.train.sequences)[0]]
+    with pytest.raises(OwnershipError):
+        reconstruct(seq, sentinel)
+    assert (sentinel / "keep.txt").read_text() == "not bench's"
 
 
 def test_missing_pycolmap_says_how_to_install(monkeypatch):
