@@ -9,12 +9,11 @@ scores them with bench.metrics (kitti-2d, 3d-iou and bev-center). Prints one JSO
 from __future__ import annotations
 
 import argparse
+import ast
 import json
-import pickle
 import resource
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -23,6 +22,7 @@ from baselines.centertrack.learner import CenterTrackLearner
 from baselines.centertrack.model import load_weights, save_weights
 from baselines.centertrack.train import build_model, resolve_input_size, train
 from bench.config import method_params
+from bench.data.datasets import load_dataset
 from bench.data.tracks import CLASSES, DONTCARE
 
 
@@ -34,7 +34,6 @@ def main() -> None:
     ap.add_argument("--scale", default="quick")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    ap.add_argument("--cache", help="pickle of the generated dataset (written if missing)")
     ap.add_argument("--save", help="write the trained weights here")
     ap.add_argument("--load", help="skip training: load these weights (threshold sweeps)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides key=value (python literals)")
@@ -44,24 +43,16 @@ def main() -> None:
     for item in args.set:
         key, _, value = item.partition("=")
         try:
-            overrides[key] = eval(value, {})  # numbers / tuples from the command line
-        except (NameError, SyntaxError):
+            overrides[key] = ast.literal_eval(value)  # numbers / tuples from the command line, never code
+        except (ValueError, SyntaxError):
             overrides[key] = value
     cfg = CenterTrackLearner(**{**method_params(args.profile, "centertrack"), **overrides}).config()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
-    if args.cache and Path(args.cache).exists():
-        with open(args.cache, "rb") as f:
-            ds = pickle.load(f)
-    else:
-        from bench.data.synth import generate
-
-        ds = generate(args.preset, args.scale, seed=0)
-        if args.cache:
-            with open(args.cache, "wb") as f:
-                pickle.dump(ds, f)
+    # bench's own dataset cache ($BENCH_DATA_DIR or ./data), written once and read back without pickle.
+    ds = load_dataset(args.preset, scale=args.scale, seed=0)
     data_s = time.perf_counter() - t0
     cfg = resolve_input_size(cfg, ds.train.sequences)
     labels = ds.train.tracks

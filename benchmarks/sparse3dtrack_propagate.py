@@ -69,7 +69,7 @@ def main() -> None:
     start = time.perf_counter()
     if args.load:
         matcher = build_matcher({**DEFAULTS, **cfg})
-        matcher.load_state_dict(torch.load(args.load))
+        matcher.load_state_dict(torch.load(args.load, weights_only=True))  # tensors only: no pickle runs
         matcher.eval()
         train_s = float("nan")
     else:
