@@ -31,6 +31,7 @@ class Detections:
     boxes: np.ndarray  # (N, 4) x1 y1 x2 y2
     tracking: np.ndarray  # (N, 2) previous centre minus centre
     boxes3d: np.ndarray  # (N, 7) x y z h w l yaw, camera frame (bottom centre)
+    depth_sigma: np.ndarray  # (N,) predicted depth standard deviation (m); NaN without a dep_unc head
 
     def __len__(self) -> int:
         return len(self.score)
@@ -42,7 +43,13 @@ class Detections:
         """The same detections with image coordinates divided by (sx, sy): input -> original pixels."""
         s = np.array([sx, sy])
         return Detections(self.score, self.cls, self.centre / s, self.boxes / np.tile(s, 2), self.tracking / s,
-                          self.boxes3d)
+                          self.boxes3d, self.depth_sigma)
+
+    def score_3d(self) -> np.ndarray:
+        """The detection score times a depth confidence exp(-sigma / 1 m) (GUPNet's score): it ranks detections
+        whose 3D position is likely right first, which is what AP and AMOTA sweep over. Without an uncertainty
+        head, the score itself."""
+        return self.score if np.isnan(self.depth_sigma).all() else self.score * np.exp(-self.depth_sigma)
 
 
 def decode_alpha(rot: np.ndarray) -> np.ndarray:
@@ -90,6 +97,11 @@ def decode(out: dict[str, torch.Tensor], intrinsics: np.ndarray, k: int = 100, t
         else:
             dep_raw = out["dep"][i].float().view(1, -1)[:, idx]
             depth = depth_from_raw(dep_raw).T.detach().cpu().numpy().astype(np.float64)[:, 0]
+        if "dep_unc" in out:  # the Laplace's standard deviation, in the depth target's units
+            sigma = np.exp(np.clip(at("dep_unc")[:, 0], -4.0, 4.0))
+            depth_sigma = sigma * depth if depth_mode == "geometric" else sigma  # log-residual: relative -> m
+        else:
+            depth_sigma = np.full(len(depth), np.nan)
         amodal = (xy + at("amodal")) * DOWN
         # Unproject the amodal (3D-centre) pixel at the predicted depth.
         cx = (amodal[:, 0] - kmat[0, 2]) * depth / kmat[0, 0]
@@ -100,5 +112,6 @@ def decode(out: dict[str, torch.Tensor], intrinsics: np.ndarray, k: int = 100, t
         results.append(Detections(
             score=sc.detach().cpu().numpy().astype(np.float64), cls=cl.cpu().numpy().astype(np.int64),
             centre=ct, boxes=boxes, tracking=(xy + at("tracking")) * DOWN - ct, boxes3d=boxes3d,
+            depth_sigma=depth_sigma,
         ))
     return results

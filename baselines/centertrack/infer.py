@@ -52,6 +52,7 @@ def track_sequence(model: CenterTrackNet, seq: Sequence, classes: tuple[str, ...
         # The next frame's heatmap shows what was tracked here (input pixels).
         pre_hm = render_pre_hm(kept.centre, kept.boxes[:, 2:] - kept.boxes[:, :2], cfg["input_size"])
         orig = kept.rescaled(sx, sy)
+        scores = orig.score_3d()  # association used the 2D score; the output ranks by 3D confidence too
         w, h = seq.image_size
         boxes = orig.boxes.copy()
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
@@ -60,7 +61,7 @@ def track_sequence(model: CenterTrackNet, seq: Sequence, classes: tuple[str, ...
             b3 = orig.boxes3d[j]
             rows.append({
                 "seq": seq.name, "frame": int(seq.frame_ids[t]), "track_id": int(ids[j]),
-                "cls": classes[int(orig.cls[j])], "score": float(orig.score[j]),
+                "cls": classes[int(orig.cls[j])], "score": float(scores[j]),
                 "x1": boxes[j, 0], "y1": boxes[j, 1], "x2": boxes[j, 2], "y2": boxes[j, 3],
                 "x": b3[0], "y": b3[1], "z": b3[2], "h": b3[3], "w": b3[4], "l": b3[5], "yaw": b3[6],
             })

@@ -11,7 +11,10 @@ are the ``quick`` recipe, and each profile's own values live in its YAML (``meth
   26.61 with 2); a sweep uses the cores with ``--jobs N``. None: torch's default (all cores; other numbers),
 - ``max_depth``: detections farther than this (m) are not reported; default: the farthest labelled box in training,
 - ``depth_mode``: "direct" (default: regress z) or "geometric" (regress log(z) over the prior fy * h3d / h2d);
-  saved with the weights, so a restored model decodes depth the way it was trained.
+  saved with the weights, so a restored model decodes depth the way it was trained,
+- ``depth_uncertainty``: a head predicting the depth's uncertainty, trained by the Laplace likelihood (MonoFlex /
+  GUPNet); the output score becomes the detection score times exp(-sigma / 1 m), so score-ranked 3D metrics (AMOTA,
+  AP) see the detections whose depth is likely right first. Association still uses the detection score.
 An FNComp-style labeler passes per-frame negative-loss weight maps in
 ``labels.attrs["neg_weight_maps"]``: ``{(seq, frame): (H', W') array in [0, 1]}`` (any size;
 resized to the output grid).
@@ -69,6 +72,7 @@ class CenterTrackLearner(Learner):
         track_thresh: float = 0.3, new_thresh: float = 0.4, max_age: int = 3, topk: int = 100,
         max_depth: float | None = None,  # drop detections farther (m); None: the farthest training label
         depth_mode: str = "direct",  # "geometric": the dep head regresses log(z / (fy * h3d / h2d))
+        depth_uncertainty: bool = False,  # a Laplace uncertainty head for depth (saved with the weights)
         # run
         classes: Sequence[str] | None = None, weights: str | None = None, threads: int | None = 1,
     ) -> None:
@@ -79,6 +83,7 @@ class CenterTrackLearner(Learner):
             fp_disturb=fp_disturb, max_frame_dist=max_frame_dist, flip=flip, train_crop=train_crop,
             track_thresh=track_thresh,
             new_thresh=new_thresh, max_age=max_age, topk=topk, max_depth=max_depth, depth_mode=depth_mode,
+            depth_uncertainty=depth_uncertainty,
             classes=classes, weights=weights, threads=threads)
         # Checked here (constructors only store and check): a bad value fails at plan time, before any work.
         check_depth_mode(depth_mode)
@@ -141,7 +146,7 @@ class CenterTrackLearner(Learner):
         if not hasattr(self, "model_"):
             raise RuntimeError("centertrack: predict() called before fit() or load_state_dict()")
         # Thresholds may change between fit and predict; the network's shape may not.
-        cfg = {**self.config(), **{k: self.config_[k] for k in (*ARCH_KEYS, "depth_mode")}}
+        cfg = {**self.config(), **{k: self.config_[k] for k in (*ARCH_KEYS, "depth_mode", "depth_uncertainty")}}
         cfg["max_depth"] = self.params["max_depth"] or self.config_.get("max_depth")
         device = self._device(ctx)
         model = self.model_.to(device)
@@ -158,6 +163,7 @@ class CenterTrackLearner(Learner):
         for key in ARCH_KEYS:
             state[f"meta.{key}"] = torch.tensor(self.config_[key]).reshape(-1)
         state["meta.depth_mode"] = torch.tensor([DEPTH_MODES.index(self.config_["depth_mode"])])
+        state["meta.depth_uncertainty"] = torch.tensor([int(bool(self.config_["depth_uncertainty"]))])
         state["meta.max_depth"] = torch.tensor([self.config_.get("max_depth") or 0.0], dtype=torch.float64)
         return state
 
@@ -170,6 +176,8 @@ class CenterTrackLearner(Learner):
         # Checkpoints from before depth_mode existed regressed depth directly.
         mode = int(np.asarray(state["meta.depth_mode"]).reshape(-1)[0]) if "meta.depth_mode" in state else 0
         cfg["depth_mode"] = DEPTH_MODES[mode]
+        unc = state.get("meta.depth_uncertainty")  # absent in checkpoints from before the head existed
+        cfg["depth_uncertainty"] = bool(int(np.asarray(unc).reshape(-1)[0])) if unc is not None else False
         if "meta.max_depth" in state:  # 0: no limit
             cfg["max_depth"] = float(np.asarray(state["meta.max_depth"]).reshape(-1)[0]) or None
         self.config_ = cfg

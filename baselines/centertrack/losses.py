@@ -5,6 +5,9 @@
   by ``neg_weight`` (1 = background is trusted, 0 = an unlabeled object may be here: FNComp).
 - Regression heads: L1 at the object peaks, scaled by the label confidence. Depth: L1 in metres
   (``depth_mode="direct"``) or on the raw output, the log-residual over the geometric prior ("geometric").
+  With a ``dep_unc`` head the depth term is the Laplace negative log-likelihood sqrt(2) |d - d*| / sigma + log sigma
+  (MonoFlex / GUPNet): objects whose depth the image cannot tell (far, occluded, truncated) pull less, and sigma
+  becomes a per-detection depth confidence.
 All terms are normalised by the number of labelled objects (not by the sum of confidences), so a
 low confidence lowers an object's pull on the network instead of being renormalised away.
 """
@@ -54,6 +57,16 @@ def weighted_l1(pred: torch.Tensor, gt: torch.Tensor, w: torch.Tensor, num: torc
     return (F.l1_loss(pred, gt, reduction="none").sum(-1) * w).sum() / num
 
 
+def laplace_nll(pred: torch.Tensor, log_sigma: torch.Tensor, gt: torch.Tensor, w: torch.Tensor,
+                num: torch.Tensor) -> torch.Tensor:
+    """Laplace negative log-likelihood (constant dropped; sigma is the standard deviation) over (B, K, 1), with
+    per-object weights, normalised by the object count.
+    log sigma is clamped so that one confident miss cannot explode the loss, nor a lazy head shrug it off."""
+    log_sigma = log_sigma.clamp(-4.0, 4.0)
+    nll = 2 ** 0.5 * (pred - gt).abs() * torch.exp(-log_sigma) + log_sigma
+    return (nll.sum(-1) * w).sum() / num
+
+
 def rot_loss(pred: torch.Tensor, bins: torch.Tensor, res: torch.Tensor, w: torch.Tensor,
              num: torch.Tensor) -> torch.Tensor:
     """Multibin loss: per bin, cross-entropy on (out, in) logits + L1 on (sin, cos) of the residual where in-bin."""
@@ -80,12 +93,17 @@ def centertrack_loss(out: dict[str, torch.Tensor], target: dict[str, torch.Tenso
     pos, neg = focal_loss(out["hm"], target)
     ind = target["ind"]
     dep = gather(out["dep"], ind)
+    dep = dep if depth_mode == "geometric" else depth_from_raw(dep)
+    if "dep_unc" in out:
+        dep_loss = laplace_nll(dep, gather(out["dep_unc"], ind), target["dep"], w3, num)
+    else:
+        dep_loss = weighted_l1(dep, target["dep"], w3, num)
     parts = {
         "hm": pos + neg,
         "reg": weighted_l1(gather(out["reg"], ind), target["reg"], w, num),
         "wh": weighted_l1(gather(out["wh"], ind), target["wh"], w, num),
         "tracking": weighted_l1(gather(out["tracking"], ind), target["tracking"], w * target["tracking_mask"], num),
-        "dep": weighted_l1(dep if depth_mode == "geometric" else depth_from_raw(dep), target["dep"], w3, num),
+        "dep": dep_loss,
         "rot": rot_loss(gather(out["rot"], ind), target["rot_bin"], target["rot_res"], w3, num),
         "dim": weighted_l1(gather(out["dim"], ind), target["dim"], w3, num),
         "amodal": weighted_l1(gather(out["amodal"], ind), target["amodal"], w3, num),

@@ -33,6 +33,9 @@ class ModelConfig:
     head_conv: int = 64
     depth: tuple[int, ...] = field(default=(1, 1, 2, 2))  # residual blocks at strides 4, 8, 16, 32
     stem_kernel: int = 7  # CenterTrack's 7x7 stems; 3 is much cheaper at full resolution
+    # A "dep_unc" head: the log scale of a Laplace distribution over the depth (the aleatoric uncertainty of
+    # MonoFlex / GUPNet), trained by its negative log-likelihood instead of plain L1.
+    depth_uncertainty: bool = False
 
 
 def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
@@ -73,7 +76,8 @@ class CenterTrackNet(nn.Module):
     """Inputs: image, previous image ``(B, 3, H, W)`` normalised, previous heatmap ``(B, 1, H, W)``.
 
     Returns a dict of stride-4 maps: ``hm`` (logits, one channel per class), ``reg``, ``wh``,
-    ``tracking``, ``dep`` (raw; depth = 1/sigmoid(raw) - 1), ``rot``, ``dim`` (log metres), ``amodal``.
+    ``tracking``, ``dep`` (raw; depth = 1/sigmoid(raw) - 1), ``rot``, ``dim`` (log metres), ``amodal``, and
+    with ``depth_uncertainty`` ``dep_unc`` (log of the depth's Laplace scale, in the depth target's units).
     """
 
     def __init__(self, config: ModelConfig):
@@ -103,6 +107,8 @@ class CenterTrackNet(nn.Module):
         self.reg_branch = nn.Sequential(nn.Conv2d(w, hc, 3, 1, 1), nn.ReLU(inplace=True))
         self.heads = nn.ModuleDict({"hm": nn.Conv2d(hc, config.num_classes, 1)})
         self.heads.update({name: nn.Conv2d(hc, c, 1) for name, c in HEAD_CHANNELS.items()})
+        if config.depth_uncertainty:  # created last, so a model without it draws the same initial weights
+            self.heads["dep_unc"] = nn.Conv2d(hc, 1, 1)
         nn.init.constant_(self.heads["hm"].bias, HM_PRIOR_BIAS)
         # Start depth at ~20 m and sizes at a car's instead of 1 m and 1x1x1 m: from scratch, the L1 depth
         # loss would otherwise dominate the first hundreds of steps while the raw output crawls there.

@@ -64,7 +64,8 @@ def resolve_input_size(cfg: dict, sequences: dict[str, Sequence]) -> dict:
 
 def build_model(cfg: dict, num_classes: int) -> CenterTrackNet:
     model = CenterTrackNet(ModelConfig(num_classes=num_classes, width=cfg["width"], head_conv=cfg["head_conv"],
-                                       depth=cfg["depth"], stem_kernel=cfg["stem_kernel"]))
+                                       depth=cfg["depth"], stem_kernel=cfg["stem_kernel"],
+                                       depth_uncertainty=bool(cfg.get("depth_uncertainty", False))))
     if cfg.get("depth_mode") == "geometric":  # start at the prior (residual 0), not at the direct mode's 20 m
         torch.nn.init.zeros_(model.heads["dep"].bias)
     return model

@@ -130,7 +130,8 @@ def dets(centres, tracking, cls=None, score=None, size=20.0):
         score=np.full(n, 0.9) if score is None else np.asarray(score, float),
         cls=np.zeros(n, np.int64) if cls is None else np.asarray(cls),
         centre=centres, boxes=np.concatenate([centres - size / 2, centres + size / 2], 1),
-        tracking=np.asarray(tracking, float).reshape(-1, 2), boxes3d=np.zeros((n, 7)))
+        tracking=np.asarray(tracking, float).reshape(-1, 2), boxes3d=np.zeros((n, 7)),
+        depth_sigma=np.full(n, np.nan))
 
 
 def test_tracker_links_by_offset_and_births_and_kills_tracks():

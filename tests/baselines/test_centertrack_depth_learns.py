@@ -72,3 +72,34 @@ def test_depth_head_beats_a_constant_depth_on_its_training_frames(tmp_path, dept
     head_error = np.median(np.abs(head - gt))
     constant_error = np.median(np.abs(np.median(labels["z"]) - gt))
     assert head_error < 0.5 * constant_error, (head_error, constant_error)
+
+
+def test_depth_uncertainty_head_learns_depth_and_says_where_it_is_unsure(tmp_path):
+    """With the Laplace head the depth still beats a constant, every detection carries a finite sigma, the output
+    score is the detection score times exp(-sigma), and the head survives a save/load round trip."""
+    torch.set_num_threads(1)
+    scenes = [toy_scene(num_frames=6, seed=i, name=f"toy{i}") for i in range(2)]
+    seqs = {seq.name: seq for seq, _ in scenes}
+    labels = pd.concat([tracks for _, tracks in scenes], ignore_index=True)
+    params = {**method_params("smoke", "centertrack"), "input_size": SIZE, "steps": 150}
+    learner = CenterTrackLearner(**params, threads=1, depth_uncertainty=True)
+    learner.fit(TrainView(name="train", sequences=seqs, frame_rate=10.0, labels=labels, budget=None), labels,
+                RunContext(seed=0, work_dir=tmp_path))
+    gt, head = [], []
+    for seq, tracks in scenes:
+        g, h = head_depths(learner, seq, tracks, "direct")
+        gt += g
+        head += h
+    gt_z = np.array(gt)
+    assert np.median(np.abs(np.array(head) - gt_z)) < 0.5 * np.median(np.abs(np.median(labels["z"]) - gt_z))
+
+    restored = CenterTrackLearner(**params, threads=1)  # the head's presence comes from the checkpoint
+    restored.load_state_dict(learner.state_dict())
+    assert "dep_unc" in restored.model_.heads
+    seq = scenes[0][0]
+    img = normalise(resize_images(seq, SIZE)[:1])
+    with torch.no_grad():
+        out = restored.model_(img, img, torch.zeros(1, 1, SIZE[1], SIZE[0]))
+    dets = decode(out, K, k=5, threshold=0.0)[0]
+    assert len(dets) and np.isfinite(dets.depth_sigma).all() and (dets.depth_sigma > 0).all()
+    np.testing.assert_allclose(dets.score_3d(), dets.score * np.exp(-dets.depth_sigma))
