@@ -15,6 +15,7 @@ import torch
 
 NUM_FEATURES = 8
 APPEARANCE_DIM = 6
+MIN_SIZE = 1e-3  # image heights: the smallest box width or height a measurement or a filtered state may have
 
 
 def appearance(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -36,8 +37,8 @@ def boxes_to_z(boxes: np.ndarray, scale: float) -> np.ndarray:
     """``x1 y1 x2 y2`` pixels -> ``cx cy w h`` in image heights."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    return np.stack([b[:, 0] + w / 2, b[:, 1] + h / 2, np.maximum(w, 1e-3 * scale),
-                     np.maximum(h, 1e-3 * scale)], 1) / scale
+    return np.stack([b[:, 0] + w / 2, b[:, 1] + h / 2, np.maximum(w, MIN_SIZE * scale),
+                     np.maximum(h, MIN_SIZE * scale)], 1) / scale
 
 
 def z_to_boxes(z: np.ndarray, scale: float) -> np.ndarray:

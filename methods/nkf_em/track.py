@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from methods.nkf_em.features import MIN_SIZE
 from methods.nkf_em.kalman import innovation, predict, update
 from methods.nkf_em.model import AssociationNet, Frame, cv_matrices
 from methods.nkf_em.sinkhorn import bordered, log_sinkhorn
@@ -65,6 +66,10 @@ def track_sequence(net: AssociationNet, frames: list[Frame], cfg: TrackerConfig
                 if len(rows):
                     r_t, c_t = torch.as_tensor(rows), torch.as_tensor(cols)
                     xu, Pu = update(x[r_t], P[r_t], frame.z[c_t], H, R[r_t])
+                    # A box leaving the image narrows to nothing while its height, which scales the noise, stays:
+                    # the size velocity can carry the filtered width below zero. A box keeps a positive size (the
+                    # floor boxes_to_z gives a measurement).
+                    xu[:, 2:4] = xu[:, 2:4].clamp(min=MIN_SIZE)
                     x, P = x.index_copy(0, r_t, xu), P.index_copy(0, r_t, Pu)
                     app[r_t] = (1 - cfg.app_rate) * app[r_t] + cfg.app_rate * frame.app[c_t]
                     matched_track[rows] = cols

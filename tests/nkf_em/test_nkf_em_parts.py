@@ -132,3 +132,20 @@ def test_em_loss_gradient_matches_finite_differences(smoother: bool) -> None:
         delattr(net, name)
     inputs = tuple(base[k].requires_grad_() for k in names)
     assert torch.autograd.gradcheck(loss_of, inputs, eps=1e-6, atol=1e-4, rtol=1e-4)
+
+
+def test_tracker_never_outputs_a_box_of_negative_size() -> None:
+    """A tall box leaving the image: its clipped width shrinks to almost nothing while its height (which scales the
+    measurement noise) stays large, so the filter trusts the narrowing width little and its width velocity carries
+    the filtered width below zero. The output must stay a box (the 12-sequence val split hit this: a TrackTableError
+    ended the run)."""
+    from methods.nkf_em.track import TrackerConfig, track_sequence
+
+    torch.manual_seed(0)
+    net = AssociationNet().double()
+    widths = [max(0.20 - 0.02 * t, 0.002) for t in range(20)]
+    frames = [Frame(torch.tensor([[w / 2, 0.75, w, 0.47]], dtype=torch.float64),
+                    torch.full((1, 6), 0.5, dtype=torch.float64), torch.ones(1, dtype=torch.float64)) for w in widths]
+    out = track_sequence(net, frames, TrackerConfig(min_prob=0.0, birth_score=0.9, max_age=10, min_hits=1))
+    assert len({track for _, track, _, _ in out}) == 1 and len(out) == len(frames)
+    assert all(z[2] > 0 and z[3] > 0 for *_, z in out), [(i, z) for i, _, _, z in out]
