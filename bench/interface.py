@@ -95,12 +95,19 @@ class RunContext:
     no profile name, so no method can keep settings of its own per profile. ``config`` is that same
     section, read-only by convention; ``work_dir`` a private folder for scratch files and checkpoints;
     ``progress(done, total, what)`` reports progress (the runner draws the bar).
+
+    ``cache_dir`` is a folder shared by the runs of one results store for what a method builds from no
+    benchmark data and may reuse across runs (pretrained2d's checkpoint, trained on other worlds); the firewall
+    allows it; None outside the runner. ``notes`` are facts a method wants in the run's manifest (the data hash
+    of such a corpus): the runner stores them as ``manifest["method_notes"]``.
     """
 
     device: str = "cpu"
     seed: int = 0
     config: dict[str, Any] = field(default_factory=dict)
     work_dir: Path = field(default_factory=Path.cwd)
+    cache_dir: Path | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
     progress: Callable[[int, int, str], None] = field(default=lambda done, total, what: None)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("bench.method"))
 

@@ -96,6 +96,8 @@ class PlannedJob:
     # Annotation cost of the labels the method was handed (bench.labels.label_cost: 2D and 3D boxes apart).
     label_cost: dict[str, int] = field(default_factory=dict)
     rows: list[MetricRow] | None = None
+    # Facts the method recorded through RunContext.notes (a pretraining corpus's data hash), for the manifest.
+    method_notes: dict[str, Any] = field(default_factory=dict)
 
 
 def protocol_version() -> str:
@@ -164,6 +166,9 @@ def load_sweep(name_or_path: str) -> dict[str, Any]:
     for key in ("methods", "budgets", "datasets", "seeds"):
         if key not in data or not isinstance(data[key], list):
             raise ConfigError(f"{path}: expected a list under {key!r}")
+    # One base tracker (``base``) or several (``bases``: every labeler's cells once per base, Table 1's two halves).
+    if "bases" in data and ("base" in data or not isinstance(data["bases"], list) or not data["bases"]):
+        raise ConfigError(f"{path}: 'bases' must be a non-empty list of base trackers, and not beside 'base'")
     variants = data.get("variants")
     if variants is not None:
         if not isinstance(variants, dict) or not variants:

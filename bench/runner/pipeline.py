@@ -31,6 +31,7 @@ from bench.data.sequence import PointTracks
 from bench.interface import Labeler, Learner, RunContext, SplitView, TrainView, kind_of
 from bench.labels.manifest import LabelManifest, label_cost
 from bench.locks import LOCK_FILE, run_lock
+from bench.ownership import claim_dir
 from bench.runner.artifacts import (
     WEIGHT_MAPS,
     check_output,
@@ -183,6 +184,7 @@ class MethodSandbox:
     forbidden: list[Path | str]
     progress: Progress | None = None
     contexts: dict[str, RunContext] = field(default_factory=dict)
+    cache: Path | None = None
 
     @classmethod
     def for_run(cls, planned: PlannedJob, device: str, runs_root: Path, progress: Progress | None) -> MethodSandbox:
@@ -190,15 +192,18 @@ class MethodSandbox:
         work.mkdir(parents=True, exist_ok=True)
         forbidden: list[Path | str] = [runs_root] + ([planned.data_root] if planned.data_root else [])
         forbidden += [p for p in os.environ.get("BENCH_DATA_DIR", "").split(os.pathsep) if p]
-        return cls(planned, device, work, forbidden, progress)
+        # Shared by the runs of this store, for what methods build from no benchmark data (RunContext.cache_dir).
+        cache = claim_dir(Path(runs_root) / ".cache" / "methods", "method cache", "--runs-dir")
+        return cls(planned, device, work, forbidden, progress, cache=cache)
 
     def guard(self) -> AbstractContextManager[Any]:
-        return firewall.guard(self.forbidden, allowed=[self.work])
+        return firewall.guard(self.forbidden, allowed=[self.work] + ([self.cache] if self.cache else []))
 
     def context(self, section: str) -> RunContext:
-        """A fresh RunContext for the ``method`` or ``base`` section of the config."""
+        """A fresh RunContext for the ``method`` or ``base`` section of the config (its notes: the run's)."""
         context = RunContext(device=self.device, seed=self.planned.job.seed,
-                             config=dict(self.planned.config.get(section) or {}), work_dir=self.work)
+                             config=dict(self.planned.config.get(section) or {}), work_dir=self.work,
+                             cache_dir=self.cache, notes=self.planned.method_notes)
         if self.progress is not None:
             context.progress = self.progress
         return context
@@ -398,6 +403,7 @@ def _execute_locked(planned: PlannedJob, runs_root: Path, store_path: Path | Non
         else:
             outputs, fps, gt, views = run_stages(planned, device, runs_root, progress)
             manifest["label_cost"] = planned.label_cost
+            manifest["method_notes"] = _method_notes(planned)
             _announce(progress, "metrics")
             with _timed(planned, "score_s"):
                 rows = score(planned, gt, views, outputs)
@@ -418,6 +424,16 @@ def _execute_locked(planned: PlannedJob, runs_root: Path, store_path: Path | Non
     if store is not None:
         store.upsert_run(record)
     return record
+
+
+def _method_notes(planned: PlannedJob) -> dict[str, Any]:
+    """The notes the method recorded (RunContext.notes), kept in the run folder so that a run resumed after its
+    method's stage (which then does not run again) still reports them."""
+    path = planned.run_dir / "method_notes.json"
+    if planned.method_notes:
+        write_text(path, json.dumps(planned.method_notes, indent=1, sort_keys=True, default=str))
+        return dict(planned.method_notes)
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def rescore(planned: PlannedJob, store_path: Path) -> RunRecord | None:
