@@ -1,5 +1,5 @@
-"""The label firewall covers spot and sam2: through the runner they see only the budget's rows, no hidden GT, and
-their pseudolabels only continue the budget's tracks."""
+"""The label firewall covers spot, sam2 and pretrained2d: through the runner they see only the budget's rows, no
+hidden GT, and their pseudolabels only continue the budget's tracks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from baselines.pretrained2d.labeler import Pretrained2D
 from baselines.sam2.labeler import Sam2
 from baselines.spot.labeler import Spot
 from bench import registry
@@ -89,3 +90,13 @@ def test_sam2_sees_only_its_budget(tmp_path):
     torch.save({"model": build_predictor(DEFAULT_CONFIG, None, "cpu", image_size=256).state_dict()}, checkpoint)
     seen, pseudo = _run("watched-sam2", Sam2, tmp_path, (f"method.checkpoint={checkpoint}", "method.image_size=256"))
     _check(seen, pseudo)
+
+
+def test_pretrained2d_sees_only_its_budget(tmp_path):
+    # Its pretraining corpus is generated inside the guard (other worlds, in memory); its checkpoint cache is the one
+    # folder under the runs folder the firewall lets it write.
+    seen, pseudo = _run("watched-pretrained2d", Pretrained2D, tmp_path, (
+        'method.corpus=["synth-kitti:1001"]', "method.corpus_scale=smoke", "method.steps=4", "method.batch=4",
+        "method.negatives=1", "method.width=8", "method.presence_threshold=0"))
+    _check(seen, pseudo)
+    assert len(pseudo) > len(seen["labels"])  # presence 0: every propagated box is kept
