@@ -57,7 +57,7 @@ class Pretrained2D(Labeler):
     outputs = "2d-tracks"
 
     def __init__(self, corpus: list[str] | tuple[str, ...] = DEFAULT_CORPUS, corpus_scale: str = "quick",
-                 steps: int = 3000, batch: int = 32, negatives: int = 8, lr: float = 2e-3, weight_decay: float = 1e-4,
+                 steps: int = 1500, batch: int = 16, negatives: int = 4, lr: float = 2e-3, weight_decay: float = 1e-4,
                  max_gap: int = 15, min_height: float = 6.0, pretrain_seed: int = 0, width: int = 32,
                  template_size: int = 32, search_size: int = 80, window_influence: float = 0.4,
                  presence_threshold: float = 0.5, min_size: float = 2.0, threads: int | None = 1) -> None:

@@ -33,9 +33,9 @@ from baselines.spot.train import LOSS_WEIGHTS, SEARCH_JITTER, TEMPLATE_JITTER, _
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    steps: int = 3000
-    batch: int = 32
-    negatives: int = 8
+    steps: int = 1500
+    batch: int = 16
+    negatives: int = 4
     lr: float = 2e-3
     weight_decay: float = 1e-4
     lr_drop_at: float = 0.75  # SPOT's step decay x0.1 at 3/4 of the budget
@@ -143,7 +143,11 @@ def pretrain(model: SiameseTracker, videos: list[CorpusVideo], cfg: PretrainConf
         if step == drop_at:
             for group in optim.param_groups:
                 group["lr"] = cfg.lr * 0.1
-        templates, t_boxes, searches, s_boxes, absent = [], [], [], [], []
+        templates: list[tuple[int, int]] = []
+        searches: list[tuple[int, int]] = []
+        t_boxes: list[np.ndarray] = []
+        s_boxes: list[np.ndarray] = []
+        absent: list[bool] = []
         while len(templates) < cfg.batch:
             track = tracks[int(rng.integers(len(tracks)))]
             if len(templates) < n_pos:
