@@ -111,14 +111,26 @@ def report(out_dir: Path, store_path: Path | None, schema_path: Path | None, pub
               help="instead: a paper-style table from leaderboards/tables (name or YAML path), as Markdown")
 @click.option("--compare", nargs=2, default=None, metavar="A B",
               help="instead: the paired difference A - B over shared seeds with a 95 % interval (headline metrics)")
+@click.option("--include", "includes", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="a results file (bench store export) to add to the local runs; repeatable")
 def table(fmt: str, dataset: str | None, protocol: str | None, metric: str | None, split: str | None,
           output: Path | None, store_path: Path | None, spec: str | None,
-          compare: tuple[str, str] | None = None) -> None:
+          compare: tuple[str, str] | None = None, includes: tuple[Path, ...] = ()) -> None:
     """Export the leaderboard tables as CSV, Markdown or LaTeX (booktabs)."""
+    from bench.data.sequence import DataError
     from bench.report.schema import MetricSchema
     from bench.report.tables import FORMATS, build_leaderboards, summarize
+    from bench.results_file import frames_with_included
 
-    _, metrics, _ = _open_frames(store_path)
+    if includes and store_path is None and not _default_store_exists():
+        runs, metrics = pd_empty_frames(), pd_empty_frames()
+    else:
+        runs, metrics, _ = _open_frames(store_path)
+    try:
+        runs, metrics = frames_with_included(runs, metrics, includes)
+    except DataError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
     if compare is not None:
         from bench.report.compare import CompareError, compare_methods
         try:

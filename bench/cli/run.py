@@ -145,7 +145,7 @@ def run(method: str, base: str | None, dataset: str, budget: str, seed: str, pro
 @click.argument("preset", required=False)
 @click.option("--methods", default=None, help="comma-separated method names")
 @click.option("--base", default=None, help="base tracker for every labeler in the sweep (default: the preset's "
-              "base, else each labeler's default base; 'none': no base tracker)")
+              "base or bases, else each labeler's default base; 'none': no base tracker)")
 @click.option("--variants", "variant_names", default=None,
               help="comma-separated variant names: only these of the preset's variants")
 @click.option("--budgets", default=None, help="comma-separated label budgets, e.g. 1,2,4")
@@ -195,14 +195,15 @@ def _sweep(preset: str | None, methods: str | None, base: str | None, variant_na
     seed_list = [parse_seed(s, "--seeds") for s in _csv(str, seeds) or grid.get("seeds", [0])]
     if jobs < 0:
         raise ConfigError(f"--jobs {jobs}: expected 0 (automatic) or a number of workers")
-    job_list = expand_grid(
+    base_list = [base] if base else [str(b) for b in grid.get("bases") or [grid.get("base")]]
+    job_list = [job for one_base in base_list for job in expand_grid(
         methods=method_list,
         budgets=budget_list,
         datasets=_csv(str, datasets) or grid.get("datasets", ["synth-kitti"]),
         seeds=seed_list,
-        profile=profile, base=base or grid.get("base"), overrides=tuple(grid.get("overrides", [])) + overrides,
+        profile=profile, base=one_base, overrides=tuple(grid.get("overrides", [])) + overrides,
         variants=variants,
-    )
+    )]
     options = _options(runs_dir, store_path, jobs=jobs, executor=executor, address=address, device=device,
                        force=force, rerun_failed=rerun_failed, dry_run=dry_run)
     console = Console(stderr=True)

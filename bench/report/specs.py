@@ -12,16 +12,25 @@ rows:                                        # method, base (optional), budget (
 columns:                                     # one group per (dataset, protocol), metrics in order
   - {dataset: synth-kitti, protocol: kitti-2d, metrics: [MOTA, IDF1]}
 gap_closed: {row: sparse3dtrack, lower: sparse, upper: oracle}   # optional, rows named by method
+published: sparse3dtrack_table1    # optional: a file of leaderboards/published; a row's ``published`` names its row
+compare_to: sparse3dtrack          # optional: per row, the paired difference row - this method on the same base
 ```
 
 Each cell is the mean ± std over ok seeds from :func:`bench.report.tables.summarize`; ``gap_closed`` adds
 a line with (row - lower) / (upper - lower) per column (the share of the gap between the bounds a method
 closes) with its 95 % interval (seeded bootstrap over seeds), and a line with the paired difference
 row - lower over their shared seeds with its 95 % paired t interval (:mod:`bench.report.stats`).
+
+A table with several base trackers (Sparse3DTrack's Table 1: CenterTrack and DEFT halves) gives each row its
+``base``; ``compare_to`` then pairs each row with the named method *on the same base* (one interval per row and
+column), and ``published`` puts the paper's number of the row's ``published`` name (same base and budget; a
+column meets a published column of the same metric whose dataset it reproduces and whose protocol glob it
+matches) under each row, in display units.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,11 +39,14 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from bench.report.published import PUBLISHED_DIR, load_published_file
 from bench.report.schema import LEADERBOARDS_DIR, MISSING, MetricSchema
 from bench.report.stats import GAP_METHOD, PAIRED_METHOD, Interval, format_interval, gap_closed, paired_difference
 from bench.report.tables import Cell, budget_label
 
 TABLES_DIR = LEADERBOARDS_DIR / "tables"
+REFERENCE_VARIANT = "ref"  # what bench.results_file calls the runs of an included results file
+INCLUDED_MARK = " †"  # a cell filled from an included results file, not a local run
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,7 @@ class SpecRow:
     budget: int | None = None
     variant: str = ""
     label: str = ""
+    published: str = ""  # the paper's name of this row in the spec's published file ("" : none)
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,8 @@ class TableSpec:
     split: str = "val"
     gap_closed: dict[str, str] | None = None
     notes: str = ""
+    published: str = ""  # stem of a leaderboards/published file
+    compare_to: str = ""  # a method of the rows: each row's paired difference against it on the same base
 
 
 @dataclass
@@ -73,6 +88,9 @@ class SpecTable:
     gap: list[float | None] | None = None
     gap_intervals: list[Interval | None] | None = None  # per column, beside ``gap``
     diffs: list[Interval | None] | None = None  # per column: paired difference row - lower
+    paper: dict[int, list[float | None]] = field(default_factory=dict)  # row -> published value per column
+    versus: dict[int, list[Interval | None]] = field(default_factory=dict)  # row -> row - compare_to per column
+    included: set[tuple[int, int]] = field(default_factory=set)  # cells from an included results file
 
 
 def _fail(where: str, message: str) -> None:
@@ -97,7 +115,8 @@ def load_table_spec(path: Path | str) -> TableSpec:
         if budget is not None and (not isinstance(budget, int) or budget < 1):
             _fail(where, f"budget must be a positive integer or null, got {budget!r}")
         rows.append(SpecRow(method=str(row["method"]), base=str(row.get("base") or ""), budget=budget,
-                            variant=str(row.get("variant") or ""), label=str(row.get("label") or row["method"])))
+                            variant=str(row.get("variant") or ""), label=str(row.get("label") or row["method"]),
+                            published=str(row.get("published") or "")))
     columns = []
     for i, col in enumerate(data["columns"]):
         where = f"{path}: columns[{i}]"
@@ -112,8 +131,15 @@ def load_table_spec(path: Path | str) -> TableSpec:
                 or not all(str(v) in methods for v in gap.values()):
             _fail(f"{path}: gap_closed", f"expected {{row, lower, upper}} naming methods of the rows {sorted(methods)}")
         gap = {k: str(v) for k, v in gap.items()}
+    published = str(data.get("published") or "")
+    if published and not (PUBLISHED_DIR / f"{published}.yaml").is_file():
+        _fail(f"{path}: published", f"no file {published}.yaml in {PUBLISHED_DIR}")
+    compare_to = str(data.get("compare_to") or "")
+    if compare_to and compare_to not in {r.method for r in rows}:
+        _fail(f"{path}: compare_to", f"{compare_to!r} is not the method of any row")
     return TableSpec(name=path.stem, title=str(data.get("title") or path.stem), rows=rows, columns=columns,
-                     split=str(data.get("split") or "val"), gap_closed=gap, notes=str(data.get("notes") or ""))
+                     split=str(data.get("split") or "val"), gap_closed=gap, notes=str(data.get("notes") or ""),
+                     published=published, compare_to=compare_to)
 
 
 def load_table_specs(directory: Path | str | None = None) -> list[TableSpec]:
@@ -139,18 +165,36 @@ def fill_table(spec: TableSpec, summary: pd.DataFrame, schema: MetricSchema | No
                           dict(seeds) if isinstance(seeds, dict) else {})
     # A column nothing in the store fills is left out (a store from before a protocol existed, e.g. kitti-2d-scaled):
     # the spec lists what to show where it exists.
+    def lookup(col: SpecColumn, row: SpecRow) -> tuple[Cell | None, bool]:
+        """The row's cell, else the same cell of an included results file (variant "ref": bench report/table
+        --include), flagged as such: a committed results file renders the table without re-running."""
+        key = (col.dataset, col.protocol, schema.canonical(col.metric), row.method, row.base, row.budget)
+        if (*key, row.variant) in index:
+            return index[(*key, row.variant)], False
+        ref = index.get((*key, f"{row.variant}, ref" if row.variant else REFERENCE_VARIANT))
+        return ref, ref is not None
+
     def filled(col: SpecColumn) -> bool:
-        return any((col.dataset, col.protocol, schema.canonical(col.metric), row.method, row.base, row.budget,
-                    row.variant) in index for row in spec.rows)
+        return any(lookup(col, row)[0] is not None for row in spec.rows)
 
     spec = replace(spec, columns=[col for col in spec.columns if filled(col)])
     table = SpecTable(spec)
     for i, row in enumerate(spec.rows):
         for j, col in enumerate(spec.columns):
-            cell = index.get((col.dataset, col.protocol, schema.canonical(col.metric), row.method, row.base,
-                              row.budget, row.variant))
+            cell, included = lookup(col, row)
             if cell is not None:
                 table.cells[(i, j)] = cell
+            if included:
+                table.included.add((i, j))
+    table.paper = _published_values(spec, schema)
+    if spec.compare_to:
+        for i, row in enumerate(spec.rows):
+            ref = next((k for k, r in enumerate(spec.rows) if r.method == spec.compare_to and r.base == row.base), None)
+            if ref is None or ref == i:
+                continue
+            table.versus[i] = [None if (i, j) not in table.cells or (ref, j) not in table.cells
+                               else paired_difference(table.cells[(i, j)].seeds, table.cells[(ref, j)].seeds)
+                               for j in range(len(spec.columns))]
     if spec.gap_closed:
         pick = {name: next(i for i, r in enumerate(spec.rows) if r.method == method)
                 for name, method in spec.gap_closed.items()}
@@ -164,6 +208,32 @@ def fill_table(spec: TableSpec, summary: pd.DataFrame, schema: MetricSchema | No
                                        else gap_closed(ours.seeds, lower.seeds, upper.seeds))
             table.diffs.append(None if ours is None or lower is None else paired_difference(ours.seeds, lower.seeds))
     return table
+
+
+def _published_values(spec: TableSpec, schema: MetricSchema) -> dict[int, list[float | None]]:
+    """Row -> the paper's value (store units) per column, for rows that name a ``published`` row."""
+    if not spec.published:
+        return {}
+    paper = load_published_file(PUBLISHED_DIR / f"{spec.published}.yaml")
+    out: dict[int, list[float | None]] = {}
+    for i, row in enumerate(spec.rows):
+        if not row.published:
+            continue
+        values: list[float | None] = []
+        for col in spec.columns:
+            found = None
+            for rec in paper.to_dict("records"):
+                budget = None if rec["budget"] is None or pd.isna(rec["budget"]) else int(rec["budget"])
+                if (rec["method"] == row.published and rec["base"] == row.base and budget == row.budget
+                        and col.dataset in rec["reproduce_on"] and rec["split"] == spec.split
+                        and schema.canonical(rec["metric"]) == schema.canonical(col.metric)
+                        and (not rec["protocol"] or fnmatch.fnmatchcase(col.protocol, rec["protocol"]))):
+                    found = float(rec["value"])
+                    break
+            values.append(found)
+        if any(v is not None for v in values):
+            out[i] = values
+    return out
 
 
 def spec_view(table: SpecTable, schema: MetricSchema) -> dict[str, Any]:
@@ -183,11 +253,20 @@ def spec_view(table: SpecTable, schema: MetricSchema) -> dict[str, Any]:
         for j, col in enumerate(spec.columns):
             cell = table.cells.get((i, j))
             info = schema.info(col.metric, col.protocol)
-            cells.append({"text": MISSING if cell is None else info.format(cell.mean, cell.std),
+            cells.append({"text": MISSING if cell is None else info.format(cell.mean, cell.std)
+                          + (INCLUDED_MARK if (i, j) in table.included else ""),
                           "n": 0 if cell is None else cell.n})
         budget = budget_label(row.budget)
+        infos = [schema.info(col.metric, col.protocol) for col in spec.columns]
+        paper = table.paper.get(i)
+        versus = table.versus.get(i)
         rows.append({"label": row.label, "base": row.base or MISSING, "budget": budget, "variant": row.variant,
-                     "cells": cells})
+                     "cells": cells,
+                     "paper": None if paper is None else [MISSING if v is None else info.format(v)
+                                                          for v, info in zip(paper, infos, strict=True)],
+                     "versus": None if versus is None else [
+                         MISSING if d is None else format_interval(d, info.scale, info.decimals)
+                         for d, info in zip(versus, infos, strict=True)]})
     gap = diff = None
     if table.gap is not None:
         intervals = table.gap_intervals or [None] * len(table.gap)
@@ -200,6 +279,9 @@ def spec_view(table: SpecTable, schema: MetricSchema) -> dict[str, Any]:
             diff.append(MISSING if d is None else format_interval(d, info.scale, info.decimals)
                         + (f" ({d.n})" if d.n else ""))
     return {"name": spec.name, "title": spec.title, "split": spec.split, "notes": spec.notes, "groups": groups,
+            "paper_label": f"paper ({spec.published})" if spec.published else "",
+            "included": bool(table.included),
+            "versus_label": f"− {spec.compare_to} [95 % {PAIRED_METHOD}]" if spec.compare_to else "",
             "headers": headers, "rows": rows, "gap": gap, "diff": diff,
             "diff_label": "" if not spec.gap_closed else
             f"{spec.gap_closed['row']} − {spec.gap_closed['lower']} (mean difference over shared seeds, "
@@ -219,8 +301,14 @@ def spec_markdown(table: SpecTable, schema: MetricSchema | None = None) -> str:
     for row in view["rows"]:
         label = row["label"] + (f" [{row['variant']}]" if row["variant"] else "")
         lines.append("| " + " | ".join([label, row["base"], row["budget"]] + [c["text"] for c in row["cells"]]) + " |")
+        if row["paper"] is not None:
+            lines.append("| " + " | ".join([f"↳ {view['paper_label']}", "", ""] + row["paper"]) + " |")
+        if row["versus"] is not None:
+            lines.append("| " + " | ".join([f"↳ {view['versus_label']}", "", ""] + row["versus"]) + " |")
     if view["diff"] is not None:
         lines.append("| " + " | ".join([view["diff_label"], "", ""] + view["diff"]) + " |")
     if view["gap"] is not None:
         lines.append("| " + " | ".join([view["gap_label"], "", ""] + view["gap"]) + " |")
+    if view["included"]:
+        lines += ["", f"{INCLUDED_MARK.strip()} from an included results file (`--include`), not a local run."]
     return "\n".join(lines) + "\n"

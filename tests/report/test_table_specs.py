@@ -95,8 +95,16 @@ def test_bad_specs_name_file_and_entry(tmp_path):
                    "gap_closed: {row: a, lower: b, upper: a}\n")
     with pytest.raises(ValueError, match="gap_closed"):
         load_table_spec(bad)
+    bad.write_text("rows: [{method: a, budget: 4}]\ncolumns: [{dataset: d, protocol: p, metrics: [MOTA]}]\n"
+                   "compare_to: b\n")
+    with pytest.raises(ValueError, match="compare_to"):
+        load_table_spec(bad)
+    bad.write_text("rows: [{method: a, budget: 4}]\ncolumns: [{dataset: d, protocol: p, metrics: [MOTA]}]\n"
+                   "published: no_such_paper\n")
+    with pytest.raises(ValueError, match="no_such_paper"):
+        load_table_spec(bad)
     shipped = {s.name: s for s in load_table_specs()}
-    assert sorted(shipped) == ["bounds", "sparse3dtrack_main"]
+    assert sorted(shipped) == ["bounds", "sparse3dtrack_main", "table1"]
     # The bounds table is the sparse labeler at the four budgets, then the oracle, as issue 5 asks.
     assert [(r.method, r.budget) for r in shipped["bounds"].rows] == [
         ("sparse", 2), ("sparse", 4), ("sparse", 8), ("sparse", 16), ("oracle", None)]
@@ -112,3 +120,63 @@ def test_bench_table_spec_prints_the_filled_table_and_names_known_specs(store):
     assert "| Sparse3DTrack (4 labels/track) | centertrack | 4 | 26.00 ± 1.41 |" in result.output
     missing = CliRunner().invoke(main, ["table", "--spec", "nope", "--store", str(store.path)])
     assert missing.exit_code != 0 and "sparse3dtrack_main" in missing.output
+
+
+# Table 1 (issue 17): two bases, paired differences against Ours per base, the paper's numbers under each row.
+TABLE1_RUNS = [  # method, base, budget, seed, kitti-2d MOTA
+    ("sparse3dtrack", "centertrack", 4, 0, 0.30), ("sparse3dtrack", "centertrack", 4, 1, 0.34),
+    ("pretrained2d+centernet", "centertrack", 4, 0, 0.20), ("pretrained2d+centernet", "centertrack", 4, 1, 0.24),
+    ("sparse3dtrack", "deft", 4, 0, 0.10), ("sparse3dtrack", "deft", 4, 1, 0.12),
+    ("pretrained2d+centernet", "deft", 4, 0, 0.15), ("pretrained2d+centernet", "deft", 4, 1, 0.19),
+]
+
+
+def _table1_store(path) -> Store:
+    store = Store(path)
+    for i, (method, base, budget, seed, mota) in enumerate(TABLE1_RUNS):
+        store.upsert_run(RunRecord(key=f"t1-{i}", method=method, base=base, dataset="synth-kitti", budget=budget,
+                                   seed=seed, profile="quick", protocol_version="1", status="ok",
+                                   run_dir=f"runs/t1-{i}"))
+        store.add_metrics(f"t1-{i}", [MetricRow("val", "kitti-2d", "", "MOTA", mota)])
+    return store
+
+
+def test_table1_pairs_each_row_with_ours_on_its_own_base_and_shows_the_paper(tmp_path):
+    spec = load_table_spec(LEADERBOARDS_DIR / "tables" / "table1.yaml")
+    table = fill_table(spec, summarize(_table1_store(tmp_path / "bench.sqlite").metrics_frame()))
+    assert [(c.protocol, c.metric) for c in table.spec.columns] == [("kitti-2d", "MOTA")]
+    row = {(r.method, r.base): i for i, r in enumerate(spec.rows)}
+    # pretrained2d+centernet - sparse3dtrack, seed by seed: centertrack -0.10, -0.10; deft +0.05, +0.07.
+    ct, deft = table.versus[row[("pretrained2d+centernet", "centertrack")]][0], \
+        table.versus[row[("pretrained2d+centernet", "deft")]][0]
+    assert ct is not None and ct.value == pytest.approx(-0.10) and ct.n == 2 and ct.high == pytest.approx(-0.10)
+    assert deft is not None and deft.value == pytest.approx(0.06) and deft.contains_zero  # two seeds: t(1) is wide
+    assert row[("sparse3dtrack", "deft")] not in table.versus  # Ours is not compared with itself
+    # The paper's KITTI MOTA of "SAM2 | CenterNet" on each base (Table 1: 27.42 and 24.57), in store units.
+    assert table.paper[row[("pretrained2d+centernet", "centertrack")]] == [pytest.approx(0.2742)]
+    assert table.paper[row[("pretrained2d+centernet", "deft")]] == [pytest.approx(0.2457)]
+    assert table.paper[row[("oracle", "deft")]] == [pytest.approx(0.4402)]
+    text = spec_markdown(table)
+    role = "SAM2 role: 2D tracker pretrained on 80 synthetic sequences"
+    assert f"| {role} + CenterNet | deft | 4 | 17.00 ± 2.83 |" in text
+    assert "| ↳ paper (sparse3dtrack_table1) |  |  | 24.57 |" in text
+    assert "| ↳ − sparse3dtrack [95 % paired t] |  |  | +6.00 [-6.71, +18.71] |" in text
+    assert "SAM2 |" not in text  # never labelled as SAM 2 itself
+
+
+def test_table1_renders_from_an_included_results_file(tmp_path):
+    from click.testing import CliRunner
+
+    from bench.cli import main
+
+    store = _table1_store(tmp_path / "bench.sqlite")
+    export = tmp_path / "table1.json"
+    runner = CliRunner()
+    out = runner.invoke(main, ["store", "export", "--store", str(store.path), "-o", str(export)])
+    assert out.exit_code == 0, out.output
+    empty = tmp_path / "empty.sqlite"
+    Store(empty)
+    result = runner.invoke(main, ["table", "--spec", "table1", "--store", str(empty), "--include", str(export)])
+    assert result.exit_code == 0, result.output
+    assert "| Ours (Sparse3DTrack) | centertrack | 4 | 32.00 ± 2.83 † |" in result.output
+    assert "† from an included results file" in result.output
