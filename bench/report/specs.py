@@ -16,6 +16,9 @@ published: sparse3dtrack_table1    # optional: a file of leaderboards/published;
 compare_to: sparse3dtrack          # optional: per row, the paired difference row - this method on the same base
 ```
 
+A row may name ``instead`` (and ``instead_label``): a method shown in its place wherever the store has runs of it
+on the row's base and budget (Table 1's SAM2-role rows give way to ``sam2+...`` run with real SAM 2 weights).
+
 Each cell is the mean ± std over ok seeds from :func:`bench.report.tables.summarize`; ``gap_closed`` adds
 a line with (row - lower) / (upper - lower) per column (the share of the gap between the bounds a method
 closes) with its 95 % interval (seeded bootstrap over seeds), and a line with the paired difference
@@ -57,6 +60,10 @@ class SpecRow:
     variant: str = ""
     label: str = ""
     published: str = ""  # the paper's name of this row in the spec's published file ("" : none)
+    # Another method that takes this row's place where the store has runs of it (same base and budget): Table 1's
+    # SAM2 role rows give way to SAM 2 itself when a user ran it with real weights.
+    instead: str = ""
+    instead_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,8 @@ def load_table_spec(path: Path | str) -> TableSpec:
             _fail(where, f"budget must be a positive integer or null, got {budget!r}")
         rows.append(SpecRow(method=str(row["method"]), base=str(row.get("base") or ""), budget=budget,
                             variant=str(row.get("variant") or ""), label=str(row.get("label") or row["method"]),
-                            published=str(row.get("published") or "")))
+                            published=str(row.get("published") or ""), instead=str(row.get("instead") or ""),
+                            instead_label=str(row.get("instead_label") or row.get("instead") or "")))
     columns = []
     for i, col in enumerate(data["columns"]):
         where = f"{path}: columns[{i}]"
@@ -177,6 +185,12 @@ def fill_table(spec: TableSpec, summary: pd.DataFrame, schema: MetricSchema | No
     def filled(col: SpecColumn) -> bool:
         return any(lookup(col, row)[0] is not None for row in spec.rows)
 
+    def ran(method: str, row: SpecRow) -> bool:
+        return any(key[3:6] == (method, row.base, row.budget) for key in index)
+
+    rows = [replace(row, method=row.instead, label=row.instead_label, instead="", instead_label="")
+            if row.instead and ran(row.instead, row) else row for row in spec.rows]
+    spec = replace(spec, rows=rows)
     spec = replace(spec, columns=[col for col in spec.columns if filled(col)])
     table = SpecTable(spec)
     for i, row in enumerate(spec.rows):

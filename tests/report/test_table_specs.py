@@ -180,3 +180,18 @@ def test_table1_renders_from_an_included_results_file(tmp_path):
     assert result.exit_code == 0, result.output
     assert "| Ours (Sparse3DTrack) | centertrack | 4 | 32.00 ± 2.83 † |" in result.output
     assert "† from an included results file" in result.output
+
+
+def test_sam2_itself_takes_the_sam2_role_row_only_where_it_ran(tmp_path):
+    store = _table1_store(tmp_path / "bench.sqlite")
+    store.upsert_run(RunRecord(key="sam2", method="sam2+centernet", base="deft", dataset="synth-kitti", budget=4,
+                               seed=0, profile="quick", protocol_version="1", status="ok", run_dir="runs/sam2"))
+    store.add_metrics("sam2", [MetricRow("val", "kitti-2d", "", "MOTA", 0.5)])
+    table = fill_table(load_table_spec(LEADERBOARDS_DIR / "tables" / "table1.yaml"), summarize(store.metrics_frame()))
+    rows = {(r.method, r.base): r for r in table.spec.rows}
+    assert rows[("sam2+centernet", "deft")].label == "SAM2 + CenterNet"
+    assert ("pretrained2d+centernet", "deft") not in rows  # SAM 2 ran on DEFT: its row replaces the role's
+    assert rows[("pretrained2d+centernet", "centertrack")].label.startswith("SAM2 role: ")
+    i = list(rows).index(("sam2+centernet", "deft"))
+    assert table.cells[(i, 0)].mean == pytest.approx(0.5)
+    assert table.paper[i] == [pytest.approx(0.2457)]  # still beside the paper's SAM2 | CenterNet
