@@ -195,7 +195,8 @@ def _sweep(preset: str | None, methods: str | None, base: str | None, variant_na
     seed_list = [parse_seed(s, "--seeds") for s in _csv(str, seeds) or grid.get("seeds", [0])]
     if jobs < 0:
         raise ConfigError(f"--jobs {jobs}: expected 0 (automatic) or a number of workers")
-    base_list = [base] if base else [str(b) for b in grid.get("bases") or [grid.get("base")]]
+    base_list: list[str | None] = [base] if base else [str(b) for b in grid["bases"]] if grid.get("bases") \
+        else [grid.get("base")]
     job_list = [job for one_base in base_list for job in expand_grid(
         methods=method_list,
         budgets=budget_list,
