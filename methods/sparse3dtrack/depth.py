@@ -42,6 +42,11 @@ DEFAULTS: dict = {
     "lr_drops": (0.75,),  # fractions of the steps where the LR is divided by 10, as the paper's step schedule (4.2)
     "smoothness": 1e-3,  # Monodepth2's edge-aware smoothness weight
     "ssim_weight": 0.85,  # Monodepth2's SSIM / L1 mix
+    # Gradient-norm clip (0: off). Chosen on the development world (synth-kitti quick, data seed 1): without it the
+    # quick profile's run diverged near step 470 of 700 -- the disparity saturated at min_depth everywhere (depth
+    # 0.5 m, abs-rel 0.97) and the features grew to |x| ~ 2e4, which then poisoned the geometry network's depth
+    # tokens (docs/methods/sparse3dtrack.md, "The depth net diverged").
+    "clip_grad": 1.0,
 }
 
 def normalise(images_uint8: torch.Tensor) -> torch.Tensor:
@@ -260,9 +265,11 @@ def train_depth(sequences: dict[str, Sequence], cfg: dict, *, device: str = "cpu
         total = photo + cfg["smoothness"] * smooth
         opt.zero_grad()
         total.backward()
+        grad = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad"] if cfg["clip_grad"] > 0 else
+                                              float("inf"))
         opt.step()
         history.append({"total": total.item(), "photometric": photo.item(), "smoothness": smooth.item(),
-                        "automask_kept": kept.item(), "seconds": time.perf_counter() - start})
+                        "automask_kept": kept.item(), "grad_norm": float(grad), "seconds": time.perf_counter() - start})
         if progress is not None:
             progress(step + 1, steps, f"depth loss {total.item():.4f}")
     return model.eval(), history
