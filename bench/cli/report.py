@@ -111,26 +111,21 @@ def report(out_dir: Path, store_path: Path | None, schema_path: Path | None, pub
               help="instead: a paper-style table from leaderboards/tables (name or YAML path), as Markdown")
 @click.option("--compare", nargs=2, default=None, metavar="A B",
               help="instead: the paired difference A - B over shared seeds with a 95 % interval (headline metrics)")
+@click.option("--ablations", is_flag=True,
+              help="instead: the papers' ablation tables (Sparse3DTrack Tables 3-5), paper beside ours, claim by claim")
 @click.option("--include", "includes", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="a results file (bench store export) to add to the local runs; repeatable")
+              help="a results file (bench store export) to tabulate beside the local runs; repeatable")
 def table(fmt: str, dataset: str | None, protocol: str | None, metric: str | None, split: str | None,
           output: Path | None, store_path: Path | None, spec: str | None,
-          compare: tuple[str, str] | None = None, includes: tuple[Path, ...] = ()) -> None:
+          compare: tuple[str, str] | None = None, ablations: bool = False, includes: tuple[Path, ...] = ()) -> None:
     """Export the leaderboard tables as CSV, Markdown or LaTeX (booktabs)."""
-    from bench.data.sequence import DataError
     from bench.report.schema import MetricSchema
     from bench.report.tables import FORMATS, build_leaderboards, summarize
-    from bench.results_file import frames_with_included
 
-    if includes and store_path is None and not _default_store_exists():
-        runs, metrics = pd_empty_frames(), pd_empty_frames()
-    else:
-        runs, metrics, _ = _open_frames(store_path)
-    try:
-        runs, metrics = frames_with_included(runs, metrics, includes)
-    except DataError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(2)
+    metrics = _frames_with_includes(store_path, includes)
+    if ablations:
+        _emit(_ablation_tables(metrics), output)
+        return
     if compare is not None:
         from bench.report.compare import CompareError, compare_methods
         try:
@@ -158,6 +153,42 @@ def table(fmt: str, dataset: str | None, protocol: str | None, metric: str | Non
     else:
         output.write_text(text)
         click.echo(f"wrote {len(boards)} table(s) to {output}", err=True)
+
+
+def _frames_with_includes(store_path: Path | None, includes: tuple[Path, ...]) -> pd.DataFrame:
+    """The metrics of the store and of any included results files (no store needed when files are given)."""
+    from bench.data.sequence import DataError
+    from bench.results_file import frames_with_included
+
+    if includes and store_path is None and not _default_store_exists():
+        runs, metrics = pd_empty_frames(), pd_empty_frames()
+    else:
+        runs, metrics, _ = _open_frames(store_path)
+    try:
+        return frames_with_included(runs, metrics, includes)[1]
+    except DataError as error:
+        raise BadInput(str(error)) from None
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+
+
+def _ablation_tables(metrics: pd.DataFrame) -> str:
+    from bench.report.ablations import ablations_markdown
+    from bench.report.html import ablation_view
+    from bench.report.published import load_published, paper_comparison
+    from bench.report.schema import MetricSchema
+    from bench.report.tables import summarize
+
+    schema = MetricSchema.load()
+    groups = ablation_view(paper_comparison(load_published(), summarize(metrics), schema), schema)
+    if not any(r["seeds"] for g in groups for t in g["tables"] for r in t["rows"]):
+        raise NothingToDo("no stored run of an ablation variant (bench sweep sparse3dtrack_ablations makes them)")
+    return ablations_markdown(groups)
 
 
 def _spec_table(spec: str, summary: Any) -> str:

@@ -212,7 +212,29 @@ def _sweep(preset: str | None, methods: str | None, base: str | None, variant_na
     ran = len(result.planned) - len(result.skipped)
     console.print(f"{len(result.planned)} cells: {ran} {'to run' if dry_run else 'ran'}, {len(result.skipped)} skipped"
                   + ("" if dry_run else f", {sum(r.status != 'ok' for r in result.records)} failed"))
+    if grid.get("tables") == "ablations":
+        _print_ablation_tables(options.store(), [Path(p) for p in grid.get("include", [])], profile, console)
     sys.exit(result.exit_code)
+
+
+def _print_ablation_tables(store_path: Path, includes: list[Path], profile: str, console: Console) -> None:
+    """A preset with ``tables: ablations`` ends with the papers' ablation tables (paper beside ours, claim by
+    claim) from this sweep's store and the preset's committed results files (``include``), as Markdown: runs
+    of the sweep's profile only (a smoke run never stands beside quick ones)."""
+    from bench.cli.report import NothingToDo, _ablation_tables, _open_frames
+    from bench.report.schema import LEADERBOARDS_DIR
+    from bench.results_file import frames_with_included
+
+    # Committed files are named relative to the repository (where leaderboards/ lives), wherever bench runs from.
+    committed = [p if p.is_absolute() or p.exists() else LEADERBOARDS_DIR.parent / p for p in includes]
+    runs, metrics = pd.DataFrame(), pd.DataFrame()
+    try:
+        if store_path.exists():
+            runs, metrics, _ = _open_frames(store_path)
+        metrics = frames_with_included(runs, metrics, committed)[1]
+        click.echo(_ablation_tables(metrics[metrics["profile"] == profile] if len(metrics) else metrics), nl=False)
+    except NothingToDo as err:
+        console.print(f"no ablation tables yet: {err.message}")
 
 
 @click.command("rescore")

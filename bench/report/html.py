@@ -27,6 +27,7 @@ import pandas as pd
 from bench.metrics.depth_error import RANGE_BINS
 from bench.ownership import claim_dir
 from bench.report import plots
+from bench.report.ablations import ABLATION_SPLIT, ablation_claims, claim_cells
 from bench.report.published import load_published, paper_comparison
 from bench.report.schema import MISSING, MetricSchema, signed
 from bench.report.specs import TableSpec, fill_table, load_table_specs, spec_view
@@ -152,7 +153,7 @@ def render_report(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path | str
     pages.append(_write(out / "paper.html", env.get_template("paper.html.j2").render(
         title="Paper vs reproduced", root="", groups=_paper_view(comparison, schema), **common)))
     pages.append(_write(out / "ablations.html", env.get_template("ablations.html.j2").render(
-        title="Ablations: paper vs reproduced", root="", groups=_ablation_view(comparison, schema), **common)))
+        title="Ablations: paper vs reproduced", root="", groups=ablation_view(comparison, schema), **common)))
     pages.append(_write(out / "tables.html", env.get_template("tables.html.j2").render(
         title="Tables", root="", tables=[spec_view(fill_table(spec, summary, schema), schema) for spec in table_specs],
         **common)))
@@ -316,21 +317,23 @@ def _paper_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[str
     return [{"citation": c, "rows": groups[c]} for c in sorted(groups, key=natural)]
 
 
-ABLATION_SPLIT = "val"  # ablation tables compare the downstream tracker, as the papers do
 
 
 def _protocol_rank(schema: MetricSchema) -> dict[str, int]:
     return {name: i for i, name in enumerate(schema.protocols)}
 
 
-def _ablation_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[str, Any]]:
+def ablation_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[str, Any]]:
     """Published ablation rows (those with a ``variant``) laid out as the paper's tables.
 
     One table per (citation, table, section): a row per variant in the paper's order; the published
     numbers per (paper dataset, metric); then, per (our dataset, protocol) with any stored val result,
-    our mean ± std over seeds for the same metrics. Rows marked ``compare: false`` show "not compared"."""
+    our mean ± std over seeds for the same metrics, each followed by the row's claim against its ``versus`` row
+    (:mod:`bench.report.ablations`: the paper's difference, ours with its paired 95 % interval, the verdict).
+    Rows marked ``compare: false`` show "not compared"."""
     if comparison.empty or "variant" not in comparison:
         return []
+    claims = ablation_claims(comparison)
     rows = comparison[comparison["variant"].astype(str) != ""]
     rank = _protocol_rank(schema)
     tables: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -342,7 +345,8 @@ def _ablation_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[
         table["paper"].setdefault(paper_col, r["paper_protocol"] or None)
         budget = None if r["budget"] is None or pd.isna(r["budget"]) else int(r["budget"])
         row = table["rows"].setdefault(r["variant"], {"variant": r["variant"], "budget": budget_label(budget),
-                                                      "compare": bool(r["compare"]), "paper": {}, "ours": {}})
+                                                      "compare": bool(r["compare"]), "paper": {}, "ours": {},
+                                                      "citation": key[0], "versus": str(r.get("versus") or "")})
         row["paper"][paper_col] = r["value"]
         if r["dataset"] and r["split"] == ABLATION_SPLIT:
             ours_col = (str(r["dataset"]), str(r["protocol"]))
@@ -356,9 +360,12 @@ def _ablation_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[
         ours_cols = sorted(table["ours"], key=lambda c: (c[0], rank.get(c[1], len(rank)), c[1]))
         header_paper = [{"label": f"Paper · {ds}", "span": sum(1 for d, _ in paper_cols if d == ds)}
                         for ds in dict.fromkeys(d for d, _ in paper_cols)]
-        header_ours = [{"label": f"Ours · {ds} · {proto}", "span": len(metrics)} for ds, proto in ours_cols]
+        header_ours = [{"label": f"Ours · {ds} · {proto}", "span": 4 * len(metrics)} for ds, proto in ours_cols]
         sub = [schema.info(m, table["paper"][(d, m)]).header for d, m in paper_cols]
-        sub += [schema.info(m, proto).header for _, proto in ours_cols for m in metrics]
+        for _, proto in ours_cols:
+            for m in metrics:
+                h = schema.info(m, proto).header
+                sub += [h, f"Δ {h} paper", f"Δ {h} ours [95 %]", f"{m} claim"]
         body = []
         for row in table["rows"].values():
             cells = [{"text": schema.info(m, table["paper"][(d, m)]).format(row["paper"].get((d, m))), "note": ""}
@@ -368,14 +375,19 @@ def _ablation_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[
             for col in ours_cols:
                 for m in metrics:
                     hit = row["ours"].get((col, m))
+                    if not row["versus"]:  # the sub-table's reference row (the default model)
+                        claim = [{"text": MISSING, "note": ""}] * 2 + [{"text": "reference", "note": ""}]
+                    else:
+                        claim = claim_cells(claims.get((row["citation"], row["variant"], col[0], col[1], m)),
+                                            schema, m, col[1])
                     if hit is None:
                         text = MISSING if row["compare"] else "not compared"
-                        cells.append({"text": text, "note": ""})
+                        cells += [{"text": text, "note": ""}, *claim]
                         continue
                     mean, std, n, variant = hit
                     seeds.add(n)
                     ran_as.add(variant)
-                    cells.append({"text": schema.info(m, col[1]).format(mean, std), "note": f"{n} seeds"})
+                    cells += [{"text": schema.info(m, col[1]).format(mean, std), "note": f"{n} seeds"}, *claim]
             body.append({"variant": row["variant"], "budget": row["budget"], "cells": cells,
                          "seeds": "/".join(str(n) for n in sorted(seeds)) if seeds else "",
                          "ran_as": ", ".join(sorted(v for v in ran_as if v))})

@@ -11,7 +11,8 @@ held-out videos, never the pseudolabels of the training videos, which are stored
 A row with a ``variant`` ("A1: support matching only") is an ablation row: it is compared only with our
 runs of a sweep variant carrying the same code, the part before the colon ("A1"; a variant named
 "A4=D2=Y3=B2=Q2" carries five codes). Rows without a variant meet only plain runs. An optional
-``section`` groups ablation rows under a heading (a sub-table of the paper's table).
+``section`` groups ablation rows under a heading (a sub-table of the paper's table), and an optional
+``versus`` names the row code the paper's claim compares it with (:mod:`bench.report.ablations`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ PUBLISHED_DIR = LEADERBOARDS_DIR / "published"
 # Printed unit -> factor to the store's units (fractions, metres).
 PRINTED_UNITS = {"percent": 0.01, "fraction": 1.0, "centimetres": 0.01, "metres": 1.0, "count": 1.0, "fps": 1.0}
 PUBLISHED_COLUMNS = ["source", "citation", "table", "method", "base", "dataset", "budget", "metric", "variant",
-                     "printed", "unit", "value", "compare", "reproduce_on", "protocol", "split", "section", "order"]
+                     "printed", "unit", "value", "compare", "reproduce_on", "protocol", "split", "section", "order",
+                     "versus"]
 DEFAULT_SPLIT = "val"
 
 
@@ -39,8 +41,14 @@ def variant_code(variant: str) -> str:
 
 
 def variant_codes(variant: str) -> list[str]:
-    """The codes one of our sweep variants stands for: "A4=D2=Y3=B2=Q2" -> five codes; "" -> [""]."""
-    return [code.strip() for code in str(variant or "").split("=")] if variant else [""]
+    """The codes one of our sweep variants stands for: "A4=D2=Y3=B2=Q2" -> five codes; "" -> [""].
+
+    A variant's run from a committed results file (``bench report --include``) reads "D1, ref": it stands for D1
+    too, so the ablation tables render from a results file alone."""
+    name = str(variant or "")
+    if name.endswith(", ref"):
+        name = name[: -len(", ref")]
+    return [code.strip() for code in name.split("=")] if name else [""]
 
 
 def _require(condition: bool, where: str, message: str) -> None:
@@ -98,6 +106,8 @@ def load_published_file(path: Path | str) -> pd.DataFrame:
                 "split": str(col.get("split") or DEFAULT_SPLIT),
                 "section": str(row.get("section") or ""),
                 "order": i,  # the row's position in its file: ablation tables keep the paper's row order
+                # An ablation row's claim: the code of the row it is compared with (its sub-table's default model).
+                "versus": str(row.get("versus") or ""),
             })
     return pd.DataFrame(records, columns=PUBLISHED_COLUMNS)
 
@@ -140,13 +150,14 @@ def paper_comparison(published: pd.DataFrame, summary: pd.DataFrame,
             split = str(rec.get("split") or DEFAULT_SPLIT)  # frames of older callers have no split column
             matches = [m for m in matches if m["split"] == split]
         base_row = {k: rec.get(k, "") for k in ("citation", "table", "method", "base", "variant", "metric", "printed",
-                                                "value", "compare", "section", "order")}
+                                                "value", "compare", "section", "order", "versus")}
         base_row.update(paper_dataset=rec["dataset"], paper_protocol=rec["protocol"], budget=budget)
         if not matches:
             out.append(base_row | {"dataset": "", "protocol": "", "split": "", "ours_mean": float("nan"),
-                                   "ours_std": float("nan"), "n": 0, "our_variant": ""})
+                                   "ours_std": float("nan"), "n": 0, "our_variant": "", "ours_seeds": {}})
         for m in matches:
             out.append(base_row | {"dataset": m["dataset"], "protocol": m["protocol"], "split": m["split"],
                                    "ours_mean": m["mean"], "ours_std": m["std"], "n": int(m["n"]),
-                                   "our_variant": str(m.get("variant") or "")})
+                                   "our_variant": str(m.get("variant") or ""),
+                                   "ours_seeds": dict(m["seeds"]) if isinstance(m.get("seeds"), dict) else {}})
     return pd.DataFrame(out)

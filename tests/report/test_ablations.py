@@ -13,6 +13,7 @@ import pytest
 from bench.report.html import render_report
 from bench.report.published import load_published, paper_comparison, variant_code, variant_codes
 from bench.report.schema import MetricSchema
+from bench.report.stats import format_interval, paired_difference
 from bench.report.tables import build_leaderboards, summarize
 from bench.store import MetricRow, RunRecord, Store
 
@@ -80,19 +81,27 @@ def test_ablation_page_lays_out_paper_and_ours_per_protocol(page):
     # The paper's KITTI numbers are the official (2D) protocol: only our kitti-2d numbers stand beside them.
     assert "Ours · synth-kitti · kitti-2d" in page and "Ours · synth-kitti · 3d-iou" not in page
     # budget | paper MOTA, IDF1 | ours kitti-2d MOTA, IDF1 | seeds | run as
+    # budget | paper MOTA, IDF1 | ours kitti-2d: per metric mean ± std, then the claim against the default row
+    # (paper's difference, ours paired over shared seeds with its 95 % interval, verdict) | seeds | run as
     a1 = _row_cells(page, "A1: support matching only")
-    assert a1 == ["4", "17.41", "21.98", "12.00 ± 2.83", "21.00 ± 1.41", "2", "A1"]
-    # The default model's one set of runs fills all five of its rows.
+    mota = format_interval(paired_difference({0: 0.10, 1: 0.14}, {0: 0.30, 1: 0.32, 2: 0.34}), 100)
+    idf1 = format_interval(paired_difference({0: 0.20, 1: 0.22}, {0: 0.40, 1: 0.42, 2: 0.44}), 100)
+    assert mota.startswith("-19.00 [") and idf1.startswith("-20.00")
+    assert a1 == ["4", "17.41", "21.98", "12.00 ± 2.83", "-10.67", mota, "holds",
+                  "21.00 ± 1.41", "-9.62", idf1, "holds", "2", "A1"]
+    # The default model's one set of runs fills all five of its rows: each its sub-table's reference.
     for row in ("A4: + step-support matching", "D2: depth features, our yaw", "Y3: our yaw",
                 "B2: confidence weighting", "Q2: 4 labels/track, no FNComp"):
         cells = _row_cells(page, row)
-        assert cells[1:3] == ["28.08", "31.60"] and cells[3:5] == ["32.00 ± 2.00", "42.00 ± 2.00"]
-        assert cells[5:] == ["3", DEFAULT_MODEL]
-    q1 = _row_cells(page, "Q1: 2 labels/track, no FNComp")
-    assert q1 == ["2", "18.28", "23.39", "25.00", "35.00", "1", "Q1"]  # one seed: no std
+        assert cells[1:3] == ["28.08", "31.60"]
+        assert cells[3:11] == ["32.00 ± 2.00", "-", "-", "reference", "42.00 ± 2.00", "-", "-", "reference"]
+        assert cells[11:] == ["3", DEFAULT_MODEL]
+    q1 = _row_cells(page, "Q1: 2 labels/track, no FNComp")  # one seed: no std, no interval
+    assert q1 == ["2", "18.28", "23.39", "25.00", "-9.80", "-5.00", "no interval", "35.00", "-8.21", "-5.00",
+                  "no interval", "1", "Q1"]
     # Not run yet: blank cells, never the plain run's numbers.
     b3 = _row_cells(page, "B3: + FNComp (full model)")
-    assert b3 == ["4", "29.71", "35.66", "-", "-", "", ""]
+    assert b3 == ["4", "29.71", "35.66", "-", "-", "-", "-", "-", "-", "-", "-", "", ""]
     assert "90.00" not in page
 
 
@@ -125,3 +134,15 @@ def test_frames_without_a_variant_column_still_summarize():
                             "profile": ["smoke"], "status": ["ok"]})
     summary = summarize(metrics)
     assert list(summary["variant"]) == [""] and list(summary["mean"]) == [0.5]
+
+
+def test_claim_verdicts_follow_the_interval_and_the_papers_sign():
+    from bench.report.ablations import verdict
+
+    lower = paired_difference({0: 0.1, 1: 0.12, 2: 0.11}, {0: 0.3, 1: 0.31, 2: 0.33})
+    assert not lower.contains_zero and lower.high < 0
+    assert verdict(-0.1067, lower) == "holds" and verdict(+0.02, lower) == "reversed"
+    mixed = paired_difference({0: 0.1, 1: 0.4}, {0: 0.3, 1: 0.2})
+    assert verdict(-0.1067, mixed) == "not shown"
+    assert verdict(-0.1067, paired_difference({0: 0.1}, {0: 0.3})) == "no interval"
+    assert verdict(-0.1067, paired_difference({}, {0: 0.3})) == "-"

@@ -74,7 +74,7 @@ def test_geometry_training_lowers_the_loss(smoke, labels, depth):
     torch.manual_seed(0)
     rows = _labelled_rows(labels, smoke.train.sequences)
     untrained = GeometryNet(class_means_from_labels(rows), "keypoints", True, depth.feat_channels, 32, 1.15,
-                            cfg["dim"], 4, 1, cfg["queries"], cfg["width"]).eval()
+                            cfg["dim"], 4, 1, cfg["width"]).eval()
     model, history = train_geometry(smoke.train.sequences, labels, depth, cfg, yaw_mode="keypoints", seed=0)
     assert len(history) == 60
     assert {"total", "centre", "depth", "dims", "keypoints", "facing", "seconds"} <= set(history[0])
@@ -138,6 +138,51 @@ def test_decode_inverts_make_targets(smoke, labels):
         got = decode(model, {k: torch.from_numpy(np.asarray(v)) for k, v in out.items()}, b2d, K, ref, cls)
         np.testing.assert_allclose(got[:, :6], b3d[:, :6], atol=1e-6)
         assert np.abs((got[:, 6] - b3d[:, 6] + np.pi) % (2 * np.pi) - np.pi).max() < 1e-6, mode
+
+
+def _inputs_of(model, depth, smoke, rows):
+    keys = [(s, smoke.train.sequences[s].index_of(int(f))) for s, f in zip(rows["seq"], rows["frame"], strict=True)]
+    images, dmaps, dfeats = _frame_bank(smoke.train.sequences, keys, depth if model.use_depth else None, "cpu")
+    b2d = torch.from_numpy(rows[["x1", "y1", "x2", "y2"]].to_numpy(np.float64, copy=True)).float()
+    K = torch.from_numpy(np.stack([smoke.train.sequences[s].intrinsics[i] for s, i in keys])).float()
+    cls = torch.from_numpy(_class_index(rows["cls"].to_numpy()))
+    with torch.no_grad():
+        return prepare_inputs(model, images, dmaps, dfeats, b2d, K, cls), (images, dmaps, dfeats, b2d, K, cls)
+
+
+def test_depth_prior_is_the_self_supervised_depth_and_d1_sees_no_depth(smoke, labels, depth):
+    """The paper's design is the default: the depth head corrects the depth net's median depth in the box; the
+    pinhole guess is a named variant; without depth (D1) the network gets no depth token and no depth prior."""
+    rows = _labelled_rows(labels, smoke.train.sequences).head(12)
+    means = class_means_from_labels(rows)
+    d2 = GeometryNet(means, use_depth=True, depth_channels=depth.feat_channels, constant_depth=17.0).eval()
+    (inputs, ref), (images, dmaps, dfeats, b2d, K, cls) = _inputs_of(d2, depth, smoke, rows)
+    assert d2.depth_prior == "depth" and "depth" in inputs
+    # The reference is the depth map's median over the inner half of each box (here: the net's own maps).
+    boxes = b2d.numpy()
+    for j in range(len(rows)):
+        cx, cy = (boxes[j, 0] + boxes[j, 2]) / 2, (boxes[j, 1] + boxes[j, 3]) / 2
+        inner = dmaps[j, 0, int(cy):int(cy) + 1, int(cx):int(cx) + 1]
+        assert abs(float(ref[j]) - float(inner.mean())) < 0.35 * float(inner.mean())
+    # Changing the depth maps changes what D2 sees and what it predicts.
+    with torch.no_grad():
+        far, ref_far = prepare_inputs(d2, images, dmaps * 2, dfeats, b2d, K, cls)
+        assert torch.allclose(ref_far, 2 * ref, rtol=1e-5)
+        assert not torch.allclose(d2(far)["depth"], d2(inputs)["depth"])
+    pinhole = GeometryNet(means, use_depth=True, depth_channels=depth.feat_channels, depth_prior="pinhole").eval()
+    (_, ref_p), _ = _inputs_of(pinhole, depth, smoke, rows)
+    mean_h = torch.from_numpy(means[cls.numpy(), 0]).float()
+    np.testing.assert_allclose(ref_p.numpy(), (K[:, 1, 1] * mean_h / (b2d[:, 3] - b2d[:, 1])).clamp(min=0.5).numpy(),
+                               rtol=1e-5)
+    d1 = GeometryNet(means, use_depth=False, constant_depth=17.0).eval()
+    (inputs1, ref1), _ = _inputs_of(d1, None, smoke, rows)
+    assert "depth" not in inputs1 and torch.all(ref1 == 17.0)
+    # D1 trained: its constant reference is the labels' median depth.
+    model, _ = train_geometry(smoke.train.sequences, labels, None, SMOKE, seed=0)
+    assert float(model.constant_depth) == pytest.approx(float(np.median(_labelled_rows(labels, smoke.train.sequences)
+                                                                           ["z"])))
+    with pytest.raises(ValueError, match="depth_prior"):
+        GeometryNet(means, depth_prior="lidar")
 
 
 def test_clear_errors(smoke, labels, depth):
