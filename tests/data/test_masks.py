@@ -4,6 +4,7 @@ for the budget's rows, and KITTI-MOTS RLE strings decoded as pycocotools writes 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench import firewall
@@ -87,3 +88,28 @@ def test_coco_rle_round_trip():
         mask = rng.random(shape) < 0.3
         mask[: shape[0] // 2, : shape[1] // 2] = True  # long runs exercise the multi-chunk and delta codes
         assert np.array_equal(decode_coco_rle(_encode(mask), *shape), mask)
+
+
+def test_kitti_mots_files_give_each_label_row_its_best_overlapping_mask(tmp_path, monkeypatch, smoke):
+    """A KITTI-MOTS instances_txt file is read for real KITTI only; each label row takes the mask whose box fits it."""
+    seq_name = sorted(smoke.train.sequences)[0]
+    seq = smoke.train.sequences[seq_name]
+    w, h = seq.image_size
+    car = np.zeros((h, w), bool)
+    car[20:40, 30:80] = True
+    car[30:40, 30:40] = False  # not a rectangle
+    other = np.zeros((h, w), bool)
+    other[60:90, 200:260] = True
+    frame = int(seq.frame_ids[3])
+    lines = [f"{frame} 1002 1 {h} {w} {_encode(car)}", f"{frame} 1005 1 {h} {w} {_encode(other)}",
+             f"{frame} 10000 10 {h} {w} {_encode(car)}"]  # an ignore region never counts
+    (tmp_path / f"{seq_name}.txt").write_text("\n".join(lines) + "\n")
+    labels = pd.DataFrame([{"seq": seq_name, "frame": frame, "track_id": 7, "cls": "Car", "x1": 29.5, "y1": 19.6,
+                            "x2": 80.2, "y2": 40.0},
+                           {"seq": seq_name, "frame": frame, "track_id": 8, "cls": "Car", "x1": 300.0, "y1": 10.0,
+                            "x2": 320.0, "y2": 30.0}])
+    monkeypatch.setenv("BENCH_KITTI_MOTS_ROOT", str(tmp_path))
+    assert label_masks("synth-kitti", {}, labels, smoke.train.sequences) == ({}, "")  # only real KITTI reads them
+    masks, source = label_masks("kitti", {}, labels, smoke.train.sequences)
+    assert "KITTI-MOTS" in source and set(masks) == {(seq_name, frame, 7)}  # track 8 overlaps no mask
+    assert np.array_equal(masks[(seq_name, frame, 7)].full(seq.image_size), car)
