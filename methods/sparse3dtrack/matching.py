@@ -41,6 +41,7 @@ from torch import nn
 from bench.data.masks import MaskKey, RowMask
 from bench.data.sequence import Sequence
 from methods.sparse3dtrack.encoder import STRIDE, ImageEncoder
+from methods.sparse3dtrack.masks import label_box_masks
 from methods.sparse3dtrack.mining import MINING, Pair, check_strategies, mine_pairs
 from methods.sparse3dtrack.propagate import motion_scale
 
@@ -336,34 +337,6 @@ def box_grid(boxes: torch.Tensor, size: int, h: int, w: int) -> torch.Tensor:
     ys = boxes[:, 1:2] + steps[None] * (boxes[:, 3:4] - boxes[:, 1:2])
     gx, gy = xs / (STRIDE * w) * 2 - 1, ys / (STRIDE * h) * 2 - 1
     return torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
-
-
-def row_box_mask(row: RowMask, box: np.ndarray, size: int) -> np.ndarray:
-    """A labelled row's instance mask (a crop, bench.data.masks) resampled onto its box's size x size grid."""
-    crop = torch.from_numpy(np.ascontiguousarray(row.mask, dtype=np.float32))[None, None]
-    h, w = row.mask.shape
-    if h == 0 or w == 0:
-        return np.ones((size, size), np.float32)
-    steps = (np.arange(size) + 0.5) / size
-    xs = (box[0] + steps * (box[2] - box[0]) - row.x0) / w * 2 - 1
-    ys = (box[1] + steps * (box[3] - box[1]) - row.y0) / h * 2 - 1
-    grid = torch.from_numpy(np.stack(np.broadcast_arrays(xs[None, :], ys[:, None]), -1).astype(np.float32))[None]
-    sampled = F.grid_sample(crop, grid, mode="bilinear", padding_mode="border", align_corners=False)[0, 0]
-    return sampled.clamp(0.0, 1.0).numpy()  # bilinear weights may sum to 1 + 1e-7
-
-
-def label_box_masks(labels: pd.DataFrame, sequences: dict[str, Sequence], masks: dict[MaskKey, RowMask] | None,
-                    size: int) -> dict[tuple[str, int, int], np.ndarray]:
-    """(seq, track_id, frame index) -> the label's mask on its box grid, for the rows that have a mask."""
-    out: dict[tuple[str, int, int], np.ndarray] = {}
-    if not masks:
-        return out
-    boxes = labels[["x1", "y1", "x2", "y2"]].to_numpy(float)
-    for seq, frame, track_id, box in zip(labels["seq"], labels["frame"], labels["track_id"], boxes, strict=True):
-        row = masks.get((str(seq), int(frame), int(track_id)))
-        if row is not None:
-            out[(str(seq), int(track_id), sequences[str(seq)].index_of(int(frame)))] = row_box_mask(row, box, size)
-    return out
 
 
 # ----------------------------------------------------------------------------------------------- losses

@@ -49,6 +49,8 @@ import torch
 from bench.data.masks import MaskKey, RowMask
 from bench.data.sequence import Sequence
 from bench.data.tracks import BOX2D_COLUMNS, DONTCARE
+from methods.sparse3dtrack.calibration import fit_calibration
+from methods.sparse3dtrack.masks import label_box_masks
 
 DEFAULTS: dict = {
     # The paper's path. Provenance of each value: "paper" = the paper's rule (its numeric thresholds did not
@@ -451,9 +453,6 @@ def propagate(matcher: torch.nn.Module, sequences: dict[str, Sequence], labels: 
     ``attrs["calibration"]`` holds the fitted :class:`.calibration.Calibration` (None without samples or with
     ``calibration`` "none"), ``attrs["calibration_samples"]`` its (raw conf, IoU) samples.
     """
-    from methods.sparse3dtrack.calibration import fit_calibration
-    from methods.sparse3dtrack.matching import label_box_masks
-
     cfg = resolve(cfg)
     missing = sorted(set(labels["seq"]) - set(sequences)) if len(labels) else []
     if missing:

@@ -144,7 +144,7 @@ def test_mask_head_loss_falls_on_a_smoke_clip(trained):
 
 def test_template_carries_the_object_mask(smoke_masks, smoke_data):
     """Two templates of one box differ when the object fills only part of it, and a whole-box mask is the default."""
-    from methods.sparse3dtrack.matching import label_box_masks
+    from methods.sparse3dtrack.masks import label_box_masks
 
     sequences, labels = smoke_data
     box_masks = label_box_masks(labels, sequences, smoke_masks, 16)
