@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.data.masks import MaskKey, RowMask
 from bench.data.sequence import PointTracks, Sequence, Split
 from bench.data.tracks import TRACK_COLUMNS
 from bench.interface import SplitView, TrainView
@@ -139,7 +140,8 @@ def boxes_2d_only(tracks: pd.DataFrame) -> pd.DataFrame:
 
 def train_view(split: Split, labels: pd.DataFrame, frame_rate: float, budget: int | None,
                identities: bool = True, boxes_2d: bool = False, points: bool = False,
-               seqs_3d: tuple[str, ...] | None = None) -> TrainView:
+               seqs_3d: tuple[str, ...] | None = None, masks: Mapping[MaskKey, RowMask] | None = None,
+               mask_source: str = "") -> TrainView:
     """The training videos, their public detections and given depth and a private copy of ``labels`` (the
     budget's rows only); with ``identities=False`` (a method declaring ``sees_identities = False``) the labels
     carry no track id; with ``boxes_2d`` (a method declaring ``sees_2d_ground_truth``) also every training box in
@@ -148,18 +150,33 @@ def train_view(split: Split, labels: pd.DataFrame, frame_rate: float, budget: in
 
     ``seqs_3d`` (the regime "2d-all", a method declaring ``label_regime = "2d-all"``): only these sequences keep
     their 3D boxes; every other row's 3D columns are blanked here, whatever the label table held (the manifest
-    already blanked them: this is the second lock)."""
+    already blanked them: this is the second lock).
+
+    ``masks`` (the dataset's instance masks, :func:`bench.data.masks.label_masks`): only those of rows of the
+    handed-out labels pass, as fresh read-only copies; none for a method without identities."""
     tracks = {name: PointTracks(np.array(p.xyz, copy=True), np.array(p.visible, copy=True),
                                 np.array(p.queries, copy=True)) for name, p in split.points.items()} if points else {}
     copied = copy_labels(labels) if identities else without_identities(labels)
     if seqs_3d is not None:
         copied = blank_3d(copied, seqs_3d)
         seqs_3d = tuple(sorted(str(s) for s in seqs_3d))
-    return TrainView(tracks_2d=boxes_2d_only(split.tracks) if boxes_2d else pd.DataFrame(columns=list(TRACK_COLUMNS)),
+    kept = _label_masks(copied, masks) if identities and masks else {}
+    return TrainView(masks=kept, mask_source=mask_source if kept else "",
+                     tracks_2d=boxes_2d_only(split.tracks) if boxes_2d else pd.DataFrame(columns=list(TRACK_COLUMNS)),
                      name=str(split.name), sequences={k: _copy_sequence(s) for k, s in split.sequences.items()},
                      frame_rate=float(frame_rate), labels=copied, budget=budget,
                      detections=copy_detections(split.detections),
                      depth={k: _read_only(d) for k, d in split.depth.items()}, points=tracks, seqs_3d=seqs_3d)
+
+
+def _label_masks(labels: pd.DataFrame, masks: Mapping[MaskKey, RowMask]) -> dict[MaskKey, RowMask]:
+    """Private copies of the masks of exactly these label rows: a mask of any other frame or track stays behind."""
+    out: dict[MaskKey, RowMask] = {}
+    for key in zip(labels["seq"].astype(str), labels["frame"].astype(int), labels["track_id"].astype(int), strict=True):
+        found = masks.get(key)
+        if found is not None:
+            out[key] = RowMask(int(found.x0), int(found.y0), _read_only(np.array(found.mask, dtype=bool, copy=True)))
+    return out
 
 
 # ---- filesystem guard -------------------------------------------------------------------------

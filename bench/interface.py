@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from bench.data.masks import MaskKey, RowMask
 from bench.data.sequence import PointTracks, Sequence
 
 Output = Literal["3d-tracks", "3d-detections", "2d-tracks", "point-tracks"]
@@ -84,6 +85,11 @@ class TrainView(SplitView):
     # Regime "2d-all" (a method declaring ``label_regime = "2d-all"``): the sequences whose labels carry 3D boxes
     # (every other sequence's 3D columns are NaN); None in the default regime.
     seqs_3d: tuple[str, ...] | None = None
+    # The instance masks of the label rows the dataset has ({(seq, frame id, track_id): RowMask}, read-only crops
+    # of each row's box, bench.data.masks), and where they came from ("" when it has none: a method then uses the
+    # boxes). Only rows of ``labels`` ever have one; a method without identities gets none.
+    masks: dict[MaskKey, RowMask] = field(default_factory=dict)
+    mask_source: str = ""
 
 
 @dataclass
@@ -158,6 +164,9 @@ class Labeler(_Base):
     # The base tracker the runner trains on this labeler's pseudolabels when the user names none
     # (``--base none`` skips it): a labeler evaluated downstream, as its paper does, sets it.
     default_base: ClassVar[str | None] = None
+    # True: the labeler's ``conf`` claims to be the probability that a box is right; its pseudolabels are then also
+    # scored with the protocol ``conf-calibration`` (bench.metrics.calibration: reliability bins, ECE).
+    calibrated_conf: ClassVar[bool] = False
 
     def fit(self, train: TrainView, ctx: RunContext) -> None:  # noqa: B027 - many labelers learn nothing
         """Learn from the training videos and their sparse labels (optional)."""

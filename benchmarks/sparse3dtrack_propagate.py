@@ -1,13 +1,15 @@
 """Sparse3DTrack 2D pseudolabel propagation: frames/s and 2D pseudolabel quality per propagation setting.
 
     python benchmarks/sparse3dtrack_propagate.py [--dataset synth-kitti|synth-nuscenes] [--profile quick]
-        [--budget 4] [--seed 0] [--grid "conf_drop=0.1,0.2,0.3 conf_update=0.3,0.5 patience=3"]
-        [--save PATH | --load PATH] [--no-crop-check]
+        [--data-seed 0] [--budget 4] [--seed 0] [--variant paper|motion] [--mining support,self,cycle,step]
+        [--grid "conf_drop=0.1,0.2,0.3 conf_update=0.3,0.5 patience=3"] [--save PATH | --load PATH] [--no-crop-check]
 
-Trains ``train_matcher`` (the profile's settings) on the budget's labels exactly as the runner cuts
-them (``bench.runner.jobs.budget_labels``), encodes every training frame once, then runs
-``propagate`` for every combination of the grid and scores the 2D pseudo tracks against the HIDDEN
+Trains ``train_matcher`` (the profile's settings, the variant's matcher settings) on the budget's labels
+exactly as the runner cuts them (``bench.runner.jobs.budget_labels``) with their instance masks (as the
+firewall hands them out), encodes every training frame once, then runs ``propagate`` (the variant's
+settings) for every combination of the grid and scores the 2D pseudo tracks against the HIDDEN
 training ground truth with the kitti-2d protocol (evaluation only: the method sees the budget rows).
+Tuning a default: ``--data-seed 1`` (the development world), never the benchmark's data seed 0.
 Frames/s = training frames / (encoding + propagation) seconds. With the crop check, the default
 setting also runs once with ``crop=False`` (the matcher on whole frames) to show what the crop saves.
 The first row scores the budget's labels alone (what the base tracker gets when nothing propagates).
@@ -28,10 +30,11 @@ import time
 import torch
 
 from bench.data.datasets import load_dataset
+from bench.data.masks import label_masks
 from bench.data.tracks import DONTCARE, make_tracks
 from bench.metrics import evaluate
 from bench.runner.jobs import budget_labels
-from methods.sparse3dtrack.config import module_profile
+from methods.sparse3dtrack.config import VARIANTS, module_profile
 from methods.sparse3dtrack.matching import DEFAULTS, build_matcher, train_matcher
 from methods.sparse3dtrack.propagate import encode_sequence, propagate
 
@@ -52,6 +55,9 @@ def main() -> None:
     parser.add_argument("--dataset", default="synth-kitti")
     parser.add_argument("--budget", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-seed", type=int, default=0)
+    parser.add_argument("--variant", default="paper", choices=sorted(VARIANTS))
+    parser.add_argument("--mining", default="support,self,cycle,step")
     parser.add_argument("--grid", default="")
     parser.add_argument("--save")
     parser.add_argument("--load")
@@ -60,12 +66,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    data = load_dataset(args.dataset, scale=args.profile if args.profile != "paper" else "full", seed=0)
+    data = load_dataset(args.dataset, scale=args.profile if args.profile != "paper" else "full", seed=args.data_seed)
     truth = data.train.tracks
     labels, _ = budget_labels(truth, args.budget, seed=args.seed)
     labels = labels[labels["cls"] != DONTCARE].reset_index(drop=True)
     seqs = data.train.sequences
-    cfg = module_profile("matcher", args.profile)
+    masks, _ = label_masks(data.name, data.train.layers, labels, seqs)
+    variant = VARIANTS[args.variant]
+    cfg = {**module_profile("matcher", args.profile), **variant.get("matcher", {})}
+    base = dict(variant.get("propagate", {}))
     start = time.perf_counter()
     if args.load:
         matcher = build_matcher({**DEFAULTS, **cfg})
@@ -73,7 +82,7 @@ def main() -> None:
         matcher.eval()
         train_s = float("nan")
     else:
-        matcher, _ = train_matcher(seqs, labels, cfg, seed=args.seed)
+        matcher, _ = train_matcher(seqs, labels, cfg, seed=args.seed, mining=args.mining.split(","), masks=masks)
         train_s = time.perf_counter() - start
         if args.save:
             torch.save(matcher.state_dict(), args.save)
@@ -82,9 +91,9 @@ def main() -> None:
     encode_s = time.perf_counter() - start
     frames = sum(s.num_frames for s in seqs.values())
 
-    settings = parse_grid(args.grid)
-    if not args.no_crop_check:
-        settings.append({"crop": False})
+    settings = [{**base, **s} for s in parse_grid(args.grid)]
+    if not args.no_crop_check and base.get("search") == "window":
+        settings.append({**base, "crop": False})
     rows = []
     # Reference: the budget's labels alone (what the base tracker gets when nothing propagates).
     ref = make_tracks(labels.assign(conf=1.0), source="labels")
@@ -94,7 +103,7 @@ def main() -> None:
           + "  ".join(f"{k} {reference[k]}" for k in FIELDS), flush=True)
     for setting in settings:
         start = time.perf_counter()
-        out = propagate(matcher, seqs, labels, setting, features=features)
+        out = propagate(matcher, seqs, labels, setting, features=features, masks=masks)
         prop_s = time.perf_counter() - start
         pred = make_tracks(out.drop(columns="labelled"), source="propagate")
         summary = evaluate("kitti-2d", truth, pred, sequences=seqs).summary
@@ -103,7 +112,8 @@ def main() -> None:
         print(f"{json.dumps(setting):60s} rows {len(out):5d} prop {prop_s:6.1f}s fps {rows[-1]['fps']:6.1f}  "
               + "  ".join(f"{k} {rows[-1][k]}" for k in FIELDS), flush=True)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"dataset": args.dataset, "profile": args.profile, "budget": args.budget, "frames": frames,
+    print(json.dumps({"dataset": args.dataset, "profile": args.profile, "data_seed": args.data_seed, "seed": args.seed,
+                      "variant": args.variant, "mining": args.mining, "budget": args.budget, "frames": frames,
                       "labels": len(labels), "train_s": round(train_s, 1), "encode_s": round(encode_s, 2),
                       "peak_mb": round(peak_mb), "reference": reference,
                       "results": rows}))

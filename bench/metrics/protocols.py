@@ -33,6 +33,7 @@ PROTOCOLS: Registry[Callable[..., MetricResult]] = Registry("protocol", {
     "waymo-let": "bench.metrics.let_ap:evaluate_protocol",
     "tapvid3d": "bench.metrics.tapvid3d:evaluate_protocol",
     "depth-error": "bench.metrics.depth_error:evaluate_protocol",
+    "conf-calibration": "bench.metrics.calibration:evaluate_protocol",
 }, group="bench.protocols", check=_check_protocol)
 
 

@@ -287,8 +287,27 @@ def _run_view(record: dict[Any, Any], rows: list[tuple[str, str, str, str, float
         })
     return {"title": f"Run {record['method']} · {record['dataset']} · budget {budget_label(budget)} · "
                      f"seed {record['seed']}",
-            "fields": fields, "error": record.get("error") or "", "overall": overall, "per_seq": seq_tables,
+            "reliability": _reliability(rows), "fields": fields, "error": record.get("error") or "",
+            "overall": overall, "per_seq": seq_tables,
             "config": _pretty_json(record["config"]), "manifest": _pretty_json(record["manifest"])}
+
+
+def _reliability(rows: list[tuple[str, str, str, str, float]]) -> list[dict[str, str]]:
+    """Reliability diagrams (base64 SVG) of the run's ``conf-calibration`` scores, one per split, with their ECE."""
+    out = []
+    for split in sorted({r[0] for r in rows if r[1] == "conf-calibration"}):
+        values = {metric: value for sp, protocol, seq, metric, value in rows
+                  if sp == split and protocol == "conf-calibration" and seq == ""}
+        count = sum(1 for name in values if name.startswith("ConfBin") and name.endswith("N"))
+        bins = [{"lo": b / count, "hi": (b + 1) / count, "n": values.get(f"ConfBin{b}N", 0.0),
+                 "confidence": values.get(f"ConfBin{b}Conf", float("nan")),
+                 "accuracy": values.get(f"ConfBin{b}Acc", float("nan"))} for b in range(count)]
+        if not any(b["n"] for b in bins):
+            continue
+        ece = values.get("ConfECE", float("nan"))
+        out.append({"split": split, "ece": _fmt(ece, 3),
+                    "svg": _b64(plots.reliability_svg(bins, f"{split}: conf vs share right (ECE {_fmt(ece, 3)})"))})
+    return out
 
 
 def _paper_view(comparison: pd.DataFrame, schema: MetricSchema) -> list[dict[str, Any]]:

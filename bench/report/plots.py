@@ -140,3 +140,27 @@ def depth_by_range_svg(boards: list[Leaderboard], title: str) -> str:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return _svg(fig)
+
+
+def reliability_svg(bins: list[dict[str, float]], title: str) -> str:
+    """A reliability diagram: per confidence bin (``lo``, ``hi``, ``n``, ``confidence``, ``accuracy``) the share
+    right as a bar over the bin, the mean confidence as a dot, and the diagonal a calibrated ``conf`` would follow."""
+    with matplotlib.rc_context(_RC):
+        fig, ax = _figure()
+        ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=0.8, label="calibrated")
+        full = [b for b in bins if b["n"] > 0]
+        ax.bar([b["lo"] for b in full], [b["accuracy"] for b in full], width=[b["hi"] - b["lo"] for b in full],
+               align="edge", color=_COLOURS[0], edgecolor="white", label="share right (IoU >= 0.5)")
+        ax.plot([b["confidence"] for b in full], [b["accuracy"] for b in full], "o", color=_COLOURS[2], markersize=4,
+                label="mean conf of the bin")
+        for b in full:
+            ax.annotate(str(int(b["n"])), ((b["lo"] + b["hi"]) / 2, b["accuracy"]), xytext=(0, 2),
+                        textcoords="offset points", ha="center", fontsize=6)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("pseudolabel conf")
+        ax.set_ylabel("share right")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return _svg(fig)

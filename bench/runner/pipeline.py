@@ -27,6 +27,7 @@ import pandas as pd
 
 from bench import firewall
 from bench.config import dump_config
+from bench.data.masks import label_masks
 from bench.data.sequence import PointTracks
 from bench.interface import Labeler, Learner, RunContext, SplitView, TrainView, kind_of
 from bench.labels.manifest import LabelManifest, label_cost
@@ -87,10 +88,14 @@ def pseudolabel_protocols(planned: PlannedJob) -> list[str]:
 
     3D pseudolabels: ``eval.pseudolabel`` (3D tracking + box quality). A 2D tracker's pseudolabels (``spot``,
     ``sam2``: labels on the training videos before any lifter) have no 3D box to match, so they are scored as
-    the dataset's 2D tracks are (kitti-2d on synth-kitti: recall DetRe, precision DetPr, IDF1, MOTA)."""
+    the dataset's 2D tracks are (kitti-2d on synth-kitti: recall DetRe, precision DetPr, IDF1, MOTA). A labeler
+    declaring ``calibrated_conf`` is also scored with ``conf-calibration``."""
     if planned.method_cls.outputs == "2d-tracks":
         return protocols_for(planned.config, planned.job.dataset, "2d-tracks")
-    return list(planned.config.get("eval", {}).get("pseudolabel", ["pseudolabel"]))
+    protocols = list(planned.config.get("eval", {}).get("pseudolabel", ["pseudolabel"]))
+    if getattr(planned.method_cls, "calibrated_conf", False) and "conf-calibration" not in protocols:
+        protocols.append("conf-calibration")  # its confidences claim to be probabilities: check them
+    return protocols
 
 
 def protocols_for(config: dict[str, Any], dataset: str, output: str) -> list[str]:
@@ -161,10 +166,13 @@ def labels_stage(planned: PlannedJob) -> tuple[dict[str, Any], dict[str, SplitVi
         labels_dir.mark_done(files)
     gt: dict[str, Any] = {"train": dataset.train.tracks.copy(), "val": dataset.val.tracks.copy(),
                           "val_points": dict(dataset.val.points)}
+    masks, mask_source = label_masks(dataset.name, dataset.train.layers, labels, dataset.train.sequences)
     train = firewall.train_view(dataset.train, labels, dataset.frame_rate, budget,
                                 identities=planned.method_cls.sees_identities,
                                 boxes_2d=planned.method_cls.sees_2d_ground_truth,
-                                points=planned.method_cls.sees_ground_truth, seqs_3d=seqs_3d)
+                                points=planned.method_cls.sees_ground_truth, seqs_3d=seqs_3d,
+                                masks=masks, mask_source=mask_source)
+    del masks
     views: dict[str, SplitView] = {"train": train, "val": firewall.split_view(dataset.val, dataset.frame_rate)}
     planned.label_cost = label_cost(train.labels, train.tracks_2d)  # what the method was handed, 2D and 3D apart
     planned.data_root = str(dataset.root) if dataset.root else None

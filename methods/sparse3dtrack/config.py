@@ -7,6 +7,8 @@ A labeler run is described by flat parameters (constructor keywords, ``--set met
   Q1-Q4 are the run's budget (:data:`ABLATION_BUDGETS`), not a parameter. Left unset (None) they
   are the paper's Table 1 model (row B3), or the row that ``ablation`` names;
 - ``ablation``: a row name ("A1", "D1", ...) whose switches apply where none is given explicitly;
+- ``variant``: "paper" (default: appearance matching with its confidence decides where a track goes) or
+  "motion" (our extension: motion priors and 2 Hz interpolation, :data:`VARIANTS`);
 - ``weights`` (local ViT weights for the encoder; None = CNN from scratch), ``threads``;
 - ``drop_pseudolabels``: a planted regression for measuring the gate's power (:mod:`bench.labels.degrade`):
   that share of the output boxes is dropped (seeded) before FNComp and the base tracker; 0 (default) changes nothing;
@@ -45,6 +47,21 @@ SWITCHES: dict[str, Any] = {
     "threads": None,
     "ablation": None,
     "drop_pseudolabels": 0.0,
+    "variant": "paper",
+}
+
+# The 2D path (issue 15). "paper": the matcher searches the whole target frame and its confidence alone decides
+# (paper 3.2, 3.4): the module DEFAULTS are this path. "motion", our extension reported beside it: the search
+# window around a motion prior with a cosine window, the prior sliding toward the next label, runs past a track's
+# last label capped at 8 frames (0.8 s), and linear interpolation between labels where frames are over 0.25 s
+# apart (2 Hz); values as tuned for it before issue 15 (docs/journal/2026-11.md). Module knobs given explicitly
+# (``--set method.propagate_...``) override a variant's.
+VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {},
+    "motion": {
+        "matcher": {"waypoint_search": "window"},
+        "propagate": {"search": "window", "goal_prior": True, "max_extrapolate": 8, "span_interval": 0.25},
+    },
 }
 
 # Module name in parameters -> the module file it configures.
@@ -120,7 +137,9 @@ def resolve_params(params: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"unknown ablation {ablation!r}; known: {sorted(ABLATIONS)}")
         params = {**ABLATIONS[ablation], **params}
     switches = {key: params.pop(key, default) for key, default in SWITCHES.items()}
-    modules: dict[str, dict] = {name: {} for name in MODULES}
+    if switches["variant"] not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {switches['variant']!r}")
+    modules: dict[str, dict] = {name: dict(VARIANTS[switches["variant"]].get(name, {})) for name in MODULES}
     for key, value in params.items():
         if key in ALIASES:
             module, sub = ALIASES[key]

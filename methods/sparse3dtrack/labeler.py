@@ -51,6 +51,18 @@ def _usable_labels(labels: pd.DataFrame) -> pd.DataFrame:
     return labels[keep].reset_index(drop=True)
 
 
+def _log_masks(train: TrainView, labels: pd.DataFrame, ctx: RunContext) -> None:
+    """Say where the template masks come from, and how many labels fall back to their box."""
+    keys = zip(labels["seq"].astype(str), labels["frame"].astype(int), labels["track_id"].astype(int), strict=True)
+    have = sum(key in train.masks for key in keys)
+    if have == len(labels):
+        ctx.logger.info("sparse3dtrack: object masks for all %d labels (%s)", have, train.mask_source)
+    else:
+        ctx.logger.warning("sparse3dtrack: object masks for %d of %d labels (%s); the others use box masks "
+                           "(for real KITTI set BENCH_KITTI_MOTS_ROOT to KITTI-MOTS instances_txt)", have,
+                           len(labels), train.mask_source or "the dataset has none")
+
+
 class _GeometryLabeler(Labeler):
     """Shared parts: parameter resolution, threads/device, depth + geometry training, lifting."""
 
@@ -61,7 +73,7 @@ class _GeometryLabeler(Labeler):
     def __init__(self, *, mining: str | Sequence[str] | None = None, use_depth: bool | None = None,
                  yaw_mode: str | None = None, conf_weighting: bool | None = None, fncomp: bool | None = None,
                  ablation: str | None = None, weights: str | None = None, threads: int | None = 1,
-                 drop_pseudolabels: float = 0.0, **module_settings: Any) -> None:
+                 drop_pseudolabels: float = 0.0, variant: str | None = None, **module_settings: Any) -> None:
         """The switches (None: the paper's model, or the ``ablation`` row's value) and run settings are named
         here (``threads`` 1 by default, as CenterTrack's: the run key leaves threads out, so the numbers must not
         depend on the machine's core count); ``module_settings`` are ``<module>_<setting>`` knobs, each declared
@@ -69,7 +81,7 @@ class _GeometryLabeler(Labeler):
         name."""
         super().__init__(mining=mining, use_depth=use_depth, yaw_mode=yaw_mode, conf_weighting=conf_weighting,
                          fncomp=fncomp, ablation=ablation, weights=weights, threads=threads,
-                         drop_pseudolabels=drop_pseudolabels, **module_settings)
+                         drop_pseudolabels=drop_pseudolabels, variant=variant, **module_settings)
         self.params = {k: v for k, v in self.params.items() if v is not None}  # None: not set
         resolve_params(self.params)  # checks every name and switch value now, at plan time
         self.depth: torch.nn.Module | None = None
@@ -147,6 +159,7 @@ class Sparse3DTrack(_GeometryLabeler):
     """The full framework (paper 3.1-3.4)."""
 
     name: ClassVar[str] = "sparse3dtrack"
+    calibrated_conf: ClassVar[bool] = True  # conf = P(IoU >= 0.5), fitted on held-out label matches (.calibration)
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -160,14 +173,16 @@ class Sparse3DTrack(_GeometryLabeler):
         if labels.empty:
             raise ValueError("sparse3dtrack: the budget holds no labelled object with a 3D box to learn from")
         sw = cfg["switches"]
-        ctx.logger.info("sparse3dtrack: %d labels of %d tracks, mining %s, depth %s, yaw %s", len(labels),
-                        labels.groupby(["seq", "track_id"]).ngroups, sw["mining"], sw["use_depth"], sw["yaw_mode"])
+        ctx.logger.info("sparse3dtrack: %d labels of %d tracks, variant %s, mining %s, depth %s, yaw %s", len(labels),
+                        labels.groupby(["seq", "track_id"]).ngroups, sw["variant"], sw["mining"], sw["use_depth"],
+                        sw["yaw_mode"])
+        _log_masks(train, labels, ctx)
         matcher_cfg = dict(cfg["matcher"])
         if sw["weights"] is not None:  # local DINOv2-style weights: the frozen ViT encoder + trainable adapter
             matcher_cfg.update(encoder="vit", weights=sw["weights"])
         self.matcher, self.history["matcher"] = self._timed(ctx, "matcher training", lambda: train_matcher(
             train.sequences, labels, matcher_cfg, mining=sw["mining"], device=device, seed=ctx.seed,
-            progress=_stage_progress(ctx, "matcher")))
+            progress=_stage_progress(ctx, "matcher"), masks=train.masks))
         self._fit_geometry(train, ctx, cfg, device, labels)
 
     def label(self, train: TrainView, ctx: RunContext) -> pd.DataFrame:
@@ -183,7 +198,12 @@ class Sparse3DTrack(_GeometryLabeler):
                                batch=int(cfg["propagate"].get("encode_batch", 16))) for n in names})
         boxes = self._timed(ctx, "2D propagation", lambda: propagate(
             self.matcher, train.sequences, labels, cfg["propagate"], device=device,
-            progress=_stage_progress(ctx, "propagate"), features=features))
+            progress=_stage_progress(ctx, "propagate"), features=features, masks=train.masks))
+        calibration = boxes.attrs.pop("calibration", None)
+        samples = boxes.attrs.pop("calibration_samples", None)
+        ctx.logger.info("sparse3dtrack: confidence calibration %s", "off (raw heatmap peaks)" if calibration is None
+                        else f"isotonic on {calibration.samples} held-out label matches "
+                             f"({float((samples[:, 1] >= 0.5).mean()):.2f} right)")
         frames = sum(train.sequences[n].num_frames for n in names)
         seconds = time.perf_counter() - start
         ctx.logger.info("sparse3dtrack: %d 2D pseudolabels on %d frames, %.1f frames/s (encoding + propagation)",

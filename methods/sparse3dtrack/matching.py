@@ -1,19 +1,26 @@
 """2D query matching (paper 3.2): find a query object from a source image in a target image.
 
-Template: the encoder's stride-8 features cropped around the query box (``grid_sample`` onto a
-fixed ``template_size`` grid over the box enlarged by ``context``) plus a box-mask channel, projected
-to tokens and refined by self-attention. Target: every stride-8 location of the target feature map
-cross-attends to the template tokens; the cosine similarity between each location and a pooled
-object embedding is the similarity map (trained with infoNCE, positives = locations inside the target
-box, negatives = the most confident wrong locations, which on driving scenes are mostly the other
-cars). The target features weighted by the similarity, the similarity map and the correlation of each
+Template (paper 3.2: "crop and mask the source image using the query box and query object mask"): the
+encoder's stride-8 features cropped around the query box (``grid_sample`` onto a fixed ``template_size``
+grid over the box enlarged by ``context``) plus the query *object mask* as a channel (the labelled row's
+instance mask, or the mask the matcher predicted when the template comes from a propagated box; the box
+itself where a dataset has no masks), projected to tokens and refined by self-attention. Target: every
+stride-8 location of the target feature map cross-attends to the template tokens; the cosine similarity
+between each location and a pooled object embedding is the similarity map (trained with infoNCE, positives =
+locations on the target object, negatives = the most confident wrong locations, which on driving scenes are
+mostly the other cars). The target features weighted by the similarity, the similarity map and the correlation of each
 location with every template token feed CenterNet-style heads: centre heatmap (focal loss on a
 gaussian target; the centre token's correlation enters its logits with a learned gain), offset and
 log box size (L1, regressed at the peak cell and its 8 neighbours, the size relative to the query
-box's) and a box mask (BCE).
+box's) and the object mask, CenterMask-style (Wang et al., CVPR 2020, the paper's [cit:track_centermask]):
+a *local shape* head predicts at every cell a ``mask_size`` x ``mask_size`` shape of the object centred
+there, a *saliency* head a per-cell foreground map; the mask is sigmoid(shape at the centre) x
+sigmoid(saliency over the box), trained with BCE against the labelled instance mask (masks live on a
+box-aligned ``mask_size`` grid everywhere here).
 
-``locate`` takes the heatmap peak; with prior boxes only inside a window around them, blended with a
-cosine window (SiamFC-style preference for small displacements).
+``locate`` takes the heatmap peak over the whole target map (the paper's path: appearance decides where
+the object is). Only with prior boxes (the ``motion`` variant, our extension) is the peak searched in a
+window around them, blended with a cosine window (SiamFC-style preference for small displacements).
 
 Training uses only the budget's labels through :mod:`mining` pairs; cycle and step pairs run the
 matcher twice, the (detached) box predicted at the unlabeled waypoint becoming the next template.
@@ -31,8 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.data.masks import MaskKey, RowMask
 from bench.data.sequence import Sequence
 from methods.sparse3dtrack.encoder import STRIDE, ImageEncoder
+from methods.sparse3dtrack.masks import label_box_masks
 from methods.sparse3dtrack.mining import MINING, Pair, check_strategies, mine_pairs
 from methods.sparse3dtrack.propagate import motion_scale
 
@@ -46,7 +55,9 @@ DEFAULTS: dict = {
     "context": 2.0,  # template crop = query box scaled by this around its centre
     "heads": 4,
     "tau": 0.1,  # cosine-similarity temperature of the similarity map / infoNCE
-    # locate
+    "mask_size": 16,  # box-aligned mask grid (local shape S x S); CenterMask uses 32 on 4x larger objects
+    # locate: the prior window below is used only by the "motion" variant (config.VARIANTS); its values were
+    # set on synth-kitti quick training-split pseudo tracks before issue 15 and are kept as that variant's.
     "window": 3.0,  # prior window half-size in multiples of the prior box half-size ...
     "window_margin": 24.0,  # ... plus this many pixels (objects move little between frames)
     "window_influence": 0.5,  # peak score = (1 - this) * heatmap + this * cosine window (SiamFC-style motion prior)
@@ -64,6 +75,9 @@ DEFAULTS: dict = {
     "reference_interval": 0.1,  # s; the frame interval (10 Hz, synth-kitti) these settings were tuned at
     "waypoint_start": 0.3,  # cycle/step pairs join after this fraction of training (their waypoint
     "waypoint_min_conf": 0.3,  # boxes come from the matcher itself) and only where it is this confident
+    # How a waypoint is found during training: "free" (the paper's path: the peak anywhere on the training view)
+    # or "window" (the motion variant: near the label). Set by config.VARIANTS.
+    "waypoint_search": "free",
     "hard_negatives": 16,
     "loss_weights": {"heatmap": 1.0, "offset": 1.0, "size": 1.0, "mask": 1.0, "nce": 0.5},
     # augmentation (paper 4.2: flips + colour jitter; shifts/scales make self pairs differ)
@@ -78,7 +92,7 @@ DEFAULTS: dict = {
 }
 
 MODEL_KEYS = ("channels", "width", "encoder", "weights", "template_size", "context", "heads", "tau", "window",
-              "window_margin", "window_influence")
+              "window_margin", "window_influence", "mask_size")
 
 
 class QueryMatcher(nn.Module):
@@ -86,7 +100,8 @@ class QueryMatcher(nn.Module):
 
     def __init__(self, channels: int = 64, width: int = 24, encoder: str = "cnn", weights: str | None = None,
                  template_size: int = 7, context: float = 2.0, heads: int = 4, tau: float = 0.1,
-                 window: float = 3.0, window_margin: float = 24.0, window_influence: float = 0.5) -> None:
+                 window: float = 3.0, window_margin: float = 24.0, window_influence: float = 0.5,
+                 mask_size: int = 16) -> None:
         super().__init__()
         if template_size < 1 or template_size % 2 == 0:
             raise ValueError(f"template_size must be odd (a centre token), got {template_size}")
@@ -99,6 +114,7 @@ class QueryMatcher(nn.Module):
         if not 0 <= window_influence < 1:
             raise ValueError(f"window_influence must be in [0, 1), got {window_influence}")
         self.window_influence = float(window_influence)
+        self.mask_size = int(mask_size)
         # Tokens start as the cropped features themselves (zero-initialised residual), so that the target-template
         # correlation in forward() is meaningful from the first step.
         self.token_in = nn.Linear(c + 1, c)
@@ -135,7 +151,8 @@ class QueryMatcher(nn.Module):
         self.offset_head = head(2)
         self.size_head = head(2)
         nn.init.zeros_(self.size_head.weight)  # sizes start at the query's size: objects change size slowly
-        self.mask_head = head(1)
+        self.mask_head = head(1)  # CenterMask's global saliency (one map: the query object's)
+        self.shape_head = head(self.mask_size**2)  # CenterMask's local shape, S x S per cell
 
     def features(self, images_uint8: torch.Tensor) -> torch.Tensor:
         """uint8 (B, 3, H, W) -> (B, C, ceil(H/8), ceil(W/8))."""
@@ -155,8 +172,11 @@ class QueryMatcher(nn.Module):
         gy = ys / (STRIDE * h) * 2 - 1
         return torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
 
-    def template(self, feats: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    def template(self, feats: torch.Tensor, boxes: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
         """Template tokens (N, Q, C), Q = template_size**2, from features (N, C, h, w) and query boxes (N, 4) px.
+
+        ``masks`` (N, S, S) in [0, 1], S = ``mask_size``: the query object's mask on the box-aligned grid (None:
+        the whole box, for data without masks).
 
         The last two channels of every token carry the query box's log size (log(w / 8), log(h / 8)): the
         size head predicts the change from it (tokens are opaque to callers; forward() reads them back).
@@ -169,8 +189,17 @@ class QueryMatcher(nn.Module):
         crop = F.grid_sample(feats, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         s = self.template_size
         steps = (torch.arange(s, device=feats.device, dtype=feats.dtype) + 0.5) / s - 0.5
-        inside = (steps.abs() <= 0.5 / self.context).to(feats.dtype)
-        mask = (inside[:, None] * inside[None, :]).expand(feats.shape[0], 1, s, s)  # the box within the crop
+        n = feats.shape[0]
+        if masks is None:
+            masks = torch.ones(n, self.mask_size, self.mask_size, device=feats.device, dtype=feats.dtype)
+        # Template cells in box-relative coordinates (0..1 across the box); the object mask read there, 0 outside.
+        u = steps * self.context + 0.5
+        inside = ((u >= 0) & (u <= 1)).to(feats.dtype)
+        g = (u * 2 - 1)
+        grid = torch.stack(torch.broadcast_tensors(g[None, :], g[:, None]), dim=-1)[None].expand(n, s, s, 2)
+        sampled = F.grid_sample(masks.to(feats.dtype)[:, None], grid, mode="bilinear", padding_mode="border",
+                                align_corners=False)
+        mask = sampled * (inside[:, None] * inside[None, :])  # (N, 1, s, s): the object within the crop
         crop = crop.flatten(2).transpose(1, 2)  # (N, Q, C)
         tokens = crop + self.token_in(torch.cat([crop, mask.flatten(2).transpose(1, 2)], dim=2)) + self.token_pos
         tokens = self.query_self(tokens)
@@ -206,7 +235,18 @@ class QueryMatcher(nn.Module):
         heatmap = self.heatmap_head(x) + self.corr_gain * (centre - 1) / self.tau
         size = self.size_head(x) + query_log_size[:, :, None, None]
         return {"heatmap": heatmap, "offset": self.offset_head(x), "size": size,
-                "mask": self.mask_head(x), "similarity": sim_map}
+                "mask": self.mask_head(x), "shape": self.shape_head(x), "similarity": sim_map}
+
+    def object_mask(self, out: dict[str, torch.Tensor], index: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """CenterMask's mask probability (N, S, S) on each box's grid: sigmoid(local shape at cell
+        ``index`` (N,) of the flattened map) x sigmoid(saliency sampled over ``boxes`` (N, 4) px)."""
+        n, _, h, w = out["shape"].shape
+        s = self.mask_size
+        rows = torch.arange(n, device=index.device)
+        shape = out["shape"].flatten(2)[rows, :, index].view(n, s, s)
+        saliency = F.grid_sample(out["mask"], box_grid(boxes.to(out["mask"].dtype), s, h, w), mode="bilinear",
+                                 padding_mode="border", align_corners=False)[:, 0]
+        return torch.sigmoid(shape) * torch.sigmoid(saliency)
 
     def _window(self, prior_boxes: torch.Tensor, h: int, w: int, margin: torch.Tensor | float | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -239,8 +279,8 @@ class QueryMatcher(nn.Module):
         return ((uy.abs() <= 1)[:, :, None] & (ux.abs() <= 1)[:, None, :])[:, None]
 
     def decode(self, out: dict[str, torch.Tensor], allowed: torch.Tensor | None = None,
-               window: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Best box (N, 4) px and confidence (N,) from head outputs.
+               window: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Best box (N, 4) px, confidence (N,) and object mask (N, S, S) on the box's grid from head outputs.
 
         ``allowed`` (N, 1, h, w) bool gates the peak; ``window`` (N, 1, h, w) in [0, 1] is blended into the
         peak score with weight ``window_influence``. The confidence is the heatmap probability at the peak.
@@ -265,14 +305,15 @@ class QueryMatcher(nn.Module):
         boxes = torch.stack([cx - size[:, 0] / 2, cy - size[:, 1] / 2, cx + size[:, 0] / 2, cy + size[:, 1] / 2], 1)
         limit = torch.tensor([w * STRIDE, h * STRIDE] * 2, device=boxes.device, dtype=boxes.dtype)
         boxes = torch.minimum(boxes.clamp(min=0), limit)
-        return boxes, torch.sigmoid(peak)
+        return boxes, torch.sigmoid(peak), self.object_mask(out, index, boxes)
 
     @torch.no_grad()
     def locate(self, template_tokens: torch.Tensor, target_feats: torch.Tensor,
                prior_boxes: torch.Tensor | None = None,
-               margin: torch.Tensor | float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Best box (N, 4) px and confidence (N,) in [0, 1] (sigmoid of the heatmap peak).
+               margin: torch.Tensor | float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Best box (N, 4) px, confidence (N,) in [0, 1] (sigmoid of the heatmap peak), object mask (N, S, S).
 
+        Without ``prior_boxes`` (the paper's path) the peak is the best match anywhere on the target map.
         With ``prior_boxes`` (N, 4) (the previous position) the peak is searched only in a window of
         ``window`` x the prior's half-size + ``window_margin`` px around it: objects move little between
         neighbouring frames, and look-alikes elsewhere in the image cannot steal the track. Inside it a
@@ -289,11 +330,21 @@ class QueryMatcher(nn.Module):
         return self.decode(out, self.window_mask(prior, h, w, margin), self.window_weights(prior, h, w, margin))
 
 
+def box_grid(boxes: torch.Tensor, size: int, h: int, w: int) -> torch.Tensor:
+    """Normalised sampling grid (N, size, size, 2) of each box's cell centres on a stride-8 map of h x w cells."""
+    steps = (torch.arange(size, device=boxes.device, dtype=boxes.dtype) + 0.5) / size
+    xs = boxes[:, 0:1] + steps[None] * (boxes[:, 2:3] - boxes[:, 0:1])
+    ys = boxes[:, 1:2] + steps[None] * (boxes[:, 3:4] - boxes[:, 1:2])
+    gx, gy = xs / (STRIDE * w) * 2 - 1, ys / (STRIDE * h) * 2 - 1
+    return torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
+
+
 # ----------------------------------------------------------------------------------------------- losses
 
 
-def _targets(boxes: torch.Tensor, h: int, w: int) -> dict[str, torch.Tensor]:
-    """Per-pair targets on an h x w stride-8 grid for one target box each (N, 4) px."""
+def _targets(boxes: torch.Tensor, h: int, w: int, masks: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Per-pair targets on an h x w stride-8 grid for one target box each (N, 4) px and its object mask (N, S, S)
+    on the box grid (None: the whole box)."""
     n = boxes.shape[0]
     dev, dt = boxes.device, boxes.dtype
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
@@ -313,6 +364,12 @@ def _targets(boxes: torch.Tensor, h: int, w: int) -> dict[str, torch.Tensor]:
     in_x = (cell_x[None] >= boxes[:, 0:1]) & (cell_x[None] <= boxes[:, 2:3])
     in_y = (cell_y[None] >= boxes[:, 1:2]) & (cell_y[None] <= boxes[:, 3:4])
     mask = (in_y[:, :, None] & in_x[:, None, :]).to(dt)
+    if masks is not None:  # cells inside the box whose centre is on the object (the box grid read at the cell)
+        gx = (cell_x[None] - boxes[:, 0:1]) / (boxes[:, 2:3] - boxes[:, 0:1]).clamp(min=1e-6) * 2 - 1
+        gy = (cell_y[None] - boxes[:, 1:2]) / (boxes[:, 3:4] - boxes[:, 1:2]).clamp(min=1e-6) * 2 - 1
+        grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
+        on = F.grid_sample(masks.to(dt)[:, None], grid, mode="bilinear", padding_mode="border", align_corners=False)
+        mask = mask * (on[:, 0] >= 0.5).to(dt)
     rows = torch.arange(n, device=dev)
     mask[rows, iy, ix] = 1.0  # a box smaller than a cell still owns its centre cell
     # Offsets and sizes are regressed at the peak cell and its 8 neighbours (offsets up to 1.5 cells), so a
@@ -349,6 +406,21 @@ def focal_loss(logits: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
     return (pos_loss + neg_loss) / pos.sum().clamp(min=1.0)
 
 
+def _shape_loss(out: dict[str, torch.Tensor], boxes: torch.Tensor, t: dict[str, torch.Tensor],
+                masks: torch.Tensor | None) -> torch.Tensor:
+    n, channels = out["shape"].shape[:2]
+    s = int(round(channels**0.5))
+    if masks is None:
+        masks = torch.ones(n, s, s, device=boxes.device, dtype=boxes.dtype)
+    h, w = out["shape"].shape[-2:]
+    rows = torch.arange(n, device=boxes.device)
+    shape = out["shape"].flatten(2)[rows, :, t["index"]].view(n, s, s)
+    saliency = F.grid_sample(out["mask"], box_grid(boxes, s, h, w), mode="bilinear", padding_mode="border",
+                             align_corners=False)[:, 0]
+    prob = (torch.sigmoid(shape) * torch.sigmoid(saliency)).clamp(1e-4, 1 - 1e-4)
+    return F.binary_cross_entropy(prob, masks.to(prob.dtype).clamp(0.0, 1.0))
+
+
 def info_nce(similarity: torch.Tensor, positive: torch.Tensor, ignore: torch.Tensor, hard: int) -> torch.Tensor:
     """Multi-positive infoNCE over target locations against the ``hard`` most similar wrong locations.
 
@@ -364,10 +436,16 @@ def info_nce(similarity: torch.Tensor, positive: torch.Tensor, ignore: torch.Ten
     return (all_term - pos_term).mean()
 
 
-def matching_losses(out: dict[str, torch.Tensor], boxes: torch.Tensor, cfg: dict) -> dict[str, torch.Tensor]:
-    """Loss terms and their weighted total for head outputs ``out`` and target boxes (N, 4) px."""
+def matching_losses(out: dict[str, torch.Tensor], boxes: torch.Tensor, cfg: dict,
+                    masks: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Loss terms and their weighted total for head outputs ``out``, target boxes (N, 4) px and their object masks
+    (N, S, S) on the box grid (None: whole boxes).
+
+    The mask term is CenterMask's: BCE of the saliency map against the object's cells plus BCE of the combined
+    mask (local shape at the true centre x saliency over the true box) against the object mask."""
     h, w = out["heatmap"].shape[-2:]
-    t = _targets(boxes.to(out["heatmap"].dtype), h, w)
+    dt = out["heatmap"].dtype
+    t = _targets(boxes.to(dt), h, w, masks)
     near = t["near"]
     per_pair = near.sum(dim=(1, 2, 3))
 
@@ -378,7 +456,7 @@ def matching_losses(out: dict[str, torch.Tensor], boxes: torch.Tensor, cfg: dict
         "heatmap": focal_loss(out["heatmap"], t["heatmap"]),
         "offset": near_l1("offset"),
         "size": near_l1("size"),
-        "mask": F.binary_cross_entropy_with_logits(out["mask"], t["mask"]),
+        "mask": F.binary_cross_entropy_with_logits(out["mask"], t["mask"]) + _shape_loss(out, boxes.to(dt), t, masks),
         "nce": info_nce(out["similarity"].flatten(1), t["mask"].flatten(1) > 0,
                         (t["heatmap"].flatten(1) > 0.1) & (t["mask"].flatten(1) == 0), int(cfg["hard_negatives"])),
     }
@@ -464,8 +542,12 @@ def _check_cfg(cfg: dict) -> dict:
 
 def train_matcher(sequences: dict[str, Sequence], labels: pd.DataFrame, cfg: dict, *,
                   mining: Iterable[str] = MINING, device: str = "cpu", seed: int = 0,
-                  progress: Callable[[int, int, str], None] | None = None) -> tuple[QueryMatcher, list[dict]]:
+                  progress: Callable[[int, int, str], None] | None = None,
+                  masks: dict[MaskKey, RowMask] | None = None) -> tuple[QueryMatcher, list[dict]]:
     """Train a :class:`QueryMatcher` on pairs mined from ``labels`` (the budget's rows) and the videos.
+
+    ``masks`` are the label rows' instance masks (``TrainView.masks``): they mask the templates and supervise the
+    mask head; rows without one use their box.
 
     Each step draws ``batch_size`` pairs; waypoint pairs (cycle/step) first localise the object at the
     unlabeled frame without gradients, then train on (waypoint, predicted box) -> labelled target.
@@ -486,6 +568,9 @@ def train_matcher(sequences: dict[str, Sequence], labels: pd.DataFrame, cfg: dic
               for name in needed}
     # Waypoints one frame away move dt / reference_interval times as far as at 10 Hz: their search margin too.
     scales = {name: motion_scale(sequences[name], cfg["reference_interval"]) for name in needed}
+    size = int(cfg["mask_size"])
+    box_masks = label_box_masks(labels, sequences, masks, size)
+    whole = np.ones((size, size), np.float32)
     model = build_matcher(cfg).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg["optimizer"] == "sgd":
@@ -511,16 +596,22 @@ def train_matcher(sequences: dict[str, Sequence], labels: pd.DataFrame, cfg: dic
         use_waypoints = bool(waypoint) and (done >= cfg["waypoint_start"] or not supervised)
         batch = _draw(pools, use_waypoints, labels, sequences, supervised, waypoint, rng, cfg)
         model.train()
-        batch, via_boxes = _waypoint_boxes(model, batch, frames, cfg, device, scales)
+        batch, via_boxes, via_masks = _waypoint_boxes(model, batch, frames, cfg, device, scales, box_masks)
         if not batch:
             continue
-        t_imgs, t_boxes, g_imgs, g_boxes = [], [], [], []
-        for pair, via_box in zip(batch, via_boxes, strict=True):
+        t_imgs, t_boxes, g_imgs, g_boxes, t_masks, g_masks = [], [], [], [], [], []
+        for pair, via_box, via_mask in zip(batch, via_boxes, via_masks, strict=True):
             flip = bool(rng.random() < cfg["flip"])
             if pair.via_frame is None:
                 source, box = frames[pair.seq][pair.template_frame], np.array(pair.template_box)
+                t_mask = box_masks.get((pair.seq, pair.track_id, pair.template_frame), whole)
             else:
                 source, box = frames[pair.seq][pair.via_frame], via_box
+                t_mask = whole if via_mask is None else via_mask
+            g_mask = box_masks.get((pair.seq, pair.track_id, pair.target_frame), whole)
+            # A flip mirrors the box grid too (scales and shifts move the box with the image: its grid is unchanged).
+            t_masks.append(t_mask[:, ::-1] if flip else t_mask)
+            g_masks.append(g_mask[:, ::-1] if flip else g_mask)
             img, box = _augment(source, box, flip, rng, cfg)
             img, box, _ = _crop(img, box, cfg["train_crop"], cfg["context"], 0.5, rng)
             t_imgs.append(img)
@@ -531,9 +622,11 @@ def train_matcher(sequences: dict[str, Sequence], labels: pd.DataFrame, cfg: dic
             g_boxes.append(box)
         n = len(batch)
         feats = model.features(_stack(t_imgs + g_imgs).to(device))
-        tokens = model.template(feats[:n], torch.tensor(np.stack(t_boxes), dtype=torch.float32, device=device))
+        tokens = model.template(feats[:n], torch.tensor(np.stack(t_boxes), dtype=torch.float32, device=device),
+                                torch.tensor(np.stack(t_masks), dtype=torch.float32, device=device))
         out = model(tokens, feats[n:])
-        losses = matching_losses(out, torch.tensor(np.stack(g_boxes), dtype=torch.float32, device=device), cfg)
+        losses = matching_losses(out, torch.tensor(np.stack(g_boxes), dtype=torch.float32, device=device), cfg,
+                                 torch.tensor(np.stack(g_masks), dtype=torch.float32, device=device))
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(params, 10.0)
@@ -577,11 +670,16 @@ def _draw(pools: dict[bool, list[Pair]], use_waypoints: bool, labels: pd.DataFra
 
 @torch.no_grad()
 def _waypoint_boxes(model: QueryMatcher, batch: list[Pair], frames: dict[str, torch.Tensor], cfg: dict,
-                    device: str, scales: dict[str, float] | None = None) -> tuple[list[Pair], list[np.ndarray | None]]:
-    """Localise waypoint pairs' objects at their unlabeled frame; drop those the matcher is unsure of."""
+                    device: str, scales: dict[str, float] | None = None,
+                    box_masks: dict[tuple[str, int, int], np.ndarray] | None = None
+                    ) -> tuple[list[Pair], list[np.ndarray | None], list[np.ndarray | None]]:
+    """Localise waypoint pairs' objects (box and mask) at their unlabeled frame; drop those the matcher is unsure of.
+
+    The search covers the training view around the label (``waypoint_search`` "free", the paper's path) or only
+    a window around the label's box ("window", the motion variant)."""
     ways = [p for p in batch if p.via_frame is not None]
     if not ways:
-        return batch, [None] * len(batch)
+        return batch, [None] * len(batch), [None] * len(batch)
     # The same window of the labelled frame and of the waypoint, centred on the label (objects move little).
     crops = [_crop(frames[p.seq][p.template_frame], np.array(p.template_box), cfg["train_crop"], cfg["context"],
                    0.5, None) for p in ways]
@@ -591,21 +689,34 @@ def _waypoint_boxes(model: QueryMatcher, batch: list[Pair], frames: dict[str, to
                   int(o[0]):int(o[0]) + image.shape[2]] for p, (image, _, o) in zip(ways, crops, strict=True)])
     feats = model.features(torch.cat([src, dst.to(device)]))
     prior = torch.tensor(np.stack([box for _, box, _ in crops]), dtype=torch.float32, device=device)
-    tokens = model.template(feats[: len(ways)], prior)
-    margin = torch.tensor([model.window_margin * (scales or {}).get(p.seq, 1.0) for p in ways], device=device)
-    boxes, conf = model.locate(tokens, feats[len(ways):], prior_boxes=prior, margin=margin)
+    size = model.mask_size
+    label_masks = torch.tensor(np.stack([(box_masks or {}).get((p.seq, p.track_id, p.template_frame),
+                                                                 np.ones((size, size), np.float32)) for p in ways]),
+                               dtype=torch.float32, device=device)
+    tokens = model.template(feats[: len(ways)], prior, label_masks)
+    if cfg["waypoint_search"] == "window":
+        margin = torch.tensor([model.window_margin * (scales or {}).get(p.seq, 1.0) for p in ways], device=device)
+        boxes, conf, masks = model.locate(tokens, feats[len(ways):], prior_boxes=prior, margin=margin)
+    elif cfg["waypoint_search"] == "free":
+        boxes, conf, masks = model.locate(tokens, feats[len(ways):])
+    else:
+        raise ValueError(f"waypoint_search must be 'free' or 'window', got {cfg['waypoint_search']!r}")
     boxes_px = boxes.cpu().numpy() + origins
-    found = {id(p): (b, c) for p, b, c in zip(ways, boxes_px, conf.cpu().numpy(), strict=True)}
+    found = {id(p): (b, c, m) for p, b, c, m in zip(ways, boxes_px, conf.cpu().numpy(), masks.cpu().numpy(),
+                                                     strict=True)}
     keep: list[Pair] = []
     via: list[np.ndarray | None] = []
+    via_masks: list[np.ndarray | None] = []
     for p in batch:
         if p.via_frame is None:
             keep.append(p)
             via.append(None)
+            via_masks.append(None)
         elif found[id(p)][1] >= cfg["waypoint_min_conf"] and (found[id(p)][0][2:] - found[id(p)][0][:2] > 1).all():
             keep.append(p)
             via.append(found[id(p)][0].astype(np.float64))
-    return keep, via
+            via_masks.append(found[id(p)][2].astype(np.float32))
+    return keep, via, via_masks
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from methods.sparse3dtrack.config import VARIANTS
 from methods.sparse3dtrack.mining import mine_pairs
 from methods.sparse3dtrack.propagate import frame_interval, motion_scale, propagate
 
@@ -72,7 +73,9 @@ def test_two_hz_extrapolates_the_same_time_in_fewer_frames(trained):
 def test_two_hz_fills_spans_between_labels_by_interpolation(trained):
     dataset, labels, matcher, features = trained
     sequences = _slowed(dataset.train.sequences, 5.0)
-    out = propagate(matcher, sequences, labels, {"span_conf": 0.4}, features=features)
+    # Interpolation between labels belongs to the motion variant (the paper's path matches every frame).
+    motion = VARIANTS["motion"]["propagate"]
+    out = propagate(matcher, sequences, labels, {**motion, "span_conf": 0.4}, features=features)
     keys = ["seq", "frame", "track_id"]
     checked = 0
     for (seq, track_id), rows in labels.groupby(["seq", "track_id"]):
