@@ -78,7 +78,7 @@ def load_or_build(cache: Path, worlds: list[World], scale: str, network: dict[st
 
 def _build(folder: Path, worlds: list[World], scale: str, cfg: PretrainConfig, seed: int,
            key: str, network: dict[str, int], progress: Callable[[int, int, str], None] | None) -> None:
-    cpu = time.process_time()
+    cpu = time.process_time()  # measured for the record (meta.json) only: the budget is pretrain's step count
     videos = list(generate_corpus(worlds, scale))
     generate_cpu = time.process_time() - cpu
     torch.manual_seed(seed)
