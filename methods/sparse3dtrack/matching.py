@@ -93,6 +93,8 @@ DEFAULTS: dict = {
 
 MODEL_KEYS = ("channels", "width", "encoder", "weights", "template_size", "context", "heads", "tau", "window",
               "window_margin", "window_influence", "mask_size")
+# (head outputs, cell index (N,)) -> local shape logits (N, S, S): QueryMatcher.shape_logits
+ShapeLogits = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
 
 
 class QueryMatcher(nn.Module):
@@ -234,16 +236,27 @@ class QueryMatcher(nn.Module):
         centre = corr[:, self.template_size**2 // 2: self.template_size**2 // 2 + 1]
         heatmap = self.heatmap_head(x) + self.corr_gain * (centre - 1) / self.tau
         size = self.size_head(x) + query_log_size[:, :, None, None]
+        # The local shape head (S x S channels per cell) is not applied here: it is read at one cell per sample
+        # (the peak, or the true centre in training), so shape_logits() applies it there; over the whole map it
+        # cost a fifth of free search.
         return {"heatmap": heatmap, "offset": self.offset_head(x), "size": size,
-                "mask": self.mask_head(x), "shape": self.shape_head(x), "similarity": sim_map}
+                "mask": self.mask_head(x), "trunk": x, "similarity": sim_map}
+
+    def shape_logits(self, out: dict[str, torch.Tensor], index: torch.Tensor) -> torch.Tensor:
+        """CenterMask's local shape logits (N, S, S) at cell ``index`` (N,) of each flattened map: the 1x1 shape head
+        applied to the trunk's features at that cell only."""
+        trunk = out["trunk"]
+        n, c = trunk.shape[:2]
+        s = self.mask_size
+        at = trunk.flatten(2)[torch.arange(n, device=index.device), :, index]  # (N, C)
+        return F.linear(at, self.shape_head.weight.view(s * s, c), self.shape_head.bias).view(n, s, s)
 
     def object_mask(self, out: dict[str, torch.Tensor], index: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         """CenterMask's mask probability (N, S, S) on each box's grid: sigmoid(local shape at cell
         ``index`` (N,) of the flattened map) x sigmoid(saliency sampled over ``boxes`` (N, 4) px)."""
-        n, _, h, w = out["shape"].shape
+        h, w = out["mask"].shape[-2:]
         s = self.mask_size
-        rows = torch.arange(n, device=index.device)
-        shape = out["shape"].flatten(2)[rows, :, index].view(n, s, s)
+        shape = self.shape_logits(out, index)
         saliency = F.grid_sample(out["mask"], box_grid(boxes.to(out["mask"].dtype), s, h, w), mode="bilinear",
                                  padding_mode="border", align_corners=False)[:, 0]
         return torch.sigmoid(shape) * torch.sigmoid(saliency)
@@ -407,14 +420,12 @@ def focal_loss(logits: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
 
 
 def _shape_loss(out: dict[str, torch.Tensor], boxes: torch.Tensor, t: dict[str, torch.Tensor],
-                masks: torch.Tensor | None) -> torch.Tensor:
-    n, channels = out["shape"].shape[:2]
-    s = int(round(channels**0.5))
+                masks: torch.Tensor | None, shape_logits: ShapeLogits) -> torch.Tensor:
+    shape = shape_logits(out, t["index"])  # (N, S, S) at the true centre
+    n, s = shape.shape[:2]
     if masks is None:
         masks = torch.ones(n, s, s, device=boxes.device, dtype=boxes.dtype)
-    h, w = out["shape"].shape[-2:]
-    rows = torch.arange(n, device=boxes.device)
-    shape = out["shape"].flatten(2)[rows, :, t["index"]].view(n, s, s)
+    h, w = out["mask"].shape[-2:]
     saliency = F.grid_sample(out["mask"], box_grid(boxes, s, h, w), mode="bilinear", padding_mode="border",
                              align_corners=False)[:, 0]
     prob = (torch.sigmoid(shape) * torch.sigmoid(saliency)).clamp(1e-4, 1 - 1e-4)
@@ -436,10 +447,11 @@ def info_nce(similarity: torch.Tensor, positive: torch.Tensor, ignore: torch.Ten
     return (all_term - pos_term).mean()
 
 
-def matching_losses(out: dict[str, torch.Tensor], boxes: torch.Tensor, cfg: dict,
+def matching_losses(out: dict[str, torch.Tensor], boxes: torch.Tensor, cfg: dict, shape_logits: ShapeLogits,
                     masks: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Loss terms and their weighted total for head outputs ``out``, target boxes (N, 4) px and their object masks
-    (N, S, S) on the box grid (None: whole boxes).
+    (N, S, S) on the box grid (None: whole boxes). ``shape_logits(out, index)``: the local shape logits at one
+    cell per sample (:meth:`QueryMatcher.shape_logits`).
 
     The mask term is CenterMask's: BCE of the saliency map against the object's cells plus BCE of the combined
     mask (local shape at the true centre x saliency over the true box) against the object mask."""
@@ -456,7 +468,8 @@ def matching_losses(out: dict[str, torch.Tensor], boxes: torch.Tensor, cfg: dict
         "heatmap": focal_loss(out["heatmap"], t["heatmap"]),
         "offset": near_l1("offset"),
         "size": near_l1("size"),
-        "mask": F.binary_cross_entropy_with_logits(out["mask"], t["mask"]) + _shape_loss(out, boxes.to(dt), t, masks),
+        "mask": (F.binary_cross_entropy_with_logits(out["mask"], t["mask"])
+                 + _shape_loss(out, boxes.to(dt), t, masks, shape_logits)),
         "nce": info_nce(out["similarity"].flatten(1), t["mask"].flatten(1) > 0,
                         (t["heatmap"].flatten(1) > 0.1) & (t["mask"].flatten(1) == 0), int(cfg["hard_negatives"])),
     }
@@ -625,8 +638,9 @@ def train_matcher(sequences: dict[str, Sequence], labels: pd.DataFrame, cfg: dic
         tokens = model.template(feats[:n], torch.tensor(np.stack(t_boxes), dtype=torch.float32, device=device),
                                 torch.tensor(np.stack(t_masks), dtype=torch.float32, device=device))
         out = model(tokens, feats[n:])
-        losses = matching_losses(out, torch.tensor(np.stack(g_boxes), dtype=torch.float32, device=device), cfg,
-                                 torch.tensor(np.stack(g_masks), dtype=torch.float32, device=device))
+        g_box_t = torch.tensor(np.stack(g_boxes), dtype=torch.float32, device=device)
+        g_mask_t = torch.tensor(np.stack(g_masks), dtype=torch.float32, device=device)
+        losses = matching_losses(out, g_box_t, cfg, model.shape_logits, g_mask_t)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(params, 10.0)

@@ -57,8 +57,12 @@ def test_shapes():
     tokens = model.template(feats, boxes)
     assert tokens.shape == (2, 25, 32)
     out = model(tokens, feats.flip(0))
-    for key, channels in {"heatmap": 1, "offset": 2, "size": 2, "mask": 1, "similarity": 1, "shape": 256}.items():
+    for key, channels in {"heatmap": 1, "offset": 2, "size": 2, "mask": 1, "similarity": 1, "trunk": 32}.items():
         assert out[key].shape == (2, channels, 8, 26)
+    # The shape head read at one cell equals the 1x1 head applied over the whole map, read there.
+    index = torch.tensor([5, 150])
+    full = model.shape_head(out["trunk"]).flatten(2)[torch.arange(2), :, index].view(2, 16, 16)
+    torch.testing.assert_close(model.shape_logits(out, index), full)
     box, conf, mask = model.locate(tokens, feats)
     assert box.shape == (2, 4) and conf.shape == (2,) and mask.shape == (2, 16, 16)
     assert ((mask >= 0) & (mask <= 1)).all()
@@ -66,7 +70,7 @@ def test_shapes():
     assert (box[:, 2:] >= box[:, :2]).all()
     losses = matching_losses(out, boxes, {"hard_negatives": 8, "loss_weights": {k: 1.0 for k in
                                                                                 ("heatmap", "offset", "size", "mask",
-                                                                                 "nce")}})
+                                                                                 "nce")}}, model.shape_logits)
     assert set(losses) == {"heatmap", "offset", "size", "mask", "nce", "total"}
     assert all(torch.isfinite(v) for v in losses.values())
     with pytest.raises(ValueError, match="boxes"):
@@ -98,11 +102,14 @@ def test_losses_prefer_the_right_answer():
         size = torch.zeros(1, 2, h, w)
         size[:, 0], size[:, 1] = np.log(32 / 8), np.log(24 / 8)
         return {"heatmap": heat, "offset": torch.zeros(1, 2, h, w), "size": size, "mask": heat.clone(),
-                "shape": torch.full((1, 16 * 16, h, w), 8.0), "similarity": sim}
+                "similarity": sim}
+
+    def shape_logits(out: dict[str, torch.Tensor], index: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(index), 16, 16), 8.0)
 
     cfg = {"hard_negatives": 8, "loss_weights": dict.fromkeys(("heatmap", "offset", "size", "mask", "nce"), 1.0)}
-    right = matching_losses(output(7, 3), box, cfg)  # round(6.5) = 7 (cell centres at (j + 0.5) * 8)
-    wrong = matching_losses(output(20, 6), box, cfg)
+    right = matching_losses(output(7, 3), box, cfg, shape_logits)  # round(6.5) = 7 (cell centres at (j + 0.5) * 8)
+    wrong = matching_losses(output(20, 6), box, cfg, shape_logits)
     for key in ("heatmap", "nce", "total"):
         assert right[key] < wrong[key]
     assert right["size"] < 1e-5
