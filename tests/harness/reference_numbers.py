@@ -15,6 +15,9 @@ AVX512 EPYC, 0.44508 on an AVX2 one). So the smoke numbers are kept per instruct
 ``{"AVX2": {...}, "AVX512": {...}}``); ``python tests/harness/reference_numbers.py --smoke-only`` records the
 current machine's set, after an intended change of numbers, and leaves the other set alone (delete its changed
 cases: they are skipped there until someone records them on such a machine).
+
+Recorded: AVX512 on 2026-12-07 (an AMD EPYC with AVX-512, after the matcher's shape head moved to the peak cell);
+AVX2 on 2026-12-07 before that change, so its five matcher-using sparse3dtrack cases were deleted (skipped there).
 """
 
 from __future__ import annotations
