@@ -6,7 +6,8 @@
 ``--results FILE`` (repeatable) reads the runs of committed results files (leaderboards/results/*.json, written by
 ``bench store export``) instead of a store, so the expectations come from files that travel with the code.
 A dataset the runs do not cover keeps the entries the file already has for it (e.g. synth-nuscenes cells when only
-synth-kitti was re-run), so a partial re-run never silently drops a gate.
+synth-kitti was re-run), so a partial re-run never silently drops a gate; ``--drop-uncovered`` drops them instead,
+and says so in the file, when a change of the method has made them describe other code.
 
 value = seed mean; tolerance = max(3 x the cell's seed std, 0.02) (``bench check --write-expected --k 3
 --min-tolerance 0.02``); a cell with a single seed has no spread of its own, so it takes 3 x the widest multi-seed std
@@ -67,7 +68,7 @@ def pooled(a: tuple[int, float, float], b: tuple[int, float, float]) -> tuple[in
 
 
 def write(runs, metrics, methods: list[str], name: str, header: str,
-          pool: dict[tuple, tuple[int, float, float]] | None = None) -> None:
+          pool: dict[tuple, tuple[int, float, float]] | None = None, keep_uncovered: bool = True) -> None:
     doc = expected_from_store(runs, metrics, k=3, min_tolerance=0.02, methods=methods)
     entries = [e for e in doc["expected"] if e["metric"] in KEEP.get(e["protocol"], []) and not e.get("variant")
                and e["split"] in SPLITS]
@@ -86,7 +87,12 @@ def write(runs, metrics, methods: list[str], name: str, header: str,
     target = Path(f"leaderboards/expected/{name}.yaml")
     covered = {e["dataset"] for e in entries}
     kept = []
-    if target.exists():
+    if not keep_uncovered and target.exists():
+        dropped = sorted({e.get("dataset") for e in (yaml.safe_load(target.read_text()) or {}).get("expected", [])}
+                         - covered)
+        header += "".join(f"# {d}: no entries: the runs of the previous version no longer describe the code, and "
+                          "it was not re-run.\n" for d in dropped)
+    elif target.exists():
         kept = [e for e in (yaml.safe_load(target.read_text()) or {}).get("expected", [])
                 if e.get("dataset") not in covered]
     if kept:
@@ -115,6 +121,9 @@ def main() -> None:
     ap.add_argument("--section", default="Issue 5: a steadier CenterTrack", help="docs/benchmarks.md section")
     ap.add_argument("--pool", action="append", default=[], help="the same cells measured elsewhere (YAML)")
     ap.add_argument("--results", action="append", default=[], help="committed results file(s) instead of --store")
+    ap.add_argument("--drop-uncovered", action="store_true",
+                    help="drop the entries of datasets the runs do not cover (after a change that invalidates them) "
+                         "instead of keeping them")
     args = ap.parse_args()
     pool: dict[tuple, tuple[int, float, float]] = {}
     for path in args.pool:
@@ -139,14 +148,14 @@ def main() -> None:
           "# Expected results of the bounds sweep (bench/sweeps/bounds.yaml: sparse x 2/4/8/16 + oracle\n"
           f"# on CenterTrack, quick profile), from the runs of {args.date} in {source}\n"
           f"# (which cells, seeds and code: docs/benchmarks.md, \"{args.section}\"). Gated by `tox -e bounds`.\n"
-          + "".join(f"# Pooled with {p}.\n" for p in args.pool) + rule, pool)
+          + "".join(f"# Pooled with {p}.\n" for p in args.pool) + rule, pool, not args.drop_uncovered)
     write(runs, metrics, ["sparse3dtrack"], "sparse3dtrack",
           "# Expected results of Sparse3DTrack's main table (bench/sweeps/sparse3dtrack.yaml: the labeler\n"
           "# at 4 labels per track with CenterTrack as its base; its sparse and oracle cells are the bounds\n"
           "# file's), quick profile,\n"
           f"# runs of {args.date} in {source} (docs/benchmarks.md, \"{args.section}\").\n"
           "# Gated by `tox -e sparse3dtrack`.\n" + rule,
-          pool)
+          pool, not args.drop_uncovered)
 
 
 if __name__ == "__main__":
