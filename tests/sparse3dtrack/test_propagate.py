@@ -133,3 +133,16 @@ def test_runs_past_the_first_and_last_label_stop_after_max_extrapolate(trained):
         expected = set(range(max(0, labelled[0] - cap), labelled[-1] + cap + 1))
         expected &= set(range(dataset.train.sequences[seq].num_frames))
         assert got == expected
+
+
+def test_locate_batches_do_not_change_the_result(trained):
+    """``locate_batch`` bounds free search's memory only: every run's box, conf and mask are the same in any batch."""
+    from methods.sparse3dtrack.propagate import propagate
+
+    dataset, labels, matcher, features = trained
+    cfg = {"search": "free", "conf_drop": 0.0, "conf_update": 0.0, "min_size": 0.0, "min_visible": 0.0,
+           "dedupe_iou": 1.0, "max_extrapolate": 0}
+    whole = propagate(matcher, dataset.train.sequences, labels, {**cfg, "locate_batch": None}, features=features)
+    split = propagate(matcher, dataset.train.sequences, labels, {**cfg, "locate_batch": 3}, features=features)
+    assert len(whole) > 3 * len(labels)  # enough rows that the small batches really split the runs
+    pd.testing.assert_frame_equal(whole, split)
