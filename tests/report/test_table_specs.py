@@ -47,8 +47,10 @@ def test_main_table_spec_is_filled_from_the_store(store):
     assert [r.method for r in spec.rows] == ["sparse", "sparse3dtrack", "oracle"] and spec.rows[2].budget is None
     assert [(c.dataset, c.protocol, c.metric) for c in spec.columns][:8] == [
         ("synth-kitti", p, m) for p in ("kitti-2d-scaled", "kitti-2d") for m in ("MOTA", "MOTP", "IDF1", "HOTA")]
-    assert [c.metric for c in spec.columns if c.dataset == "synth-nuscenes"] == [
-        "AMOTA", "AMOTP", "MOTA", "DepthErr20to40", "DepthErr40up"]
+    assert [(c.protocol, c.metric) for c in spec.columns if c.dataset == "synth-nuscenes"] == [
+        ("nuscenes", "AMOTA"), ("nuscenes", "AMOTP"), ("nuscenes", "MOTA"), ("kitti-2d-scaled", "MOTA"),
+        ("kitti-2d-scaled", "IDF1"), ("kitti-2d-scaled", "HOTA"), ("depth-error", "DepthErr20to40"),
+        ("depth-error", "DepthErr40up")]
     table = fill_table(spec, summarize(store.metrics_frame()))
     # Columns nothing in the store fills are left out (this store has no kitti-2d-scaled or depth-error rows).
     assert {c.protocol for c in table.spec.columns} == {"kitti-2d", "3d-iou", "nuscenes"}
