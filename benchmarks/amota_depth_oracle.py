@@ -5,8 +5,8 @@ their depth, or their whole 3D box, taken from the ground truth they match in 2D
 
 Why (issue 21): every synth-nuscenes run reads AMOTA 0.000, and the depth-error protocol says monocular depth is
 off by about 2 m at 20-40 m, the size of the nuScenes centre gate. This splits the blame. Each prediction is
-matched to the ground truth of its frame and class by 2D IoU (one-to-one, IoU >= 0.5: the depth-error protocol's
-matching), and the run is re-scored with
+matched to the ground truth of its frame and class by 2D IoU (one-to-one, IoU >= 0.5:
+``bench.metrics.depth_error.match_2d``, the depth-error protocol's matching), and the run is re-scored with
 
 - ``as run``: the predictions unchanged;
 - ``true depth``: each matched box slid along its viewing ray to the true depth (x, y, z scaled by z_gt / z), so
@@ -25,40 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 
 from bench.data.datasets import load_dataset
 from bench.metrics import evaluate
-from bench.metrics.similarity import iou_2d
+from bench.metrics.depth_error import MIN_IOU, match_2d
 
-BOX_2D = ["x1", "y1", "x2", "y2"]
-MIN_IOU = 0.5
 SUMMARY = ("amota", "amotp", "recall", "motar", "amota/car", "amota/pedestrian")
-
-
-def match_2d(gt: pd.DataFrame, pred: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions ``(pred_rows, gt_rows)`` of one-to-one 2D matches per (seq, frame, class), IoU >= 0.5."""
-    gt = gt.reset_index(drop=True)
-    pred = pred.reset_index(drop=True)
-    keep = (gt["cls"].astype(str) != "DontCare") & np.isfinite(gt["z"].to_numpy(dtype=float))
-    g_groups = gt[keep].groupby(["seq", "frame", gt["cls"].astype(str).str.lower()]).indices
-    p_groups = pred.groupby(["seq", "frame", pred["cls"].astype(str).str.lower()]).indices
-    g_box, p_box = gt[BOX_2D].to_numpy(dtype=float), pred[BOX_2D].to_numpy(dtype=float)
-    g_index = gt[keep].index.to_numpy()
-    out_p, out_g = [], []
-    for key, pi in p_groups.items():
-        gi = g_groups.get(key)
-        if gi is None:
-            continue
-        gi = g_index[gi]
-        iou = iou_2d(g_box[gi], p_box[pi])
-        rows, cols = linear_sum_assignment(-iou)
-        ok = iou[rows, cols] >= MIN_IOU
-        out_g.append(gi[rows[ok]])
-        out_p.append(pi[cols[ok]])
-    if not out_p:
-        return np.zeros(0, int), np.zeros(0, int)
-    return np.concatenate(out_p), np.concatenate(out_g)
 
 
 def with_truth(gt: pd.DataFrame, pred: pd.DataFrame, mode: str) -> pd.DataFrame:
@@ -66,7 +38,7 @@ def with_truth(gt: pd.DataFrame, pred: pd.DataFrame, mode: str) -> pd.DataFrame:
     gt, out = gt.reset_index(drop=True), pred.reset_index(drop=True).copy()
     if mode == "as run":
         return out
-    p_rows, g_rows = match_2d(gt, out)
+    g_rows, p_rows = match_2d(gt, out, MIN_IOU)
     if mode == "true depth":
         ratio = gt.loc[g_rows, "z"].to_numpy(float) / np.maximum(out.loc[p_rows, "z"].to_numpy(float), 1e-3)
         for col in ("x", "y", "z"):
@@ -91,7 +63,7 @@ def main() -> None:
     print("| --- | --- | --- | " + " | ".join("---" for _ in SUMMARY) + " |")
     for run_dir in args.run_dirs:
         pred = pd.read_parquet(Path(run_dir) / "prediction" / "predictions.parquet")
-        n_match = len(match_2d(gt, pred)[0])
+        n_match = len(match_2d(gt.reset_index(drop=True), pred.reset_index(drop=True), MIN_IOU)[0])
         scores = {}
         for mode in ("as run", "true depth", "true centre", "true box"):
             result = evaluate("nuscenes", gt, with_truth(gt, pred, mode), sequences=ds.val.sequences)

@@ -42,9 +42,33 @@ class MatchedDepths:
     pred: np.ndarray  # (N,) predicted z of the matched detections (m)
 
 
-def _scorable(table: pd.DataFrame) -> pd.DataFrame:
-    keep = (table["cls"].astype(str) != DONTCARE) & np.isfinite(table["z"].to_numpy(dtype=float))
-    return table[keep.to_numpy()]
+def match_2d(gt: pd.DataFrame, pred: pd.DataFrame, min_iou: float = MIN_IOU) -> tuple[np.ndarray, np.ndarray]:
+    """Positional rows ``(gt_rows, pred_rows)`` of the one-to-one matches: per frame (and sequence, where both tables
+    have one) and class, Hungarian on 2D IoU, pairs with IoU >= ``min_iou``. DontCare rows and rows without a
+    finite z never match. ``benchmarks/amota_depth_oracle.py`` matches the same way."""
+    keys = ["seq", "frame"] if "seq" in gt and "seq" in pred else ["frame"]
+
+    def groups(table: pd.DataFrame) -> dict[Any, np.ndarray]:
+        keep = ((table["cls"].astype(str) != DONTCARE) & np.isfinite(table["z"].to_numpy(dtype=float))).to_numpy()
+        rows = np.flatnonzero(keep)
+        cls = table["cls"].astype(str).str.lower().to_numpy()[rows]
+        frame = pd.DataFrame({k: table[k].to_numpy()[rows] for k in keys}).assign(cls=cls)
+        return {key: rows[i] for key, i in frame.groupby([*keys, "cls"]).indices.items()} if len(rows) else {}
+
+    p_groups = groups(pred)
+    g_box, p_box = gt[_BOX].to_numpy(dtype=float), pred[_BOX].to_numpy(dtype=float)
+    out_g, out_p = [], []
+    for key, gi in groups(gt).items():
+        pi = p_groups.get(key)
+        if pi is None:
+            continue
+        iou = iou_2d(g_box[gi], p_box[pi])
+        rows, cols = linear_sum_assignment(-iou)
+        ok = iou[rows, cols] >= min_iou
+        out_g.append(gi[rows[ok]])
+        out_p.append(pi[cols[ok]])
+    empty = np.zeros(0, dtype=np.int64)
+    return (np.concatenate(out_g) if out_g else empty), (np.concatenate(out_p) if out_p else empty)
 
 
 class DepthErrorMetric(Metric):
@@ -60,25 +84,8 @@ class DepthErrorMetric(Metric):
         self.min_iou = min_iou
 
     def eval_sequence(self, gt: pd.DataFrame, pred: pd.DataFrame) -> MatchedDepths:  # type: ignore[override]
-        gt, pred = _scorable(gt), _scorable(pred)
-        g_cls, p_cls = gt["cls"].astype(str).str.lower().to_numpy(), pred["cls"].astype(str).str.lower().to_numpy()
-        g_box, p_box = gt[_BOX].to_numpy(dtype=float), pred[_BOX].to_numpy(dtype=float)
-        g_z, p_z = gt["z"].to_numpy(dtype=float), pred["z"].to_numpy(dtype=float)
-        p_groups = pd.Series(np.arange(len(pred))).groupby([pred["frame"].to_numpy(), p_cls]).indices \
-            if len(pred) else {}
-        out_g, out_p = [], []
-        if len(gt):
-            for key, gi in pd.Series(np.arange(len(gt))).groupby([gt["frame"].to_numpy(), g_cls]).indices.items():
-                pi = p_groups.get(key)
-                if pi is None:
-                    continue
-                iou = iou_2d(g_box[gi], p_box[pi])
-                rows, cols = linear_sum_assignment(-iou)
-                ok = iou[rows, cols] >= self.min_iou
-                out_g.append(g_z[gi[rows[ok]]])
-                out_p.append(p_z[pi[cols[ok]]])
-        empty = np.zeros(0)
-        return MatchedDepths(np.concatenate(out_g) if out_g else empty, np.concatenate(out_p) if out_p else empty)
+        g_rows, p_rows = match_2d(gt, pred, self.min_iou)
+        return MatchedDepths(gt["z"].to_numpy(dtype=float)[g_rows], pred["z"].to_numpy(dtype=float)[p_rows])
 
     def combine_sequences(self, results: dict[str, MatchedDepths]) -> MatchedDepths:
         parts = list(results.values())

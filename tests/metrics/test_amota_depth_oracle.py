@@ -40,9 +40,14 @@ PRED = _rows([
 ])
 
 
-def test_matches_one_to_one_by_class_and_iou(oracle):
-    pred_rows, gt_rows = oracle.match_2d(GT, PRED)
-    assert pred_rows.tolist() == [0] and gt_rows.tolist() == [0]
+def test_matches_one_to_one_by_class_and_iou():
+    from bench.metrics.depth_error import match_2d
+
+    gt_rows, pred_rows = match_2d(GT, PRED)
+    assert gt_rows.tolist() == [0] and pred_rows.tolist() == [0]
+    # The same frame number in another sequence is another frame.
+    other = PRED.assign(seq="b")
+    assert len(match_2d(GT, other)[0]) == 0
 
 
 def test_modes_take_what_they_say_from_the_truth(oracle):
