@@ -53,7 +53,9 @@ def main() -> None:
     root = Path(args.store).resolve().parent.parent
     world = load_dataset(args.dataset, scale="quick", seed=args.data_seed)
     protocols = args.protocol.split(",")
-    two_d = next(p for p in protocols if p != "nuscenes")
+    two_d = next((p for p in protocols if p != "nuscenes"), None)
+    if two_d is None:
+        raise SystemExit("--protocol needs a 2D protocol (kitti-2d or kitti-2d-scaled) beside nuscenes")
     view = firewall.split_view(world.val, world.frame_rate)
     rows = []
     for run in runs.itertuples():

@@ -316,7 +316,7 @@ def _locate(matcher: torch.nn.Module, template: torch.Tensor, maps: list[torch.T
     for j in range(n):
         groups.setdefault((int(ch[j]), int(cw[j])), []).append(j)
     # Window crops are small, so only free search is batched (batching crops moved their conf by ~1e-5).
-    batch = int(cfg.get("locate_batch") or n) if prior is None else n
+    batch = int(cfg["locate_batch"] or n) if prior is None else n
     calls = [((gh, gw), group[i:i + batch]) for (gh, gw), group in groups.items() for i in range(0, len(group), batch)]
     for (gh, gw), members in calls:
         crops = torch.stack([maps[j][:, y0[j]:y0[j] + gh, x0[j]:x0[j] + gw] for j in members])
