@@ -49,6 +49,7 @@ from bench.runner.environment import peak_memory_mb, resolve_device, seed_everyt
 from bench.runner.jobs import PlannedJob, budget_labels, load_dataset_for
 from bench.runner.keys import code_version, identity_overrides
 from bench.runner.manifest import collect_manifest
+from bench.runner.reuse import copy_stage, find_donor, pseudolabel_identity
 from bench.runner.stages import (
     STAGES,
     StageDir,
@@ -61,6 +62,7 @@ from bench.runner.stages import (
 from bench.store import MetricRow, RunRecord, Store
 
 Progress = Callable[[int, int, str], None]
+PSEUDOLABELS_FROM = "pseudolabels_from.txt"  # in a run folder: the run whose pseudolabels it copied
 
 
 # ---- scoring ------------------------------------------------------------------------------------------
@@ -221,18 +223,28 @@ class MethodSandbox:
             return cls(**(self.planned.config.get(section) or {}))
 
 
-def pseudolabels_stage(planned: PlannedJob, labeler: Labeler, train: TrainView, sandbox: MethodSandbox
+def pseudolabels_stage(planned: PlannedJob, labeler: Labeler, train: TrainView, sandbox: MethodSandbox,
+                       runs_root: Path, reuse: bool = True
                        ) -> tuple[pd.DataFrame, dict[tuple[str, int], np.ndarray] | None]:
-    """The labeler's pseudolabels on the training videos (and its FNComp weight maps, if any): stored or made."""
+    """The labeler's pseudolabels on the training videos (and its FNComp weight maps, if any): stored, copied
+    from a finished run that made them identically (``reuse``, :mod:`bench.runner.reuse`: another base), or made."""
     stage = StageDir(planned.run_dir, "pseudolabels")
     maps_file = stage.file(f"{WEIGHT_MAPS}.npz")
     maps: dict[tuple[str, int], np.ndarray] | None = None
+    if reuse and not stage.is_done():
+        donor = find_donor(planned, runs_root, pseudolabel_identity(planned, sandbox.device))
+        if donor is not None:
+            stage.start()
+            stage.mark_done(copy_stage(StageDir(donor[0], "pseudolabels"), stage))
+            planned.method_notes.update(donor[1])
+            write_text(planned.run_dir / PSEUDOLABELS_FROM, os.path.relpath(donor[0], runs_root))
     if stage.is_done():
         pseudo = read_parquet(stage.file("pseudolabels.parquet"))
         if maps_file.exists():  # listed in the stage marker, so a done stage has it complete
             maps = load_weight_maps(maps_file)
         return pseudo, maps
     stage.start()
+    (planned.run_dir / PSEUDOLABELS_FROM).unlink(missing_ok=True)  # left by an earlier attempt (--force)
     _announce(sandbox.progress, f"pseudolabels ({planned.job.method})")
     with _timed(planned, "method_s"), sandbox.guard():
         labeler.fit(train, sandbox.context("method"))
@@ -312,9 +324,10 @@ def prediction_stage(planned: PlannedJob, learner: Learner, val: SplitView, sect
     return predictions, fps
 
 
-def run_stages(planned: PlannedJob, device: str, runs_root: Path, progress: Progress | None = None
-               ) -> tuple[dict[str, Any], float | None, dict[str, Any], dict[str, SplitView]]:
-    """Every stage before scoring: (outputs, frames per second, ground truth, views)."""
+def run_stages(planned: PlannedJob, device: str, runs_root: Path, progress: Progress | None = None,
+               reuse: bool = True) -> tuple[dict[str, Any], float | None, dict[str, Any], dict[str, SplitView]]:
+    """Every stage before scoring: (outputs, frames per second, ground truth, views). ``reuse``: a labeler's
+    pseudolabels may be copied from a finished run that made them identically (not under ``--force``)."""
     _announce(progress, "data and labels")
     gt, views = labels_stage(planned)
     train = views["train"]
@@ -323,7 +336,7 @@ def run_stages(planned: PlannedJob, device: str, runs_root: Path, progress: Prog
     outputs: dict[str, Any] = {}
     method = sandbox.build(planned.method_cls, "method")
     if isinstance(method, Labeler):
-        outputs["pseudolabels"], maps = pseudolabels_stage(planned, method, train, sandbox)
+        outputs["pseudolabels"], maps = pseudolabels_stage(planned, method, train, sandbox, runs_root, reuse)
         if planned.base_cls is None:
             return outputs, None, gt, views
         learner = sandbox.build(planned.base_cls, "base")
@@ -409,9 +422,12 @@ def _execute_locked(planned: PlannedJob, runs_root: Path, store_path: Path | Non
             timing = StageDir(planned.run_dir, "prediction").file("timing.json")
             fps = json.loads(timing.read_text()).get("fps") if timing.exists() else None
         else:
-            outputs, fps, gt, views = run_stages(planned, device, runs_root, progress)
+            outputs, fps, gt, views = run_stages(planned, device, runs_root, progress, reuse=not force)
             manifest["label_cost"] = planned.label_cost
             manifest["method_notes"] = _method_notes(planned)
+            donor = planned.run_dir / PSEUDOLABELS_FROM
+            if donor.exists():
+                manifest["pseudolabels_from"] = donor.read_text()
             _announce(progress, "metrics")
             with _timed(planned, "score_s"):
                 rows = score(planned, gt, views, outputs)

@@ -5,9 +5,13 @@ the same code over more cells (docs/methods/pretrained2d.md has its cost)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from pandas.testing import assert_frame_equal
 
 from bench.cli import main
 from bench.runner.jobs import SWEEPS_DIR, ConfigError, load_sweep
@@ -38,6 +42,24 @@ def test_table1_sweep_runs_at_smoke_and_fills_its_table(tmp_path):
     assert sorted(zip(runs["method"], runs["base"], strict=True)) == sorted(
         (m, b) for m in preset["methods"] for b in preset["bases"])
     assert set(runs["status"]) == {"ok"}
+    # Each labeler ran once per pair of bases: the second base's run copied the first's pseudolabels
+    # (bench.runner.reuse), and trains exactly as it would have after running the labeler itself.
+    store = Store(tmp_path / "runs" / "bench.sqlite", readonly=True)
+    records = {(r.method, r.base): r for r in (store.run(key) for key in runs["key"])}
+    for method in preset["methods"]:
+        pair = [records[(method, base)] for base in preset["bases"]]
+        copied = [r for r in pair if "pseudolabels_from" in r.manifest]
+        assert len(copied) == 1, method
+        donor = next(r for r in pair if r is not copied[0])
+        assert (tmp_path / "runs" / copied[0].manifest["pseudolabels_from"]).resolve() == Path(donor.run_dir).resolve()
+    alone_env = {**env, "BENCH_RUNS_DIR": str(tmp_path / "alone")}
+    recipient = next(r for r in records.values() if r.method == "spot+centernet" and "pseudolabels_from" in r.manifest)
+    alone = runner.invoke(main, ["run", "--method", "spot+centernet", "--base", recipient.base, "--dataset",
+                                 "synth-kitti", "--budget", "4", "--seed", "0", "--profile", "smoke"], env=alone_env)
+    assert alone.exit_code == 0, alone.output
+    (alone_dir,) = (tmp_path / "alone").glob(f"synth-kitti/spot+centernet+{recipient.base}/b4/s0/*")
+    assert_frame_equal(pd.read_parquet(alone_dir / "prediction" / "predictions.parquet"),
+                       pd.read_parquet(Path(recipient.run_dir) / "prediction" / "predictions.parquet"))
     table = runner.invoke(main, ["table", "--spec", "table1"], env=env)
     assert table.exit_code == 0, table.output
     rows = [line for line in table.output.splitlines() if line.startswith("| ") and "↳" not in line][1:]
