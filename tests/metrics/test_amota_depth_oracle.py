@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +12,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "amota_depth_oracl
 
 
 @pytest.fixture(scope="module")
-def oracle():
-    spec = importlib.util.spec_from_file_location("amota_depth_oracle_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def oracle(load_script):
+    return load_script("amota_depth_oracle")
 
 
 def _rows(boxes: list[tuple]) -> pd.DataFrame:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -17,12 +16,8 @@ HARNESS = Path(__file__).resolve().parents[1] / "harness"
 
 
 @pytest.fixture(scope="module")
-def peaks_script():
-    spec = importlib.util.spec_from_file_location("centertrack_peaks_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def peaks_script(load_script):
+    return load_script("centertrack_peaks")
 
 
 @pytest.fixture(scope="module")
