@@ -11,7 +11,6 @@ import torch
 
 from baselines.centertrack.targets import objects_from_table, render_targets
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "centertrack_peaks.py"
 HARNESS = Path(__file__).resolve().parents[1] / "harness"
 
 
