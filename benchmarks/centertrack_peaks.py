@@ -27,6 +27,7 @@ from baselines.centertrack.targets import DOWN, render_pre_hm
 from baselines.centertrack.train import normalise, resize_images
 from bench.data.datasets import load_dataset
 from bench.data.sequence import Split
+from bench.runner.stages import StageDir, load_checkpoint
 
 HEIGHT_BINS = (0, 10, 15, 20, 30, 50, 80, 10_000)
 
@@ -86,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     learner = CenterTrackLearner()
-    learner.load_state_dict(torch.load(args.run_dir / "training" / "model.pt", map_location="cpu", weights_only=True))
+    learner.load_state_dict(load_checkpoint(StageDir(args.run_dir, "training").file("model.pt")))
     dataset = load_dataset(args.dataset, scale="quick", seed=args.data_seed)
     split = dataset.train if args.split == "train" else dataset.val
     peaks = centre_peaks(learner.model_, learner.config_["input_size"], learner.classes_, split, args.sequences,
