@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from bench.cli import main
@@ -84,3 +85,42 @@ def test_published_layout_is_read_and_scored(tmp_path: Path) -> None:
     code, _ = _cli("eval", "--format", "tapvid3d", "--gt", str(gt_dir), "--pred", str(pred_dir), "--json",
                    str(tmp_path / "s.json"))
     assert code == 0 and json.loads((tmp_path / "s.json").read_text())["summary"]["APD3D"] < 0.9
+
+
+def test_self_supervised_depth_never_reads_the_given_depth_and_survives_a_checkpoint(tmp_path: Path) -> None:
+    """depth_source=selfsup: fit and predict work with the dataset's depth taken away (the network learns from the
+    videos and poses only); the tracker is given positive metric depth; a checkpoint restores the depth network, so
+    predictions after loading equal the fitted model's."""
+    from bench.data.datasets import load_dataset
+    from bench.firewall import split_view, train_view
+    from bench.interface import RunContext
+    from methods.deltav2.method import DeltaV2
+
+    data = load_dataset("synth-dense", scale="smoke", root=tmp_path / "data")
+    train = train_view(data.train, data.train.tracks.iloc[:0], data.frame_rate, None, points=True)
+    val = split_view(data.val, data.frame_rate)
+    assert train.depth and val.depth  # the dataset ships a depth, and the method must not need it
+    train.depth.clear()
+    val.depth.clear()
+    params = dict(steps=2, depth_source="selfsup", depth_steps=3, depth_scale=0.25)
+    method = DeltaV2(**params)
+    ctx = RunContext(work_dir=tmp_path)
+    method.fit(train, None, ctx)
+    name = sorted(val.sequences)[0]
+    images = val.sequences[name].load_images()
+    depth = method.input_depth(val, name, images)
+    assert depth.shape == images.shape[:3] and bool((depth > 0).all()) and bool(torch.isfinite(depth).all())
+    first = method.predict(val, ctx)
+    restored = DeltaV2(**params)
+    restored.load_state_dict(method.state_dict())
+    second = restored.predict(val, ctx)
+    for seq in first:
+        np.testing.assert_array_equal(first[seq].xyz, second[seq].xyz)
+    with pytest.raises(ValueError, match="no depth network"):
+        DeltaV2(**params).load_state_dict({k: v for k, v in method.state_dict().items()
+                                           if not k.startswith("depth_net.")})
+    with pytest.raises(ValueError, match="depth_source"):
+        DeltaV2(depth_source="lidar")
+    # The default source still needs the given depth, and says so.
+    with pytest.raises(ValueError, match="given video depth"):
+        DeltaV2(steps=1).fit(train, None, ctx)
