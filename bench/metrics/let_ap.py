@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -94,6 +94,12 @@ class DetectionConfig:
 
 LET_CONFIG = DetectionConfig(let=LetConfig())
 PLAIN_3D_CONFIG = DetectionConfig()
+# BA²-Det (paper 002, Table 1) reports 3D AP at IoU 0.05 for every type ("3D AP@0.05"): a match asks only for some
+# overlap, so a monocular detector whose depth is off by a metre at range still counts. The op takes any thresholds.
+LOOSE_IOU = 0.05
+LOOSE_3D_CONFIG = DetectionConfig(iou_thresholds=(0.0,) + (LOOSE_IOU,) * 4)
+# The range shards' names in summary keys (RANGE_BINS are the op's).
+RANGE_KEYS = ("0-30m", "30-50m", "50m+")
 
 
 @dataclass
@@ -448,9 +454,10 @@ class WaymoDetectionMetric(Metric):
 
     FIELDS: ClassVar[Mapping[str, str]] = {"AP": "ap", "APL": "apl", "APH": "aph"}
 
-    def __init__(self, config: DetectionConfig = LET_CONFIG, *, level: int = 2) -> None:
+    def __init__(self, config: DetectionConfig = LET_CONFIG, *, level: int = 2, tag: str = "") -> None:
         self.config = config
         self.level = level
+        self.tag = tag  # appended to the summary names, e.g. "@0.05" for the loose IoU
 
     def eval_sequence(self, gt: WaymoObjects, pred: WaymoObjects) -> dict[str, DetectionCounts]:  # type: ignore[override]
         return self._counts(gt, pred, None)[0]
@@ -513,20 +520,28 @@ class WaymoDetectionMetric(Metric):
         return out
 
     def summary(self, result: Mapping[str, BreakdownResult]) -> dict[str, float]:
-        """``LET-3D-AP``, ``LET-3D-APL``, ``LET-3D-APH`` (or ``3D-AP``, ``3D-APH``), each ``/<TYPE>`` too."""
+        """``LET-3D-AP``, ``LET-3D-APL``, ``LET-3D-APH`` (or ``3D-AP``, ``3D-APH``) with :attr:`tag` appended, each
+        ``/<TYPE>`` too, and ``/<TYPE>/<range>`` (``0-30m``, ``30-50m``, ``50m+``) when the config breaks down by
+        range. Types and shards without ground truth at ``level`` are left out (the op gives them AP 0)."""
         prefix = "3D-" if self.config.let is None else "LET-3D-"
         out: dict[str, float] = {}
         for label, attr in self.FIELDS.items():
             if attr == "apl" and self.config.let is None:
                 continue
+            name = f"{prefix}{label}{self.tag}"
             values = []
             for tname in TYPE_NAMES.values():
+                short = tname.removeprefix("TYPE_")
                 r = result.get(f"OBJECT_TYPE_{tname}_LEVEL_{self.level}")
                 if r is None or r.num_gt == 0:
                     continue
-                out[f"{prefix}{label}/{tname.removeprefix('TYPE_')}"] = getattr(r, attr)
+                out[f"{name}/{short}"] = getattr(r, attr)
                 values.append(getattr(r, attr))
-            out[f"{prefix}{label}"] = float(np.mean(values)) if values else 0.0
+                for bin_name, key in zip(RANGE_BINS, RANGE_KEYS, strict=True):
+                    r = result.get(f"RANGE_{tname}_{bin_name}_LEVEL_{self.level}")
+                    if r is not None and r.num_gt > 0:
+                        out[f"{name}/{short}/{key}"] = getattr(r, attr)
+            out[name] = float(np.mean(values)) if values else 0.0
         return out
 
 
@@ -574,7 +589,9 @@ def tracks_to_waymo(tracks: pd.DataFrame, frame_index: dict[tuple[str, int], int
 
 def evaluate_protocol(gt: Any, pred: Any, *, sequences: Any = None, per_sequence: bool = True,
                       camera_mount: tuple[float, float, float] = CAMERA_LOCATION, **opts: Any) -> MetricResult:
-    """Protocol ``waymo-let``: LET-3D-AP/APL/APH and 3D AP/APH of bench track tables (or :class:`WaymoObjects`).
+    """Protocol ``waymo-let``: LET-3D-AP/APL/APH, 3D AP/APH (the LET tool's IoU: 0.5 vehicles, 0.3 others) and
+    3D AP/APH at IoU 0.05 (``3D-AP@0.05``, BA²-Det's loose match) of bench track tables (or :class:`WaymoObjects`),
+    overall, per type and per type by range (0-30, 30-50, 50+ m).
 
     ``gt``/``pred`` are track tables (camera-frame KITTI boxes) or ready ``WaymoObjects`` pairs; the latter come
     from :func:`bench.data.formats.waymo_eval.load_waymo_parquet`. ``sequences`` is accepted for the common
@@ -586,14 +603,17 @@ def evaluate_protocol(gt: Any, pred: Any, *, sequences: Any = None, per_sequence
         g, index = tracks_to_waymo(gt, camera_mount=camera_mount)
         p, index = tracks_to_waymo(pred, index, camera_mount=camera_mount)
         seq_of_frame = {fid: seq for (seq, _), fid in index.items()}
-    metrics = (WaymoDetectionMetric(LET_CONFIG), WaymoDetectionMetric(PLAIN_3D_CONFIG))
+    by_range = ("OBJECT_TYPE", "RANGE")
+    metrics = (WaymoDetectionMetric(replace(LET_CONFIG, breakdowns=by_range)),
+               WaymoDetectionMetric(replace(PLAIN_3D_CONFIG, breakdowns=by_range)),
+               WaymoDetectionMetric(replace(LOOSE_3D_CONFIG, breakdowns=by_range), tag=f"@{LOOSE_IOU}"))
     if per_sequence and seq_of_frame is not None:
         frames = [seq_of_frame[i] for i in range(len(seq_of_frame))]
         results = [m.eval_sequences(g, p, frames) for m in metrics]
     else:
         results = [{"all": m.eval_sequence(g, p)} for m in metrics]
-    let, plain = (m.combine_sequences(r) for m, r in zip(metrics, results, strict=True))
-    summary = {**metrics[0].summary(let), **metrics[1].summary(plain)}
+    let, plain, loose = (m.combine_sequences(r) for m, r in zip(metrics, results, strict=True))
+    summary = {**metrics[0].summary(let), **metrics[1].summary(plain), **metrics[2].summary(loose)}
     rows = []
     for seq in sorted(results[0]) if per_sequence and seq_of_frame is not None else []:
         for m, r in zip(metrics, results, strict=True):
@@ -601,5 +621,7 @@ def evaluate_protocol(gt: Any, pred: Any, *, sequences: Any = None, per_sequence
     per_seq = pd.DataFrame(rows, columns=["seq", "metric", "value"])
     extras = {"breakdowns": {k: {"ap": r.ap, "aph": r.aph, "apl": r.apl, "num_gt": r.num_gt}
                              for k, r in let.items()},
-              "breakdowns_3d": {k: {"ap": r.ap, "aph": r.aph, "num_gt": r.num_gt} for k, r in plain.items()}}
+              "breakdowns_3d": {k: {"ap": r.ap, "aph": r.aph, "num_gt": r.num_gt} for k, r in plain.items()},
+              f"breakdowns_3d@{LOOSE_IOU}": {k: {"ap": r.ap, "aph": r.aph, "num_gt": r.num_gt}
+                                             for k, r in loose.items()}}
     return MetricResult(protocol="waymo-let", summary=summary, per_sequence=per_seq, extras=extras)

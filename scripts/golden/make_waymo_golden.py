@@ -7,10 +7,11 @@ TensorFlow 2.13, NumPy 1.23), because the op cannot share bench's NumPy 2 enviro
     .venvs/waymo/bin/python scripts/golden/make_waymo_golden.py --seed 7 --check   # live parity, new cases
 
 Each generated case (vehicle-frame boxes, several frames) goes through ``py_metrics_ops.detection_metrics``
-twice: with the LET config of the official LET tool (``compute_detection_let_metrics_main.cc``) and with the
-plain 3D config, both with OBJECT_TYPE and RANGE breakdowns at LEVEL_1 and LEVEL_2. The case inputs (rounded to
-float32, as the op reads them) and the op's outputs are stored as JSON. ``--check`` writes the new cases to a
-temporary folder and asks bench's own venv (``.venv/bin/python this-script --compare DIR``) to score them with
+three times: with the LET config of the official LET tool (``compute_detection_let_metrics_main.cc``), with the
+plain 3D config and with plain 3D at IoU 0.05 for every type (:data:`CONFIGS`), each with OBJECT_TYPE and RANGE
+breakdowns at LEVEL_1 and LEVEL_2. The case inputs (rounded to float32, as the op reads them) and the op's outputs
+are stored as JSON. ``--check`` writes the new cases to a temporary folder and asks bench's own venv
+(``.venv/bin/python this-script --compare DIR``) to score them with
 bench.metrics.let_ap and compare (tolerance 1e-4; the op is float32).
 """
 
@@ -184,7 +185,13 @@ def _as_float32(case: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- official op
-def _config(let: bool):
+# The op's configs: the LET tool's, plain 3D at the same IoU thresholds, and plain 3D at IoU 0.05 for every type
+# (BA²-Det's "3D AP@0.05"). Label -> (LET on, the per-type IoU thresholds).
+CONFIGS = {"let": (True, (0.0, 0.5, 0.3, 0.3, 0.3)), "3d": (False, (0.0, 0.5, 0.3, 0.3, 0.3)),
+           "3d@0.05": (False, (0.0, 0.05, 0.05, 0.05, 0.05))}
+
+
+def _config(let: bool, iou: tuple[float, ...]):
     from google.protobuf import text_format
     from waymo_open_dataset.protos import metrics_pb2
 
@@ -195,7 +202,7 @@ def _config(let: bool):
     breakdown_generator_ids: RANGE
     difficulties {{ levels: LEVEL_1 levels: LEVEL_2 }}
     matcher_type: TYPE_HUNGARIAN
-    iou_thresholds: 0.0 iou_thresholds: 0.5 iou_thresholds: 0.3 iou_thresholds: 0.3 iou_thresholds: 0.3
+    {" ".join(f"iou_thresholds: {t}" for t in iou)}
     box_type: TYPE_3D
     {cutoffs}
     """
@@ -217,8 +224,8 @@ def run_official(case: dict) -> dict:
     from waymo_open_dataset.metrics.python import config_util_py
 
     out = {}
-    for label, let in (("let", True), ("3d", False)):
-        config = _config(let)
+    for label, (let, iou) in CONFIGS.items():
+        config = _config(let, iou)
         gt, pred = case["gt"], case["pred"]
         ap, aph, apl, pr, pr_ha, pr_la, _ = py_metrics_ops.detection_metrics(
             prediction_bbox=tf.constant(np.asarray(pred["boxes"], np.float32).reshape(-1, 7)),
@@ -250,7 +257,7 @@ def run_official(case: dict) -> dict:
 def compare(folder: Path) -> int:
     """Score every case file in ``folder`` with bench.metrics.let_ap; print mismatches; return their count."""
     sys.path.insert(0, str(ROOT))
-    from bench.metrics.let_ap import LET_CONFIG, PLAIN_3D_CONFIG, DetectionConfig, WaymoObjects, detection_metrics
+    from bench.metrics.let_ap import DetectionConfig, LetConfig, WaymoObjects, detection_metrics
 
     bad = 0
     for path in sorted(folder.glob("*.json")):
@@ -258,8 +265,9 @@ def compare(folder: Path) -> int:
         gt, pred = case["gt"], case["pred"]
         g = WaymoObjects(gt["boxes"], gt["types"], gt["frames"], difficulty=gt["difficulty"])
         p = WaymoObjects(pred["boxes"], pred["types"], pred["frames"], scores=pred["scores"], overlap_nlz=pred["nlz"])
-        for label, base in (("let", LET_CONFIG), ("3d", PLAIN_3D_CONFIG)):
-            config = DetectionConfig(breakdowns=("OBJECT_TYPE", "RANGE"), difficulty_levels=(1, 2), let=base.let)
+        for label, (let, iou) in CONFIGS.items():
+            config = DetectionConfig(iou_thresholds=iou, breakdowns=("OBJECT_TYPE", "RANGE"), difficulty_levels=(1, 2),
+                                     let=LetConfig() if let else None)
             ours = detection_metrics(p, g, config)
             for name, want in case["official"][label].items():
                 got = ours[name]

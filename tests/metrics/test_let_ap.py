@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from bench.data.tracks import make_tracks
 from bench.metrics.let_ap import (
     CAMERA_LOCATION,
     LET_CONFIG,
+    LOOSE_3D_CONFIG,
     PLAIN_3D_CONFIG,
     DetectionConfig,
     LetConfig,
@@ -28,6 +30,8 @@ from bench.metrics.let_ap import (
 
 FIXTURES = sorted((Path(__file__).parents[1] / "fixtures" / "metrics" / "waymo").glob("*.json"))
 TOL = 1e-4  # the official op works in float32
+# The op's configs in the fixtures (scripts/golden/make_waymo_golden.py CONFIGS) and ours.
+OFFICIAL_CONFIGS = {"let": LET_CONFIG, "3d": PLAIN_3D_CONFIG, "3d@0.05": LOOSE_3D_CONFIG}
 
 
 def test_fixtures_exist():
@@ -40,8 +44,9 @@ def test_matches_official_op(path: Path):
     gt, pred = case["gt"], case["pred"]
     g = WaymoObjects(gt["boxes"], gt["types"], gt["frames"], difficulty=gt["difficulty"])
     p = WaymoObjects(pred["boxes"], pred["types"], pred["frames"], scores=pred["scores"], overlap_nlz=pred["nlz"])
-    for label, base in (("let", LET_CONFIG), ("3d", PLAIN_3D_CONFIG)):
-        config = DetectionConfig(breakdowns=("OBJECT_TYPE", "RANGE"), difficulty_levels=(1, 2), let=base.let)
+    assert set(case["official"]) == set(OFFICIAL_CONFIGS)
+    for label, base in OFFICIAL_CONFIGS.items():
+        config = replace(base, breakdowns=("OBJECT_TYPE", "RANGE"), difficulty_levels=(1, 2))
         ours = detection_metrics(p, g, config)
         official = case["official"][label]
         assert set(official) == set(ours)
@@ -276,4 +281,33 @@ def test_detection_summary_names_the_fields_once():
     types = {k.split("/")[1] for k in let_summary if "/" in k}
     assert len(types) >= 2
     assert let_summary["LET-3D-AP"] == pytest.approx(np.mean([let_summary[f"LET-3D-AP/{t}"] for t in types]))
-    assert evaluate_protocol(g, p).summary == {**let_summary, **plain_summary}
+    protocol = evaluate_protocol(g, p).summary
+    assert {k: v for k, v in protocol.items() if k.count("/") < 2 and "@" not in k} == {**let_summary, **plain_summary}
+
+
+def test_protocol_reports_the_loose_iou_and_each_range():
+    """waymo-let adds 3D AP/APH at IoU 0.05 (BA²-Det's Table 1) and every type's AP by range, each equal to the
+    metric's breakdown shard; a box 2 m off along the line of sight fails IoU 0.5 and passes IoU 0.05."""
+    from bench.metrics.let_ap import WaymoDetectionMetric
+
+    g, p = _fixture_objects("09_multiple_classes")
+    summary = evaluate_protocol(g, p).summary
+    assert {"3D-AP@0.05", "3D-APH@0.05"} <= set(summary)
+    loose = WaymoDetectionMetric(LOOSE_3D_CONFIG, tag="@0.05")
+    assert summary["3D-AP@0.05"] == pytest.approx(
+        loose.summary(loose.combine_sequences({"x": loose.eval_sequence(g, p)}))["3D-AP@0.05"])
+    shards = detection_metrics(p, g, replace(LET_CONFIG, breakdowns=("OBJECT_TYPE", "RANGE")))
+    ranged = [k for k in summary if k.startswith("LET-3D-AP/") and k.count("/") == 2]
+    assert ranged
+    for key in ranged:
+        tname, rng = key.split("/")[1:]
+        bin_name = {"0-30m": "[0, 30)", "30-50m": "[30, 50)", "50m+": "[50, +inf)"}[rng]
+        assert summary[key] == pytest.approx(shards[f"RANGE_TYPE_{tname}_{bin_name}_LEVEL_2"].ap)
+
+    gt = WaymoObjects(np.array([[20.0, 0.0, 0.8, 4.6, 1.9, 1.6, 0.0]]), np.array([1]), np.array([0]))
+    off = WaymoObjects(np.array([[22.0, 0.0, 0.8, 4.6, 1.9, 1.6, 0.0]]), np.array([1]), np.array([0]),
+                       scores=np.array([0.9]))
+    result = evaluate_protocol(gt, off).summary
+    assert result["3D-AP"] == 0.0  # IoU 2.6 / 6.6 = 0.39
+    assert result["3D-AP@0.05"] == pytest.approx(1.0)
+    assert result["3D-AP/VEHICLE/0-30m"] == result["3D-AP"]
