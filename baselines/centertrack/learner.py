@@ -15,6 +15,8 @@ are the ``quick`` recipe, and each profile's own values live in its YAML (``meth
 - ``depth_uncertainty``: a head predicting the depth's uncertainty, trained by the Laplace likelihood (MonoFlex /
   GUPNet); the output score becomes the detection score times exp(-sigma / 1 m), so score-ranked 3D metrics (AMOTA,
   AP) see the detections whose depth is likely right first. Association still uses the detection score.
+- ``orientation_loss``: "multibin" (CenterNet's) or "multibin-flip" (BA²-Det's Eq. 6: per object the smaller of
+  the loss of the heading and of its 180° turn, for pseudo-labels whose front and back are unknown).
 An FNComp-style labeler passes per-frame negative-loss weight maps in
 ``labels.attrs["neg_weight_maps"]``: ``{(seq, frame): (H', W') array in [0, 1]}`` (any size;
 resized to the output grid).
@@ -51,6 +53,9 @@ def _decode_classes(t: torch.Tensor) -> tuple[str, ...]:
     return tuple(bytes(t.tolist()).decode().split("\n"))
 
 
+ORIENTATION_LOSSES = ("multibin", "multibin-flip")
+
+
 class CenterTrackLearner(Learner):
     outputs: ClassVar[str] = "3d-tracks"
 
@@ -73,6 +78,8 @@ class CenterTrackLearner(Learner):
         max_depth: float | None = None,  # drop detections farther (m); None: the farthest training label
         depth_mode: str = "direct",  # "geometric": the dep head regresses log(z / (fy * h3d / h2d))
         depth_uncertainty: bool = False,  # a Laplace uncertainty head for depth (saved with the weights)
+        # "multibin-flip": BA²-Det's Eq. 6, the smaller of the loss of the heading and of its 180° turn
+        orientation_loss: str = "multibin",
         # run
         classes: Sequence[str] | None = None, weights: str | None = None, threads: int | None = 1,
     ) -> None:
@@ -83,10 +90,13 @@ class CenterTrackLearner(Learner):
             fp_disturb=fp_disturb, max_frame_dist=max_frame_dist, flip=flip, train_crop=train_crop,
             track_thresh=track_thresh,
             new_thresh=new_thresh, max_age=max_age, topk=topk, max_depth=max_depth, depth_mode=depth_mode,
-            depth_uncertainty=depth_uncertainty,
+            depth_uncertainty=depth_uncertainty, orientation_loss=orientation_loss,
             classes=classes, weights=weights, threads=threads)
         # Checked here (constructors only store and check): a bad value fails at plan time, before any work.
         check_depth_mode(depth_mode)
+        if orientation_loss not in ORIENTATION_LOSSES:
+            raise ValueError(f"centertrack: orientation_loss must be one of {ORIENTATION_LOSSES}, "
+                             f"got {orientation_loss!r}")
         if steps is None and epochs is None:
             raise ValueError("centertrack: give steps or epochs (the training budget)")
         if input_size != NATIVE and (isinstance(input_size, str) or len(input_size) != 2):

@@ -14,10 +14,13 @@ low confidence lowers an object's pull on the network instead of being renormali
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.nn import functional as F
 
 from baselines.centertrack.model import depth_from_raw
+from baselines.centertrack.targets import ROT_BIN_HALF_WIDTH
 
 # CenterTrack's default loss weights (wh is down-weighted to 0.1).
 LOSS_WEIGHTS: dict[str, float] = {
@@ -68,8 +71,17 @@ def laplace_nll(pred: torch.Tensor, log_sigma: torch.Tensor, gt: torch.Tensor, w
 
 
 def rot_loss(pred: torch.Tensor, bins: torch.Tensor, res: torch.Tensor, w: torch.Tensor,
-             num: torch.Tensor) -> torch.Tensor:
-    """Multibin loss: per bin, cross-entropy on (out, in) logits + L1 on (sin, cos) of the residual where in-bin."""
+             num: torch.Tensor, flip: bool = False) -> torch.Tensor:
+    """Multibin loss: per bin, cross-entropy on (out, in) logits + L1 on (sin, cos) of the residual where in-bin.
+
+    ``flip`` (BA²-Det's Eq. 6, paper 002): each object's loss is the smaller of the loss against its angle and
+    against the angle turned by 180°, for labels whose front and back cannot be told apart (a box fitted to
+    points)."""
+    if flip:
+        turned = torch.remainder(res + 2 * math.pi, 2 * math.pi) - math.pi  # residuals of alpha + pi, in [-pi, pi)
+        turned_bins = (turned.abs() < ROT_BIN_HALF_WIDTH).to(bins.dtype)
+        per_object = torch.minimum(_multibin(pred, bins, res), _multibin(pred, turned_bins, turned))
+        return (per_object * w).sum() / num
     total = pred.new_zeros(())
     for k in range(2):
         logits = pred[..., 4 * k:4 * k + 2]
@@ -81,11 +93,23 @@ def rot_loss(pred: torch.Tensor, bins: torch.Tensor, res: torch.Tensor, w: torch
     return total
 
 
+def _multibin(pred: torch.Tensor, bins: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
+    """The multibin loss of each object, unweighted: (B, K)."""
+    out = pred.new_zeros(pred.shape[:-1])
+    for k in range(2):
+        logits = pred[..., 4 * k:4 * k + 2]
+        out = out + F.cross_entropy(logits.reshape(-1, 2), bins[..., k].long().reshape(-1),
+                                    reduction="none").view_as(out)
+        sc = torch.stack([torch.sin(res[..., k]), torch.cos(res[..., k])], dim=-1)
+        out = out + F.l1_loss(pred[..., 4 * k + 2:4 * k + 4], sc, reduction="none").sum(-1) * bins[..., k]
+    return out
+
+
 def centertrack_loss(out: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
-                     weights: dict[str, float] | None = None, depth_mode: str = "direct"
+                     weights: dict[str, float] | None = None, depth_mode: str = "direct", flip_rot: bool = False,
                      ) -> tuple[torch.Tensor, dict[str, float]]:
     """Total loss and its parts (floats, for logging). ``target`` tensors are batched ``render_targets`` dicts
-    rendered with the same ``depth_mode``."""
+    rendered with the same ``depth_mode``; ``flip_rot``: :func:`rot_loss`'s 180°-symmetric form."""
     weights = {**LOSS_WEIGHTS, **(weights or {})}
     num = target["mask"].sum().clamp(min=1.0)
     w = target["mask"] * target["weight"]
@@ -104,7 +128,7 @@ def centertrack_loss(out: dict[str, torch.Tensor], target: dict[str, torch.Tenso
         "wh": weighted_l1(gather(out["wh"], ind), target["wh"], w, num),
         "tracking": weighted_l1(gather(out["tracking"], ind), target["tracking"], w * target["tracking_mask"], num),
         "dep": dep_loss,
-        "rot": rot_loss(gather(out["rot"], ind), target["rot_bin"], target["rot_res"], w3, num),
+        "rot": rot_loss(gather(out["rot"], ind), target["rot_bin"], target["rot_res"], w3, num, flip=flip_rot),
         "dim": weighted_l1(gather(out["dim"], ind), target["dim"], w3, num),
         "amodal": weighted_l1(gather(out["amodal"], ind), target["amodal"], w3, num),
     }

@@ -243,7 +243,8 @@ def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[s
         images = [data[s].images[sm["img_index"]] for (s, _), sm in zip(picks, samples, strict=True)]
         batch, img, pre = collate(samples, images, dev)
         out = model(img, pre, batch["pre_hm"])
-        loss, log = centertrack_loss(out, batch, depth_mode=cfg["depth_mode"])
+        loss, log = centertrack_loss(out, batch, depth_mode=cfg["depth_mode"],
+                                     flip_rot=cfg.get("orientation_loss") == "multibin-flip")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg["grad_clip"]:

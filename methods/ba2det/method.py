@@ -18,7 +18,8 @@ What exists, stage by stage (paper Sec. 3):
 - **Stage 2, static -> dynamic** (:mod:`~methods.ba2det.detector`): the monocular detector (bench's CenterNet-style
   CenterTrack network, its tracking head unused for scoring) trained on the pseudo-labels with the paper's
   2D-guided label assignment (Eq. 5): a 2D box without a 3D pseudo-label stays a positive for the heatmap and
-  2D heads and has no 3D loss. The paper's 180°-symmetric orientation loss is not built.
+  2D heads and has no 3D loss; the paper's orientation loss (Eq. 6: MultiBin of the heading or of its 180° flip,
+  whichever is smaller), because a box fitted to points cannot tell front from back.
 - **Stage 3, close -> distant** (:mod:`~methods.ba2det.selftrain`): rounds of self-training, the detector's
   predictions on the training videos, matched to the 2D labels and made consistent along each 2D track, becoming
   the 3D pseudo-labels of boxes that had none.
@@ -59,21 +60,31 @@ class BA2Det(Method):
                  delta_1: float = 0.5, delta_2: float = 0.7, min_points: int = 100, max_length: float = 10.0,
                  ground_tol: float = 0.5, min_box_iou: float = 0.0, min_ego_speed: float = 1.0,
                  completion_steps: int = 300, guided_assignment: bool = True, self_training_rounds: int = 2,
-                 match_iou: float = 0.5,
-                 min_track_hits: int = 2, detector: dict[str, Any] | None = None) -> None:
+                 match_iou: float = 0.5, min_track_hits: int = 2,
+                 flip_orientation_loss: bool = True,  # Eq. 6: a pseudo-box's heading may be 180° off
+                 detector: dict[str, Any] | None = None) -> None:
         super().__init__(overlap=overlap, peak_threshold=peak_threshold, min_angle_deg=min_angle_deg,
                          delta_1=delta_1, delta_2=delta_2, min_points=min_points, max_length=max_length,
                          ground_tol=ground_tol, min_box_iou=min_box_iou, min_ego_speed=min_ego_speed,
                          completion_steps=completion_steps, guided_assignment=guided_assignment,
-                         self_training_rounds=self_training_rounds,
-                         match_iou=match_iou, min_track_hits=min_track_hits, detector=dict(detector or {}))
+                         self_training_rounds=self_training_rounds, match_iou=match_iou,
+                         min_track_hits=min_track_hits, flip_orientation_loss=flip_orientation_loss,
+                         detector=dict(detector or {}))
+        if "orientation_loss" in self.params["detector"]:
+            raise ValueError("ba2det: set flip_orientation_loss, not detector.orientation_loss")
         if delta_1 <= 0 or delta_2 <= 0 or min_points < 1:
             raise ValueError("ba2det: delta_1 and delta_2 must be > 0 m and min_points >= 1")
         if completion_steps < 0:
             raise ValueError(f"ba2det: completion_steps must be >= 0, got {completion_steps}")
         if self_training_rounds < 0:
             raise ValueError(f"ba2det: self_training_rounds must be >= 0, got {self_training_rounds}")
-        Detector(**self.params["detector"])  # a bad detector setting fails at plan time
+        self._new_detector()  # a bad detector setting fails at plan time
+
+    def _new_detector(self) -> Detector:
+        """The detector N_theta, with the paper's orientation loss (Eq. 6: the MultiBin loss of the heading or of
+        its 180° flip, whichever is smaller) when ``flip_orientation_loss``: the box fit cannot tell front from back."""
+        loss = "multibin-flip" if self.params["flip_orientation_loss"] else "multibin"
+        return Detector(**self.params["detector"], orientation_loss=loss)
 
     def _pseudolabels(self, train: TrainView, ctx: RunContext) -> pd.DataFrame:
         require_pycolmap()
@@ -101,7 +112,7 @@ class BA2Det(Method):
         self.initial_pseudolabels_ = pseudo
         pseudo.to_parquet(ctx.work_dir / "pseudolabels_initial.parquet")  # after stage 1; for the stage table
         guided = bool(self.params["guided_assignment"])
-        detector = Detector(**self.params["detector"])
+        detector = self._new_detector()
         detector.fit(train, pseudo, ctx, guided=guided)
         for round_ in range(int(self.params["self_training_rounds"])):
             predictions = detector.predict(train, ctx)
@@ -110,7 +121,7 @@ class BA2Det(Method):
                                           min_hits=self.params["min_track_hits"])
             ctx.logger.info("ba2det self-training round %d: %d of %d boxes with 3D", round_ + 1,
                             int(np.isfinite(pseudo["z"]).sum()), len(pseudo))
-            detector = Detector(**self.params["detector"])
+            detector = self._new_detector()
             detector.fit(train, pseudo, ctx, guided=guided)
         self.pseudolabels_ = pseudo
         self.detector_ = detector
@@ -129,14 +140,15 @@ class BA2DetSfM(BA2Det):
                  delta_1: float = 0.5, delta_2: float = 0.7, min_points: int = 100, max_length: float = 10.0,
                  ground_tol: float = 0.5, min_box_iou: float = 0.0, min_ego_speed: float = 1.0,
                  completion_steps: int = 0, guided_assignment: bool = False, self_training_rounds: int = 0,
-                 match_iou: float = 0.5,
-                 min_track_hits: int = 2, detector: dict[str, Any] | None = None) -> None:
+                 match_iou: float = 0.5, min_track_hits: int = 2, flip_orientation_loss: bool = False,
+                 detector: dict[str, Any] | None = None) -> None:
         super().__init__(overlap=overlap, peak_threshold=peak_threshold, min_angle_deg=min_angle_deg,
                          delta_1=delta_1, delta_2=delta_2, min_points=min_points, max_length=max_length,
                          ground_tol=ground_tol, min_box_iou=min_box_iou, min_ego_speed=min_ego_speed,
                          completion_steps=completion_steps, guided_assignment=guided_assignment,
-                         self_training_rounds=self_training_rounds,
-                         match_iou=match_iou, min_track_hits=min_track_hits, detector=detector)
+                         self_training_rounds=self_training_rounds, match_iou=match_iou,
+                         min_track_hits=min_track_hits, flip_orientation_loss=flip_orientation_loss,
+                         detector=detector)
 
 
 class BA2DetSupervised(Method):

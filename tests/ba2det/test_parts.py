@@ -114,3 +114,12 @@ def test_self_training_fills_only_missing_boxes_on_consistent_tracks():
     assert (t1["z"] == 20.0).all()  # a reconstruction box is kept
     assert (t2["x"] == 5.0).all() and (t2["l"] == 5.0).all()  # filled; size = the track's median
     assert t3["z"].isna().all()  # matched on one frame only: under min_hits
+
+
+def test_ba2det_trains_with_the_flip_orientation_loss_and_its_sfm_baseline_does_not():
+    from methods.ba2det.method import BA2Det, BA2DetSfM
+
+    assert BA2Det()._new_detector().learner.params["orientation_loss"] == "multibin-flip"
+    assert BA2DetSfM()._new_detector().learner.params["orientation_loss"] == "multibin"
+    with pytest.raises(ValueError, match="flip_orientation_loss"):
+        BA2Det(detector={"orientation_loss": "multibin"})

@@ -190,3 +190,46 @@ def test_native_input_size_keeps_the_images_shape_rounded_up_to_the_backbone_str
     assert resolve_input_size(fixed, {"a": SimpleNamespace(image_size=(384, 216))})["input_size"] == (128, 64)
     with pytest.raises(ValueError, match="native"):
         resolve_input_size(cfg, {})
+
+
+def _encoded(alpha: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    from baselines.centertrack.targets import encode_alpha
+
+    bins, res = encode_alpha(alpha)
+    return torch.from_numpy(bins)[None], torch.from_numpy(res)[None]
+
+
+def _confident_rot_head(alpha: np.ndarray) -> torch.Tensor:
+    """The ``rot`` head's 8 outputs that say ``alpha`` with near-certain bins."""
+    bins, res = _encoded(alpha)
+    parts = []
+    for k in range(2):
+        inside, r = bins[..., k:k + 1], res[..., k:k + 1]
+        parts += [10 * (1 - 2 * inside), 10 * (2 * inside - 1), torch.sin(r), torch.cos(r)]
+    return torch.cat(parts, dim=-1)
+
+
+def test_flip_orientation_loss_forgives_a_half_turn_and_nothing_else():
+    """BA²-Det's Eq. 6: per object, the MultiBin loss of the heading or of the heading + 180°, whichever is smaller."""
+    from baselines.centertrack.losses import rot_loss
+    from bench.data.geometry import wrap_angle
+
+    alpha = np.array([-2.5, -0.3, 0.4, 1.9, 3.0])
+    turned = wrap_angle(alpha + np.pi)
+    w, num = torch.ones(1, 5), torch.tensor(5.0)
+    bins, res = _encoded(alpha)
+    says_turned = _confident_rot_head(turned)
+    plain = rot_loss(says_turned, bins, res, w, num)
+    flip = rot_loss(says_turned, bins, res, w, num, flip=True)
+    assert plain > 5 and flip < 0.01  # a prediction 180° off is wrong for MultiBin, right for Eq. 6
+    says_right = _confident_rot_head(alpha)
+    torch.testing.assert_close(rot_loss(says_right, bins, res, w, num, flip=True),
+                               rot_loss(says_right, bins, res, w, num))
+    says_quarter = _confident_rot_head(wrap_angle(alpha + np.pi / 2))
+    assert rot_loss(says_quarter, bins, res, w, num, flip=True) > 1  # a quarter turn is still wrong
+    torch.manual_seed(0)
+    noise = torch.randn(1, 5, 8)
+    assert rot_loss(noise, bins, res, w, num, flip=True) <= rot_loss(noise, bins, res, w, num)
+    # The smaller of the two is taken per object: half the objects turned, all forgiven.
+    mixed = torch.where(torch.arange(5)[None, :, None] % 2 == 0, says_turned, says_right)
+    assert rot_loss(mixed, bins, res, w, num, flip=True) < 0.01
