@@ -59,20 +59,23 @@ class Delta(Method):
                  corr_dim: int = 32, hidden: int = 64, heads: int = 4, depth: int = 2, num_virtual: int = 16,
                  window: int = 4, factor: int = 8, anchor_rows: int = 6, anchor_cols: int = 8, iters: int = 4,
                  clip: int = 8, crop_rows: int = 12, crop_cols: int = 16, upsample_kernel: int = 3,
-                 upsample_blocks: int = 1, depth_source: str = "dataset", depth_steps: int = 700,
-                 depth_scale: float = 0.5) -> None:
+                 upsample_blocks: int = 1, depth_source: str = "dataset",
+                 # selfsup's depth network: chosen on the development world (synth-dense data seed 1; abs-rel
+                 # against its given depth 1.29 at 700 steps / lr 1e-3, 0.37 at 2000 / 3e-4; lr 3e-3 collapsed to
+                 # min_depth): docs/methods/deltav2.md
+                 depth_steps: int = 2000, depth_lr: float = 3e-4, depth_scale: float = 0.5) -> None:
         super().__init__(steps=steps, lr=lr, feature_dim=feature_dim, levels=levels, radius=radius,
                          corr_dim=corr_dim, hidden=hidden, heads=heads, depth=depth, num_virtual=num_virtual,
                          window=window, factor=factor, anchor_rows=anchor_rows, anchor_cols=anchor_cols, iters=iters,
                          clip=clip, crop_rows=crop_rows, crop_cols=crop_cols, upsample_kernel=upsample_kernel,
                          upsample_blocks=upsample_blocks, depth_source=depth_source, depth_steps=depth_steps,
-                         depth_scale=depth_scale)
+                         depth_lr=depth_lr, depth_scale=depth_scale)
         if steps < 0 or iters < 1 or clip < 2 or factor < 1 or radius < 1 or levels < 1 or hidden % heads:
             raise ValueError(f"{self.name}: need steps >= 0, iters >= 1, clip >= 2, factor >= 1, radius >= 1, "
                              "levels >= 1 and hidden divisible by heads")
-        if depth_source not in DEPTH_SOURCES or depth_steps < 0 or not 0 < depth_scale <= 1:
+        if depth_source not in DEPTH_SOURCES or depth_steps < 0 or not 0 < depth_scale <= 1 or depth_lr <= 0:
             raise ValueError(f"{self.name}: depth_source must be one of {DEPTH_SOURCES} (got {depth_source!r}), "
-                             "depth_steps >= 0 and 0 < depth_scale <= 1")
+                             "depth_steps >= 0, depth_lr > 0 and 0 < depth_scale <= 1")
         self.model_: DenseTracker | None = None
         self.depth_net_: DepthNet | None = None
         self.history_: list[float] = []
@@ -88,7 +91,7 @@ class Delta(Method):
     @staticmethod
     def _not_model() -> set[str]:
         return {"steps", "lr", "anchor_rows", "anchor_cols", "crop_rows", "crop_cols", "depth_source", "depth_steps",
-                "depth_scale"}
+                "depth_lr", "depth_scale"}
 
     def new_model(self) -> DenseTracker:
         return self.tracker_cls(self.tracker_config())
@@ -114,7 +117,7 @@ class Delta(Method):
         else:
             # Videos and poses only: the depth network never sees a depth label (paper 001, Sec. 3.1).
             self.depth_net_, _ = train_depth(
-                train_view.sequences, {"steps": int(self.params["depth_steps"]),
+                train_view.sequences, {"steps": int(self.params["depth_steps"]), "lr": float(self.params["depth_lr"]),
                                        "scale": float(self.params["depth_scale"])},
                 seed=ctx.seed, progress=lambda i, n, msg: ctx.progress(i, n, f"self-supervised {msg}"))
         torch.manual_seed(ctx.seed)

@@ -22,13 +22,13 @@ class DeltaV2(Delta):
                  clip: int = 8, crop_rows: int = 12, crop_cols: int = 16, upsample_kernel: int = 3,
                  upsample_blocks: int = 1, fast_corr: bool = True, corr_proj: int = 64, coarse_to_fine: bool = True,
                  interpolator: str = "learned", interp_blocks: int = 2, depth_source: str = "dataset",
-                 depth_steps: int = 700, depth_scale: float = 0.5) -> None:
+                 depth_steps: int = 2000, depth_lr: float = 3e-4, depth_scale: float = 0.5) -> None:
         super().__init__(steps=steps, lr=lr, feature_dim=feature_dim, levels=levels, radius=radius, corr_dim=corr_dim,
                          hidden=hidden, heads=heads, depth=depth, num_virtual=num_virtual, window=window,
                          factor=factor, anchor_rows=anchor_rows, anchor_cols=anchor_cols, iters=iters, clip=clip,
                          crop_rows=crop_rows, crop_cols=crop_cols, upsample_kernel=upsample_kernel,
                          upsample_blocks=upsample_blocks, depth_source=depth_source, depth_steps=depth_steps,
-                         depth_scale=depth_scale)
+                         depth_lr=depth_lr, depth_scale=depth_scale)
         if interpolator not in MODES or corr_proj < 1 or interp_blocks < 0:
             raise ValueError(f"deltav2: interpolator must be one of {MODES}, corr_proj >= 1, interp_blocks >= 0")
         self.params.update(fast_corr=bool(fast_corr), corr_proj=int(corr_proj), coarse_to_fine=bool(coarse_to_fine),
