@@ -2,21 +2,21 @@
 
 Reads a runs folder (``bench run/sweep --runs-dir``), never re-runs a method. For every ba2det* run on synth-waymo:
 
-* detection, VEHICLE, from the stored predictions through bench's Waymo metric (:mod:`bench.metrics.let_ap`, the
-  official op's twin): 3D AP and APH at IoU 0.05 (the paper's "3D AP@0.05"; the waymo-let protocol reports 0.5 only,
-  and adding a threshold to the shared protocol would change every stored run's protocol version), LET-3D-AP, -APL
-  and -APH at 0.5, overall and by range (0-30, 30-50, 50+ m);
+* detection, VEHICLE, as the waymo-let protocol stored it (``metrics/metrics.parquet``): 3D AP and APH at IoU 0.05
+  (the paper's "3D AP@0.05"), LET-3D-AP, -APL and -APH at 0.5, overall and by range (0-30, 30-50, 50+ m);
 * pseudo-label quality of the ba2det runs against the hidden training ground truth (this script is evaluation, not
   method code): the initial labels after stage 1 (``work/pseudolabels_initial.parquet``) and the final ones after
   self-training (``work/pseudolabels.parquet``), with :func:`ba2det_pseudolabels.quality`.
 
-    python benchmarks/ba2det_table.py --runs /tmp/ba2/runs_quick --out docs-figures.json
+Prints the per-run rows as JSON, then the Table 1 layout in Markdown: mean ± std over seeds (percent) and the
+issue's comparisons as paired differences over shared seeds with 95 % t intervals.
+
+    python benchmarks/ba2det_table.py --runs runs-i18 [--out rows.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -29,29 +29,53 @@ from ba2det_pseudolabels import moving_tracks, quality, summary  # noqa: E402
 
 from bench.data.datasets import load_dataset  # noqa: E402
 from bench.data.tracks import DONTCARE  # noqa: E402
-from bench.metrics.let_ap import LET_CONFIG, PLAIN_3D_CONFIG, WaymoDetectionMetric, tracks_to_waymo  # noqa: E402
+from bench.metrics.let_ap import RANGE_KEYS  # noqa: E402
+from bench.report.stats import format_interval, paired_difference  # noqa: E402
 
-AT_005 = dataclasses.replace(PLAIN_3D_CONFIG, iou_thresholds=(0.0, 0.05, 0.05, 0.05, 0.05))
-BY_RANGE = dataclasses.replace(LET_CONFIG, breakdowns=("OBJECT_TYPE", "RANGE"))
+# Table 1's columns: (label, the waymo-let summary name for vehicles).
+COLUMNS = (("3D AP@0.05", "3D-AP@0.05"), ("3D APH@0.05", "3D-APH@0.05"), ("LET-AP@0.5", "LET-3D-AP"),
+           ("LET-APL@0.5", "LET-3D-APL"), ("LET-APH@0.5", "LET-3D-APH"))
+# The issue's claims: (row, reference) as (method, budget %).
+COMPARISONS = ((("ba2det", 0), ("ba2det-sfm", 0)), (("ba2det", 0), ("ba2det-supervised", 10)),
+               (("ba2det", 10), ("ba2det-supervised", 10)), (("ba2det", 10), ("ba2det-supervised", 100)))
 
 
-def detection(gt: pd.DataFrame, pred: pd.DataFrame) -> dict[str, float]:
-    g, index = tracks_to_waymo(gt)
-    p, _ = tracks_to_waymo(pred, index)
+def detection(folder: Path) -> dict[str, float]:
+    """The run's stored waymo-let vehicle numbers (percent), overall and by range."""
+    m = pd.read_parquet(folder / "metrics" / "metrics.parquet")
+    m = m[(m["split"] == "val") & (m["protocol"] == "waymo-let") & (m["seq"].fillna("") == "")]
+    values = dict(zip(m["metric"], m["value"], strict=True))
     out: dict[str, float] = {}
-    for label, config in (("3D@0.05", AT_005), ("LET@0.5", BY_RANGE)):
-        metric = WaymoDetectionMetric(config)
-        result = metric.combine_sequences({"all": metric.eval_sequence(g, p)})
-        for name, r in result.items():
-            if "VEHICLE" not in name:
-                continue
-            shard = name.replace("OBJECT_TYPE_TYPE_VEHICLE_LEVEL_2", "all").replace("RANGE_TYPE_VEHICLE_", "")
-            shard = shard.replace("_LEVEL_2", "")
-            out[f"{label} AP {shard}"] = 100 * r.ap
-            out[f"{label} APH {shard}"] = 100 * r.aph
-            if label.startswith("LET"):
-                out[f"{label} APL {shard}"] = 100 * r.apl
+    for label, name in COLUMNS:
+        out[label] = 100 * float(values.get(f"{name}/VEHICLE", 0.0))
+        for key in RANGE_KEYS:
+            out[f"{label} {key}"] = 100 * float(values.get(f"{name}/VEHICLE/{key}", 0.0))
     return out
+
+
+def table1(rows: list[dict]) -> str:
+    """Mean ± std per (method, budget) and the paired comparisons, as Markdown."""
+    by_cell: dict[tuple[str, int], dict[int, dict]] = {}
+    for row in rows:
+        by_cell.setdefault((row["method"], int(row["budget_3d_%"])), {})[int(row["seed"])] = row
+    lines = ["| method | 3D sup. | seeds | " + " | ".join(label for label, _ in COLUMNS) + " |",
+             "| --- | --- | ---: |" + " ---: |" * len(COLUMNS)]
+    for (method, budget), seeds in sorted(by_cell.items()):
+        cells = []
+        for label, _ in COLUMNS:
+            v = np.array([r[label] for r in seeds.values()])
+            cells.append(f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if len(v) > 1 else f"{v.mean():.2f}")
+        lines.append(f"| {method} | {budget} % | {len(seeds)} | " + " | ".join(cells) + " |")
+    lines += ["", "| comparison | seeds | " + " | ".join(label for label, _ in COLUMNS) + " |",
+              "| --- | ---: |" + " ---: |" * len(COLUMNS)]
+    for a, b in COMPARISONS:
+        if a not in by_cell or b not in by_cell:
+            continue
+        diffs = [paired_difference({s: r[label] for s, r in by_cell[a].items()},
+                                   {s: r[label] for s, r in by_cell[b].items()}) for label, _ in COLUMNS]
+        lines.append(f"| {a[0]} {a[1]} % − {b[0]} {b[1]} % | {diffs[0].n} | "
+                     + " | ".join(format_interval(d) for d in diffs) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -71,13 +95,12 @@ def main() -> None:
         if (scale, data_seed) not in datasets:
             datasets[(scale, data_seed)] = load_dataset("synth-waymo", scale=scale, seed=data_seed)
         ds = datasets[(scale, data_seed)]
-        pred = pd.read_parquet(folder / "prediction" / "predictions.parquet")
         row: dict[str, object] = {"method": record["method"], "budget_3d_%": record["budget"], "seed": record["seed"],
                                   "profile": record["profile"], "wall_s": record["wall_s"],
                                   "peak_mem_mb": record["peak_mem_mb"],
                                   "label_cost": record["manifest"].get("label_cost"),
                                   "timings": record["manifest"].get("timings")}
-        row.update(detection(ds.val.tracks, pred))  # type: ignore[attr-defined]
+        row.update(detection(folder))
         gt_train = ds.train.tracks  # type: ignore[attr-defined]
         moving = moving_tracks(gt_train[gt_train["cls"] != DONTCARE], ds.train.sequences)  # type: ignore[attr-defined]
         for stage, name in (("initial", "pseudolabels_initial.parquet"), ("final", "pseudolabels.parquet")):
@@ -90,6 +113,7 @@ def main() -> None:
         rows.append(row)
     text = json.dumps(rows, indent=1, default=lambda v: None if isinstance(v, float) and np.isnan(v) else float(v))
     print(text)
+    print(table1(rows))
     if args.out:
         args.out.write_text(text)
 
