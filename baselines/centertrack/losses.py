@@ -80,29 +80,27 @@ def rot_loss(pred: torch.Tensor, bins: torch.Tensor, res: torch.Tensor, w: torch
     if flip:
         turned = torch.remainder(res + 2 * math.pi, 2 * math.pi) - math.pi  # residuals of alpha + pi, in [-pi, pi)
         turned_bins = (turned.abs() < ROT_BIN_HALF_WIDTH).to(bins.dtype)
-        per_object = torch.minimum(_multibin(pred, bins, res), _multibin(pred, turned_bins, turned))
-        return (per_object * w).sum() / num
+        per_object = [sum(ce + l1 * bins_k for ce, l1, bins_k in _multibin_terms(pred, b, r))
+                      for b, r in ((bins, res), (turned_bins, turned))]
+        return (torch.minimum(*per_object) * w).sum() / num
     total = pred.new_zeros(())
-    for k in range(2):
-        logits = pred[..., 4 * k:4 * k + 2]
-        ce = F.cross_entropy(logits.reshape(-1, 2), bins[..., k].long().reshape(-1), reduction="none")
-        total = total + (ce.view_as(w) * w).sum() / num
-        sc = torch.stack([torch.sin(res[..., k]), torch.cos(res[..., k])], dim=-1)
-        l1 = F.l1_loss(pred[..., 4 * k + 2:4 * k + 4], sc, reduction="none").sum(-1)
-        total = total + (l1 * w * bins[..., k]).sum() / num
+    for ce, l1, bins_k in _multibin_terms(pred, bins, res):
+        total = total + (ce * w).sum() / num
+        total = total + (l1 * w * bins_k).sum() / num
     return total
 
 
-def _multibin(pred: torch.Tensor, bins: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
-    """The multibin loss of each object, unweighted: (B, K)."""
-    out = pred.new_zeros(pred.shape[:-1])
+def _multibin_terms(pred: torch.Tensor, bins: torch.Tensor, res: torch.Tensor
+                    ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per bin, each object's cross-entropy and residual L1 (unmasked) and its in-bin flag, all (B, K)."""
+    terms = []
     for k in range(2):
         logits = pred[..., 4 * k:4 * k + 2]
-        out = out + F.cross_entropy(logits.reshape(-1, 2), bins[..., k].long().reshape(-1),
-                                    reduction="none").view_as(out)
+        ce = F.cross_entropy(logits.reshape(-1, 2), bins[..., k].long().reshape(-1), reduction="none")
         sc = torch.stack([torch.sin(res[..., k]), torch.cos(res[..., k])], dim=-1)
-        out = out + F.l1_loss(pred[..., 4 * k + 2:4 * k + 4], sc, reduction="none").sum(-1) * bins[..., k]
-    return out
+        l1 = F.l1_loss(pred[..., 4 * k + 2:4 * k + 4], sc, reduction="none").sum(-1)
+        terms.append((ce.view_as(l1), l1, bins[..., k]))
+    return terms
 
 
 def centertrack_loss(out: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
