@@ -136,7 +136,10 @@ def test_runs_past_the_first_and_last_label_stop_after_max_extrapolate(trained):
 
 
 def test_locate_batches_do_not_change_the_result(trained):
-    """``locate_batch`` bounds free search's memory only: every run's box, conf and mask are the same in any batch."""
+    """``locate_batch`` bounds free search's memory only: every run's rows, frames and ids are the same in any batch,
+    and its boxes and confidences the same to float32 rounding. Bit-identical holds with AVX-512 kernels; with AVX2
+    torch sums a batch of 3 in another order than the whole run (x1 0.0551279 vs 0.0551286 px, 2026-12-07), which is
+    not a reproducibility break: one config always uses one batch size."""
     from methods.sparse3dtrack.propagate import propagate
 
     dataset, labels, matcher, features = trained
@@ -145,4 +148,5 @@ def test_locate_batches_do_not_change_the_result(trained):
     whole = propagate(matcher, dataset.train.sequences, labels, {**cfg, "locate_batch": None}, features=features)
     split = propagate(matcher, dataset.train.sequences, labels, {**cfg, "locate_batch": 3}, features=features)
     assert len(whole) > 3 * len(labels)  # enough rows that the small batches really split the runs
-    pd.testing.assert_frame_equal(whole, split)
+    # Integer and text columns must match exactly (atol below 1); floats to float32 rounding.
+    pd.testing.assert_frame_equal(whole, split, check_exact=False, rtol=1e-5, atol=1e-4)
