@@ -73,6 +73,7 @@ class CenterTrackLearner(Learner):
         hm_disturb: float = 0.05, lost_disturb: float = 0.4, fp_disturb: float = 0.1, max_frame_dist: int = 3,
         flip: float = 0.5,  # probability of mirroring a sample left-right (CenterTrack's --flip 0.5)
         train_crop: Sequence[int] | None = None,  # (w, h): train on random windows of the input (multiples of 32)
+        zoom: float = 1.0,  # > 1: zoom into a random part of a sample, up to this factor (objects come nearer)
         # inference
         track_thresh: float = 0.3, new_thresh: float = 0.4, max_age: int = 3, topk: int = 100,
         max_depth: float | None = None,  # drop detections farther (m); None: the farthest training label
@@ -87,7 +88,7 @@ class CenterTrackLearner(Learner):
             input_size=input_size, width=width, head_conv=head_conv, depth=depth, stem_kernel=stem_kernel,
             steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, lr_step=lr_step, weight_decay=weight_decay,
             grad_clip=grad_clip, max_objs=max_objs, ema=ema, hm_disturb=hm_disturb, lost_disturb=lost_disturb,
-            fp_disturb=fp_disturb, max_frame_dist=max_frame_dist, flip=flip, train_crop=train_crop,
+            fp_disturb=fp_disturb, max_frame_dist=max_frame_dist, flip=flip, train_crop=train_crop, zoom=zoom,
             track_thresh=track_thresh,
             new_thresh=new_thresh, max_age=max_age, topk=topk, max_depth=max_depth, depth_mode=depth_mode,
             depth_uncertainty=depth_uncertainty, orientation_loss=orientation_loss,
@@ -97,6 +98,8 @@ class CenterTrackLearner(Learner):
         if orientation_loss not in ORIENTATION_LOSSES:
             raise ValueError(f"centertrack: orientation_loss must be one of {ORIENTATION_LOSSES}, "
                              f"got {orientation_loss!r}")
+        if not float(zoom) >= 1.0:
+            raise ValueError(f"centertrack: zoom is the largest zoom-in factor, >= 1 (1: off), got {zoom!r}")
         if steps is None and epochs is None:
             raise ValueError("centertrack: give steps or epochs (the training budget)")
         if input_size != NATIVE and (isinstance(input_size, str) or len(input_size) != 2):

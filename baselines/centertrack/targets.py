@@ -99,7 +99,7 @@ def crop_objects(objects: Objects, x0: float, y0: float, size: tuple[int, int]) 
     return Objects(boxes[keep], objects.boxes3d[keep], objects.cls[keep], objects.track_id[keep], objects.conf[keep])
 
 
-def crop_boxes(boxes: np.ndarray, x0: float, y0: float, size: tuple[int, int]) -> np.ndarray:
+def crop_boxes(boxes: np.ndarray, x0: float, y0: float, size: tuple[float, float]) -> np.ndarray:
     """2D boxes ``(N, 4)`` in the coordinates of the window at (x0, y0), clipped to its ``size`` (w, h)."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) - np.array([x0, y0, x0, y0])
     return np.clip(boxes, 0.0, np.array([size[0], size[1], size[0], size[1]], dtype=np.float64))
@@ -110,6 +110,35 @@ def crop_intrinsics(intrinsics: np.ndarray, x0: float, y0: float) -> np.ndarray:
     k = np.array(intrinsics, dtype=np.float64)
     k[0, 2] -= x0
     k[1, 2] -= y0
+    return k
+
+
+def zoom_objects(objects: Objects, x0: float, y0: float, scale: float, size: tuple[int, int]) -> Objects:
+    """The objects of the image zoomed in by ``scale`` >= 1 from the window at (x0, y0) of ``size / scale``.
+
+    A zoom with the focal length kept is the same scene with every object ``scale`` times nearer: the 3D
+    centre (x, y, z) becomes (x, y, z / scale), which projects through :func:`zoom_intrinsics` onto the zoomed
+    2D box, and the physical size stays. The heading turns with the new viewing ray so that the observation
+    angle, which is what the pixels show, is unchanged. Boxes that leave the image are clipped or dropped.
+    """
+    boxes = crop_boxes(objects.boxes, x0, y0, (size[0] / scale, size[1] / scale)) * scale
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    boxes3d = objects.boxes3d.copy()
+    ray = np.arctan2(boxes3d[:, 0], boxes3d[:, 2])
+    boxes3d[:, 2] = boxes3d[:, 2] / scale
+    boxes3d[:, 6] = wrap_angle(boxes3d[:, 6] + np.arctan2(boxes3d[:, 0], boxes3d[:, 2]) - ray)
+    return Objects(boxes[keep], boxes3d[keep], objects.cls[keep], objects.track_id[keep], objects.conf[keep])
+
+
+def zoom_boxes(boxes: np.ndarray, x0: float, y0: float, scale: float, size: tuple[int, int]) -> np.ndarray:
+    """2D boxes ``(N, 4)`` of the image zoomed by ``scale`` from the window at (x0, y0) (see :func:`zoom_objects`)."""
+    return crop_boxes(boxes, x0, y0, (size[0] / scale, size[1] / scale)) * scale
+
+
+def zoom_intrinsics(intrinsics: np.ndarray, x0: float, y0: float, scale: float) -> np.ndarray:
+    """Intrinsics of the zoomed image, focal length kept: u' = scale (u - x0) = fx X / (Z / scale) + scale (cx - x0)."""
+    k = crop_intrinsics(intrinsics, x0, y0)
+    k[:2, 2] *= scale
     return k
 
 

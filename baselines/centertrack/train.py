@@ -39,6 +39,9 @@ from baselines.centertrack.targets import (
     render_pre_hm,
     render_targets,
     scale_intrinsics,
+    zoom_boxes,
+    zoom_intrinsics,
+    zoom_objects,
 )
 from bench.data.sequence import Sequence
 
@@ -155,6 +158,23 @@ def make_sample(data: SeqData, fi: int, cfg: dict, num_classes: int, rng: np.ran
         dontcare = flip_boxes(dontcare, width)
         intrinsics = flip_intrinsics(intrinsics, width)
         neg_weight = None if neg_weight is None else np.ascontiguousarray(neg_weight[:, ::-1])
+    # Zoom (zoom > 1): a random part of the frame, 1/scale of each side, blown up to the whole input with the focal
+    # length kept, which is the same scene with every object scale times nearer (targets.zoom_objects). Near
+    # objects are few and mostly cut by the image edge (docs/methods/centertrack.md); a zoom turns the many far
+    # ones into near ones with depths that stay true. Zoom-in only: the objects are already smaller than the
+    # real datasets' (bench data info), and zooming out would shrink them further.
+    zoom = (0.0, 0.0, 1.0)
+    if cfg.get("zoom", 1.0) > 1.0:
+        scale = float(rng.uniform(1.0, cfg["zoom"]))
+        w_in, h_in = cfg["input_size"]
+        x0, y0 = float(rng.uniform(0, w_in - w_in / scale)), float(rng.uniform(0, h_in - h_in / scale))
+        objects = zoom_objects(objects, x0, y0, scale, (w_in, h_in))
+        prev_objects = zoom_objects(prev_objects, x0, y0, scale, (w_in, h_in))
+        dontcare = zoom_boxes(dontcare, x0, y0, scale, (w_in, h_in))
+        intrinsics = zoom_intrinsics(intrinsics, x0, y0, scale)
+        if neg_weight is not None:
+            neg_weight = zoom_image(torch.from_numpy(neg_weight)[None], x0 / w_in, y0 / h_in, scale)[0].numpy()
+        zoom = (x0 / w_in, y0 / h_in, scale)
     # Training on a window of the image (train_crop): the network sees objects at the full input resolution for
     # the cost of the window; inference runs on the whole image (the network is fully convolutional). Both
     # frames, their labels, the DontCare boxes, the weight map and the principal point move together.
@@ -180,20 +200,40 @@ def make_sample(data: SeqData, fi: int, cfg: dict, num_classes: int, rng: np.ran
     target["img_index"] = np.array([cur.index, prev.index])
     target["flip"] = np.array(flip)
     target["window"] = np.array([corner[0], corner[1], size[0], size[1]])
+    target["zoom"] = np.array(zoom)
     return target
+
+
+def zoom_image(image: torch.Tensor, x0: float, y0: float, scale: float) -> torch.Tensor:
+    """Float ``(..., H, W)`` image zoomed in by ``scale``: the window whose top-left corner is at (x0, y0), in
+    shares of the width and height, and whose sides are 1/scale of the image's, resampled bilinearly to (H, W)."""
+    shape = image.shape
+    flat = image.reshape(-1, *shape[-3:]) if image.dim() > 3 else image[None]
+    # affine_grid maps output to input in [-1, 1] coordinates: x_in = x_out / scale + (2 x0 + 1 / scale - 1).
+    theta = torch.tensor([[1 / scale, 0.0, 2 * x0 + 1 / scale - 1], [0.0, 1 / scale, 2 * y0 + 1 / scale - 1]],
+                         dtype=flat.dtype).expand(len(flat), 2, 3)
+    grid = F.affine_grid(theta, list(flat.shape), align_corners=False)
+    return F.grid_sample(flat, grid, mode="bilinear", align_corners=False).reshape(shape)
 
 
 def collate(samples: list[dict], images: list[torch.Tensor], device: torch.device) -> tuple[dict, torch.Tensor,
                                                                                            torch.Tensor]:
     batch = {k: torch.from_numpy(np.stack([s[k] for s in samples])).to(device) for k in samples[0]
-             if k not in ("img_index", "flip", "window")}
-    images = [im.flip(-1) if s.get("flip", False) else im for s, im in zip(samples, images, strict=True)]
-    # Mirrored first, then cut: the window's corner is in the mirrored image's pixels (make_sample).
-    images = [im[..., y:y + h, x:x + w] for im, (x, y, w, h) in zip(images, (s["window"] for s in samples),
-                                                                     strict=True)]
-    img = normalise(torch.stack([im[0] for im in images])).to(device)
-    pre = normalise(torch.stack([im[1] for im in images])).to(device)
-    return batch, img, pre
+             if k not in ("img_index", "flip", "window", "zoom")}
+    pairs = torch.stack([_sample_images(s, im) for s, im in zip(samples, images, strict=True)]).to(device)
+    return batch, pairs[:, 0], pairs[:, 1]
+
+
+def _sample_images(sample: dict, images: torch.Tensor) -> torch.Tensor:
+    """A sample's (current, previous) uint8 images, normalised, as make_sample transformed its labels: mirrored
+    first, then zoomed, then cut (each step's coordinates are in the image the step before made)."""
+    if sample.get("flip", False):
+        images = images.flip(-1)
+    x0, y0, scale = (float(v) for v in sample.get("zoom", (0.0, 0.0, 1.0)))
+    x, y, w, h = (int(v) for v in sample["window"])
+    if scale == 1.0:
+        return normalise(images[..., y:y + h, x:x + w])
+    return zoom_image(normalise(images), x0, y0, scale)[..., y:y + h, x:x + w]
 
 
 def train(sequences: dict[str, Sequence], labels: pd.DataFrame, classes: tuple[str, ...], cfg: dict,

@@ -130,3 +130,74 @@ def test_crop_training_runs_and_bad_windows_are_refused(tmp_path):
     with pytest.raises(ValueError, match="larger than the input"):
         too_big.fit(TrainView(name="train", sequences={"toy": seq}, frame_rate=10.0, labels=tracks, budget=None),
                     tracks, ctx)
+
+
+def test_zoomed_3d_boxes_project_onto_the_zoomed_2d_boxes_with_the_same_look():
+    """zoom: the same scene with every object `scale` times nearer; its 3D boxes project through the zoomed
+    intrinsics onto the zoomed 2D boxes, keep their size, and are seen at the same observation angle."""
+    from baselines.centertrack.targets import zoom_intrinsics, zoom_objects
+
+    boxes3d = np.array([[3.0, 1.6, 15.0, 1.5, 1.7, 4.2, 0.7], [-2.0, 1.6, 25.0, 1.5, 1.7, 4.2, -2.5]])
+    boxes = project_boxes_2d(boxes3d, K, SIZE)
+    objects = Objects(boxes, boxes3d, np.zeros(2, np.int64), np.arange(2), np.ones(2))
+    x0, y0, scale = 20.0, 6.0, 1.6
+    zoomed = zoom_objects(objects, x0, y0, scale, SIZE)
+    assert len(zoomed.boxes) == 2
+    np.testing.assert_allclose(zoomed.boxes, np.clip((boxes - [x0, y0, x0, y0]) * scale, 0, [*SIZE, *SIZE]))
+    np.testing.assert_allclose(zoomed.boxes3d[:, 2], boxes3d[:, 2] / scale)
+    np.testing.assert_allclose(zoomed.boxes3d[:, [0, 1, 3, 4, 5]], boxes3d[:, [0, 1, 3, 4, 5]])
+    np.testing.assert_allclose(observation_angle(zoomed.boxes3d), observation_angle(boxes3d), atol=1e-9)
+    # The projected 3D centre lands where the zoom puts the original one (the amodal target stays exact).
+    from bench.data.geometry import box_center, project_points
+
+    centres = project_points(box_center(boxes3d), K)
+    np.testing.assert_allclose(project_points(box_center(zoomed.boxes3d), zoom_intrinsics(K, x0, y0, scale)),
+                               (centres - [x0, y0]) * scale, atol=1e-9)
+    # A zoom deep into one corner drops the objects it leaves out.
+    assert len(zoom_objects(objects, 0.0, 0.0, 4.0, SIZE).boxes) < 2
+
+
+def test_zoom_image_resamples_the_window_bilinearly():
+    from baselines.centertrack.train import zoom_image
+
+    w, h = SIZE
+    ramp = torch.arange(w, dtype=torch.float32).expand(3, h, w).clone()  # value = column index
+    x0, y0, scale = 0.25, 0.1, 2.0
+    out = zoom_image(ramp, x0, y0, scale)
+    assert out.shape == ramp.shape
+    # Output pixel j's centre (j + 0.5) is input point x0 w + (j + 0.5) / scale, where the ramp reads that - 0.5.
+    expected = x0 * w + (torch.arange(w) + 0.5) / scale - 0.5
+    torch.testing.assert_close(out[0, h // 2], expected)
+    torch.testing.assert_close(zoom_image(ramp, 0.0, 0.0, 1.0), ramp)  # identity, up to the grid's rounding
+
+
+def test_a_zoomed_sample_is_the_zoomed_full_one():
+    """The targets and images of a zoomed sample are those of the full frame, zoomed: every object is one of
+    the frame's, `scale` times nearer, at the zoomed place."""
+    from baselines.centertrack.targets import DOWN
+    from baselines.centertrack.train import collate, normalise, zoom_image
+
+    seq, tracks = toy_scene()
+    full_cfg = profile_config("smoke", {"input_size": SIZE, "flip": 0.0, "hm_disturb": 0.0, "lost_disturb": 0.0,
+                                        "fp_disturb": 0.0})
+    zoom_cfg = {**full_cfg, "zoom": 2.5}
+    data = prepare({"toy": seq}, tracks, ("Car",), full_cfg)[0]
+    full = make_sample(data, 2, full_cfg, 1, np.random.default_rng(0))
+    assert tuple(full["zoom"]) == (0.0, 0.0, 1.0)
+    wf, scales, checked = SIZE[0] // DOWN, set(), 0
+    for seed in range(12):
+        cut = make_sample(data, 2, zoom_cfg, 1, np.random.default_rng(seed))
+        x0, y0, scale = (float(v) for v in cut["zoom"])
+        scales.add(round(scale, 3))
+        assert 1.0 <= scale <= 2.5 and cut["hm"].shape == full["hm"].shape
+        for k in np.flatnonzero(cut["mask"]):
+            j = np.flatnonzero((full["mask"] > 0) & np.isclose(full["dep"][:, 0], cut["dep"][k, 0] * scale))
+            assert len(j) == 1  # one of the frame's objects, scale times nearer
+            u_cut = (cut["ind"][k] % wf + cut["amodal"][k, 0]) * DOWN
+            u_full = (full["ind"][j[0]] % wf + full["amodal"][j[0], 0]) * DOWN
+            assert abs(u_cut - (u_full - x0 * SIZE[0]) * scale) < 1e-3
+            checked += 1
+        _, img, _ = collate([cut], [data.images[cut["img_index"]]], torch.device("cpu"))
+        whole = normalise(data.images[cut["img_index"]])[0]
+        torch.testing.assert_close(img[0], zoom_image(whole, x0, y0, scale))
+    assert len(scales) > 6 and checked > 6
