@@ -136,7 +136,9 @@ def _run_suite(tmp_path: Path, ratio: float, baseline: dict | None, *extra: str)
     path = suite / "baseline.json"
     if baseline is not None:
         path.write_text(json.dumps(baseline))
-    env = {k: v for k, v in os.environ.items() if k != "BENCH_PERF_PLANT"}
+    # Under pytest-xdist (-n) the workers' PYTEST_XDIST_* variables would reach the inner pytest, and
+    # pytest-benchmark turns itself off where it sees them, which refuses --benchmark-only.
+    env = {k: v for k, v in os.environ.items() if k != "BENCH_PERF_PLANT" and not k.startswith("PYTEST_XDIST")}
     env["FAKE_RATIO"] = str(ratio)
     return subprocess.run([sys.executable, "-m", "pytest", str(suite), "--benchmark-only", "-p", "no:cacheprovider",
                            "--perf-baseline", str(path), "-q", *extra], capture_output=True, text=True, env=env,
