@@ -121,7 +121,7 @@ def zoom_objects(objects: Objects, x0: float, y0: float, scale: float, size: tup
     2D box, and the physical size stays. The heading turns with the new viewing ray so that the observation
     angle, which is what the pixels show, is unchanged. Boxes that leave the image are clipped or dropped.
     """
-    boxes = crop_boxes(objects.boxes, x0, y0, (size[0] / scale, size[1] / scale)) * scale
+    boxes = zoom_boxes(objects.boxes, x0, y0, scale, size)
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     boxes3d = objects.boxes3d.copy()
     ray = np.arctan2(boxes3d[:, 0], boxes3d[:, 2])
